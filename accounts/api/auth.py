@@ -1,0 +1,109 @@
+"""API-key authentication and the account an API request acts for.
+
+Kept apart from the API views: DRF imports these classes while loading its own views.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+
+from accounts import services
+from accounts.models import Account, ApiKey, User
+from accounts.roles import Perm, role_can
+
+if TYPE_CHECKING:
+    from rest_framework.views import APIView
+
+
+@dataclass(frozen=True)
+class ApiClient:
+    """``request.user`` for a request authenticated by an API key."""
+
+    api_key: ApiKey
+    is_authenticated = True
+    is_anonymous = False
+    is_staff = False
+    is_active = True
+    pk = None
+
+    def __str__(self) -> str:
+        return f"API key {self.api_key.name} ({self.api_key.hint}…)"
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request: Request) -> tuple[ApiClient, ApiKey] | None:
+        header = get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed(
+                "Malformed Authorization header: expected 'Bearer <api key>'."
+            )
+        api_key = services.api_key_authenticate(header[1].decode(errors="replace"))
+        if api_key is None:
+            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+        return ApiClient(api_key), api_key
+
+    def authenticate_header(self, request: Request) -> str:
+        return f'{self.keyword} realm="api"'
+
+
+def acting_for(request: Request) -> tuple[Account | None, str | None, User | None]:
+    """(account, role, human user or None) of an API request."""
+    if isinstance(request.auth, ApiKey):
+        return request.auth.account, request.auth.role, None
+    membership = getattr(request._request, "membership", None)
+    if membership:
+        return membership.account, membership.role, request.user
+    return None, None, None
+
+
+class HasAccount(BasePermission):
+    """The request acts for an account and its role has the view's permission for the
+    method (``required_perms = {"GET": Perm.VIEW, …}``; reads need VIEW by default)."""
+
+    message = "Your role does not allow this."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        account, role, _user = acting_for(request)
+        if account is None:
+            if request.user and request.user.is_authenticated:
+                self.message = "You are not a member of any account."
+            else:
+                raise exceptions.NotAuthenticated(
+                    "Authenticate with 'Authorization: Bearer <api key>'."
+                )
+            return False
+        perms = getattr(view, "required_perms", {})
+        needed = perms.get(
+            request.method, Perm.VIEW if request.method in ("GET", "HEAD", "OPTIONS") else None
+        )
+        if needed is None:
+            return False
+        return role_can(role, needed)
+
+
+class AccountAPIMixin:
+    """Gives an API view ``self.account``, ``self.role`` and ``self.actor``."""
+
+    request: Request
+
+    @property
+    def account(self) -> Account:
+        return acting_for(self.request)[0]
+
+    @property
+    def role(self) -> str:
+        return acting_for(self.request)[1]
+
+    @property
+    def actor(self) -> User | None:
+        return acting_for(self.request)[2]

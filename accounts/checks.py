@@ -1,0 +1,37 @@
+"""A system check that keeps tenant scoping the only path to customer data: every
+model with a foreign key to Account must offer ``for_account``."""
+
+from __future__ import annotations
+
+from django.apps import apps
+from django.core import checks
+
+PROJECT_APPS = {"accounts", "contacts", "campaigns", "stats"}
+
+
+@checks.register()
+def account_scoped_models(
+    app_configs: object = None, **kwargs: object
+) -> list[checks.CheckMessage]:
+    from accounts.models import Account
+
+    errors = []
+    for model in apps.get_models():
+        if model._meta.app_label not in PROJECT_APPS or model is Account:
+            continue
+        points_at_account = any(
+            getattr(field, "related_model", None) is Account
+            for field in model._meta.get_fields()
+            if field.many_to_one
+        )
+        if points_at_account and not hasattr(model._default_manager, "for_account"):
+            errors.append(
+                checks.Error(
+                    f"{model._meta.label} belongs to an account but its default manager has "
+                    "no for_account().",
+                    hint="Use accounts.scoping.AccountScopedManager.",
+                    obj=model,
+                    id="missive.E001",
+                )
+            )
+    return errors

@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth import password_validation
+from django.http import HttpRequest
+
+from accounts.models import Account, ApiKey, User
+from accounts.roles import DESCRIPTIONS, RANK, Role, can_grant
+from accounts.services import account_create
+
+
+class SignupForm(forms.Form):
+    """Extra fields of allauth's sign-up form: the company the new account is for."""
+
+    company = forms.CharField(
+        label="Company name",
+        max_length=200,
+        widget=forms.TextInput(attrs={"placeholder": "Acme Inc.", "autocomplete": "organization"}),
+    )
+
+    field_order = ["company", "email", "password1"]
+
+    def signup(self, request: HttpRequest, user: User) -> None:
+        account_create(owner=user, name=self.cleaned_data["company"])
+
+
+class AccountSettingsForm(forms.ModelForm):
+    class Meta:
+        model = Account
+        fields = [
+            "name",
+            "postal_address",
+            "default_from_name",
+            "default_from_email",
+            "time_zone",
+        ]
+        widgets = {"postal_address": forms.Textarea(attrs={"rows": 3})}
+
+
+class SecuritySettingsForm(forms.ModelForm):
+    class Meta:
+        model = Account
+        fields = ["require_mfa"]
+
+
+def role_choices(up_to: str, exclude_owner: bool = False) -> list[tuple[str, str]]:
+    return [
+        (value, f"{label} — {DESCRIPTIONS[value]}")
+        for value, label in Role.choices
+        if RANK[value] <= RANK[up_to] and not (exclude_owner and value == Role.OWNER)
+    ]
+
+
+class InvitationForm(forms.Form):
+    email = forms.EmailField(widget=forms.EmailInput(attrs={"placeholder": "teammate@company.com"}))
+    role = forms.ChoiceField(initial=Role.EDITOR)
+
+    def __init__(self, *args: object, granter_role: str, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = [
+            c for c in role_choices(granter_role) if can_grant(granter_role, c[0])
+        ]
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(
+        max_length=100, widget=forms.TextInput(attrs={"placeholder": "e.g. CRM sync"})
+    )
+    role = forms.ChoiceField(initial=Role.EDITOR)
+
+    def __init__(self, *args: object, granter_role: str, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = [
+            (value, label)
+            for value, label in ApiKey._meta.get_field("role").choices
+            if can_grant(granter_role, value)
+        ]
+
+
+class AcceptInvitationForm(forms.Form):
+    """For someone invited who has no Missive login yet."""
+
+    first_name = forms.CharField(max_length=150, required=False)
+    last_name = forms.CharField(max_length=150, required=False)
+    password = forms.CharField(
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=password_validation.password_validators_help_text_html(),
+    )
+
+    def __init__(self, *args: object, email: str, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.email = email
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        user = User(
+            email=self.email,
+            first_name=self.data.get("first_name", ""),
+            last_name=self.data.get("last_name", ""),
+        )
+        password_validation.validate_password(password, user)
+        return password
+
+
+class ConfirmForm(forms.Form):
+    """An empty form: the POST that confirms a destructive action."""

