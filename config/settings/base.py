@@ -42,9 +42,16 @@ if not ALLOWED_HOSTS and not DEBUG:
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 # The public address of this installation, used in links inside emails.
-MISSIVE_BASE_URL = env_str("MISSIVE_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+MISSIVE_BASE_URL = env_str("MISSIVE_BASE_URL", "http://127.0.0.1:8000" if DEBUG else "").rstrip("/")
+if not MISSIVE_BASE_URL:
+    raise ImproperlyConfigured(
+        "MISSIVE_BASE_URL is not set: the public https:// address of this installation, "
+        "used in every link Missive puts in an email."
+    )
 
 INSTALLED_APPS = [
+    # First, so its createsuperuser (which enforces the password rule) wins over Django's.
+    "accounts",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -62,7 +69,6 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "anymail",
-    "accounts",
     "contacts",
     "campaigns",
     "stats",
@@ -284,7 +290,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "config" / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -321,7 +327,8 @@ if not DEBUG:
 # that breaks it breaks in development first. Inline styles stay allowed: the API docs
 # and the admin set style attributes, and a style cannot run code.
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; "
     "font-src 'self'; connect-src 'self'; frame-src 'self'; frame-ancestors 'none'; "
     "form-action 'self'; base-uri 'self'; object-src 'none'"
 )

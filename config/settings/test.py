@@ -6,6 +6,7 @@ os.environ.setdefault("MISSIVE_DEBUG", "false")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 os.environ.setdefault("EMAIL_URL", "locmem://")
+os.environ.setdefault("MISSIVE_BASE_URL", "http://testserver")
 
 from config.settings.base import *  # noqa: F403
 
@@ -24,3 +25,5 @@ MAIL_CATCHER_DIR = ""
 # A test database per Redis DB number keeps the suite away from a running `make run`.
 CACHES["default"]["KEY_PREFIX"] = "missive-test"  # noqa: F405
 CELERY_TASK_ALWAYS_EAGER = False
+# Two test runs at once (say, the browser tests beside the rest) each need their own.
+DATABASES["default"]["TEST"] = {"NAME": os.environ.get("MISSIVE_TEST_DB", "test_missive")}  # noqa: F405

@@ -1,0 +1,160 @@
+"""Team: invitations, roles, removal — and who may do each."""
+
+from __future__ import annotations
+
+import re
+
+from django.core import mail
+from django.test import Client
+
+from accounts.models import AuditEntry, Invitation, Membership, User
+from tests.factories import make_invitation
+
+
+def _token_from(message) -> str:
+    match = re.search(r"/invitations/([\w-]+)/", message.body)
+    assert match, message.body
+    return match.group(1)
+
+
+def test_it_invites_a_teammate_by_email_with_a_role(
+    alice_client, world, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice_client.post(
+            "/team/invite/", {"email": "Dana@Example.com", "role": "viewer"}
+        )
+
+    assert response.status_code == 302
+    invitation = Invitation.objects.get(email="dana@example.com")
+    assert invitation.role == "viewer"
+    assert invitation.account == world.account_a
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == ["dana@example.com"]
+    assert "Alpha Sentinel Corp" in mail.outbox[0].subject
+    assert AuditEntry.objects.filter(account=world.account_a, action="member.invited").exists()
+
+
+def test_it_refuses_an_invitation_from_an_editor(bob_client, world):
+    response = bob_client.post("/team/invite/", {"email": "eve@example.com", "role": "viewer"})
+
+    assert response.status_code == 403
+    assert not Invitation.objects.filter(email="eve@example.com").exists()
+
+
+def test_it_refuses_to_invite_an_existing_member(alice_client, world):
+    response = alice_client.post("/team/invite/", {"email": "bob@alpha.test", "role": "viewer"})
+
+    assert response.status_code == 400
+    assert "already a member" in response.content.decode()
+
+
+def test_it_lets_a_newcomer_join_by_setting_a_password(client, world):
+    _invitation, token = make_invitation(world.account_a, "newcomer@example.com", role="viewer")
+
+    page = client.get(f"/invitations/{token}/")
+    assert page.status_code == 200
+    assert "Alpha Sentinel Corp" in page.content.decode()
+
+    response = client.post(
+        f"/invitations/{token}/", {"first_name": "New", "password": "Tr1cky!pass"}
+    )
+
+    assert response.status_code == 302
+    user = User.objects.get(email="newcomer@example.com")
+    assert user.check_password("Tr1cky!pass")
+    assert Membership.objects.get(user=user).role == "viewer"
+    # the link is spent
+    assert client.get(f"/invitations/{token}/").status_code == 404
+
+
+def test_it_asks_an_existing_user_to_log_in_before_joining(world):
+    _invitation, token = make_invitation(world.account_b, "alice@alpha.test", role="editor")
+    anonymous = Client()
+    assert "Log in to accept" in anonymous.get(f"/invitations/{token}/").content.decode()
+
+    alice = Client()
+    alice.force_login(world.alice, backend="allauth.account.auth_backends.AuthenticationBackend")
+    response = alice.post(f"/invitations/{token}/")
+
+    assert response.status_code == 302
+    assert Membership.objects.filter(user=world.alice, account=world.account_b).exists()
+
+
+def test_it_refuses_an_invitation_meant_for_someone_else(world, bob_client):
+    _invitation, token = make_invitation(world.account_b, "someone@example.com")
+
+    response = bob_client.post(f"/invitations/{token}/")
+
+    assert response.status_code == 403
+    assert not Membership.objects.filter(user=world.bob, account=world.account_b).exists()
+
+
+def test_it_answers_a_forged_invitation_token_with_a_friendly_404(client, db):
+    response = client.get("/invitations/not-a-real-token/")
+
+    assert response.status_code == 404
+    assert "not valid" in response.content.decode()
+
+
+def test_it_changes_a_role_and_keeps_at_least_one_owner(alice_client, world):
+    response = alice_client.post(
+        f"/team/members/{world.bob_membership.pk}/role/", {"role": "admin"}
+    )
+    assert response.status_code == 302
+    world.bob_membership.refresh_from_db()
+    assert world.bob_membership.role == "admin"
+
+    alice_membership = Membership.objects.get(user=world.alice, account=world.account_a)
+    # bob, now admin, cannot demote the owner above him
+    bob = Client()
+    bob.force_login(world.bob, backend="allauth.account.auth_backends.AuthenticationBackend")
+    bob.post(f"/team/members/{alice_membership.pk}/role/", {"role": "viewer"})
+    alice_membership.refresh_from_db()
+    assert alice_membership.role == "owner"
+
+
+def test_it_confirms_before_removing_a_member(alice_client, world):
+    url = f"/team/members/{world.bob_membership.pk}/remove/"
+
+    page = alice_client.get(url)
+    assert page.status_code == 200
+    assert "Remove bob@alpha.test?" in page.content.decode()
+    assert Membership.objects.filter(pk=world.bob_membership.pk).exists()
+
+    alice_client.post(url)
+    assert not Membership.objects.filter(pk=world.bob_membership.pk).exists()
+
+
+def test_it_does_not_let_the_last_owner_leave(alice_client, world):
+    alice_membership = Membership.objects.get(user=world.alice, account=world.account_a)
+
+    response = alice_client.post(f"/team/members/{alice_membership.pk}/remove/", follow=True)
+
+    assert "at least one owner" in response.content.decode()
+    assert Membership.objects.filter(pk=alice_membership.pk).exists()
+
+
+def test_it_shows_the_members_page_to_every_role(bob_client, world):
+    response = bob_client.get("/team/")
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "alice@alpha.test" in body
+    assert "Invite a teammate" not in body  # editors cannot invite
+
+
+def test_it_lets_a_member_without_account_create_one(db):
+    from tests.factories import make_user
+
+    user = make_user("solo@example.com")
+    client = Client()
+    client.force_login(user, backend="allauth.account.auth_backends.AuthenticationBackend")
+
+    assert client.get("/").url == "/account/new/"
+    response = client.post(
+        "/account/new/",
+        {"name": "Solo Inc", "time_zone": "Europe/Paris", "default_from_email": "solo@example.com"},
+    )
+    assert response.status_code == 302
+    assert Membership.objects.get(user=user).account.name == "Solo Inc"

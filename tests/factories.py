@@ -1,0 +1,112 @@
+"""Builders for test data, and the samples the tenancy sweep fills URLs with.
+
+``SAMPLES`` maps a URL keyword (``<int:membership_id>``) to a function returning the id
+of such an object in the victim's account. A new URL keyword needs one entry here; the
+sweep itself (tests/test_tenancy.py) never changes.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.utils import timezone
+
+from accounts import services
+from accounts.models import Account, ApiKey, Invitation, Membership, User, hash_token
+from accounts.roles import Role
+
+PASSWORD = "Corr3ct-horse!"
+
+
+def make_user(email: str, password: str = PASSWORD, **extra: object) -> User:
+    return User.objects.create_user(email=email, password=password, **extra)
+
+
+def make_account(owner: User, name: str = "Acme", **fields: object) -> Account:
+    fields.setdefault("postal_address", "1 Main Street, Springfield")
+    return services.account_create(owner=owner, name=name, **fields)
+
+
+def add_member(account: Account, user: User, role: str = Role.EDITOR) -> Membership:
+    return Membership.objects.create(account=account, user=user, role=role)
+
+
+def make_api_key(
+    account: Account, role: str = Role.ADMIN, name: str = "test key"
+) -> tuple[ApiKey, str]:
+    key = ApiKey.PREFIX + secrets.token_urlsafe(24)
+    api_key = ApiKey.objects.create(
+        account=account, name=name, role=role, key_hash=hash_token(key), hint=key[:10]
+    )
+    return api_key, key
+
+
+def make_invitation(
+    account: Account, email: str = "newcomer@example.com", role: str = Role.EDITOR
+) -> tuple[Invitation, str]:
+    token = secrets.token_urlsafe(32)
+    invitation = Invitation.objects.create(
+        account=account,
+        email=email,
+        role=role,
+        token_hash=hash_token(token),
+        expires_at=timezone.now() + timedelta(days=7),
+    )
+    return invitation, token
+
+
+@dataclass
+class World:
+    """The personas: alice owns account A, bob edits in A, charlie owns B (the outsider)."""
+
+    alice: User
+    bob: User
+    charlie: User
+    account_a: Account
+    account_b: Account
+    bob_membership: Membership
+    alice_key: ApiKey
+    alice_key_secret: str
+    charlie_key: ApiKey
+    charlie_key_secret: str
+    invitation: Invitation
+    extras: dict[str, object] = field(default_factory=dict)
+
+
+def build_world() -> World:
+    alice = make_user("alice@alpha.test", first_name="Alice", last_name="Alpha")
+    bob = make_user("bob@alpha.test", first_name="Bob", last_name="Alpha")
+    charlie = make_user("charlie@bravo.test", first_name="Charlie", last_name="Bravo")
+    account_a = make_account(alice, "Alpha Sentinel Corp")
+    account_b = make_account(charlie, "Bravo Ltd")
+    bob_membership = add_member(account_a, bob, Role.EDITOR)
+    alice_key, alice_secret = make_api_key(account_a, name="Alpha Sentinel key")
+    charlie_key, charlie_secret = make_api_key(account_b, name="Bravo key")
+    invitation, _ = make_invitation(account_a, "dave@alpha.test")
+    return World(
+        alice=alice,
+        bob=bob,
+        charlie=charlie,
+        account_a=account_a,
+        account_b=account_b,
+        bob_membership=bob_membership,
+        alice_key=alice_key,
+        alice_key_secret=alice_secret,
+        charlie_key=charlie_key,
+        charlie_key_secret=charlie_secret,
+        invitation=invitation,
+    )
+
+
+# Strings that appear only in account A's data: an outsider's page must never show one.
+VICTIM_MARKERS = ("alpha.test", "Alpha Sentinel")
+
+SAMPLES: dict[str, Callable[[World], object]] = {
+    "account_id": lambda w: w.account_a.pk,
+    "membership_id": lambda w: w.bob_membership.pk,
+    "invitation_id": lambda w: w.invitation.pk,
+    "api_key_id": lambda w: w.alice_key.pk,
+}
