@@ -20,6 +20,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -142,11 +143,26 @@ def _wait_then_announce(url: str, banner: str, process: subprocess.Popen) -> Non
             time.sleep(0.5)
 
 
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 def run(args: argparse.Namespace) -> int:
+    port = os.environ.get("MISSIVE_PORT", "8000")
+    mail_port = os.environ.get("MAIL_CATCHER_PORT", "1025")
+    for name, value in (("MISSIVE_PORT", port), ("MAIL_CATCHER_PORT", mail_port)):
+        if _port_in_use(int(value)):
+            print(
+                f"Port {value} is already in use (is Missive already running?). "
+                f"Stop that program, or choose another port: make run {name}=<port>",
+                file=sys.stderr,
+            )
+            return 1
     keep: list[Any] = []
     env = prepare_environment(redis_db=0, keep=keep)
-    port = env.setdefault("MISSIVE_PORT", "8000")
-    env.setdefault("MAIL_CATCHER_PORT", "1025")
+    env["MISSIVE_PORT"] = port
+    env["MAIL_CATCHER_PORT"] = mail_port
     env.setdefault("MISSIVE_DEBUG", "true")
     env.setdefault("SECRET_KEY", _dev_secret_key())
     env.setdefault("MISSIVE_BASE_URL", f"http://127.0.0.1:{port}")
