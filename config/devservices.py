@@ -15,6 +15,7 @@ path (see docker/ for that).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import secrets
@@ -47,11 +48,36 @@ def _dev_secret_key() -> str:
     return path.read_text().strip()
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _forget_dead_handles(pgdata: Path) -> None:
+    """pgserver stops PostgreSQL when the last process using it exits, counting them in a
+    file. A process killed outright never removes itself, and the server would then never
+    stop; so the dead are struck off before we join."""
+    handles = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(handles.read_text())
+    except (OSError, ValueError):
+        return
+    alive = [pid for pid in pids if _pid_alive(pid)]
+    if alive != pids:
+        handles.write_text(json.dumps(alive))
+
+
 def _start_postgres(keep: list[Any]) -> str:
     import pgserver
     import psycopg
 
     started = time.monotonic()
+    _forget_dead_handles(VAR_DIR / "postgres")
     server = pgserver.get_server(VAR_DIR / "postgres", cleanup_mode="stop")
     keep.append(server)
     admin_uri = server.get_uri()
@@ -193,6 +219,9 @@ def run(args: argparse.Namespace) -> int:
         cwd=BASE_DIR,
     )
     threading.Thread(target=_wait_then_announce, args=(url, banner, honcho), daemon=True).start()
+    # Stopped by a service manager or `kill`: honcho stops its processes on SIGTERM, then
+    # the embedded servers stop below as on Ctrl-C.
+    signal.signal(signal.SIGTERM, lambda signum, frame: honcho.terminate())
     try:
         return honcho.wait()
     except KeyboardInterrupt:
