@@ -207,6 +207,20 @@ class ApiKey(models.Model):
         return self.revoked_at is None
 
 
+AUDIT_LABELS = {
+    "account.created": "created the account",
+    "account.updated": "changed the account settings",
+    "member.invited": "invited a teammate",
+    "member.joined": "joined the account",
+    "member.invitation_revoked": "cancelled an invitation",
+    "member.role_changed": "changed a member's role",
+    "member.removed": "removed a member",
+    "member.left": "left the account",
+    "api_key.created": "created an API key",
+    "api_key.revoked": "revoked an API key",
+}
+
+
 class AuditEntry(models.Model):
     """What was done to an account's data, by whom: imports, exports, erasures, members,
     keys, closure. Written by the service that did it, inside the same transaction."""
@@ -228,3 +242,7 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} by {self.actor_label} at {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def label(self) -> str:
+        return AUDIT_LABELS.get(self.action, self.action)

@@ -32,11 +32,20 @@ from accounts.roles import RANK, Perm, Role, can_grant, role_can
 INVITATION_LIFETIME = timedelta(days=7)
 
 
-def audit_log(*, account: Account, actor: User | None, action: str, **detail: object) -> AuditEntry:
+def audit_log(
+    *,
+    account: Account,
+    actor: User | None,
+    action: str,
+    actor_label: str | None = None,
+    **detail: object,
+) -> AuditEntry:
+    """``actor_label`` names an actor that is not a person (an API key); with neither,
+    the entry is Missive's own doing."""
     return AuditEntry.objects.create(
         account=account,
         actor=actor if actor and actor.pk else None,
-        actor_label=str(actor) if actor and actor.pk else "Missive",
+        actor_label=actor_label or (str(actor) if actor and actor.pk else "Missive"),
         action=action,
         detail=detail,
     )
@@ -55,14 +64,22 @@ def account_create(*, owner: User, name: str, **fields: object) -> Account:
 
 
 @transaction.atomic
-def account_update(*, account: Account, actor: User | None, **fields: object) -> Account:
+def account_update(
+    *, account: Account, actor: User | None, actor_label: str | None = None, **fields: object
+) -> Account:
     changed = [name for name, value in fields.items() if getattr(account, name) != value]
     for name in changed:
         setattr(account, name, fields[name])
     if changed:
         account.full_clean()
         account.save(update_fields=changed)
-        audit_log(account=account, actor=actor, action="account.updated", fields=changed)
+        audit_log(
+            account=account,
+            actor=actor,
+            actor_label=actor_label,
+            action="account.updated",
+            fields=changed,
+        )
     return account
 
 

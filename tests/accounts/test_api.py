@@ -52,7 +52,8 @@ def test_it_updates_the_account_and_names_the_field_at_fault(world):
     assert response.status_code == 200
     world.account_a.refresh_from_db()
     assert world.account_a.postal_address == "2 Side Street"
-    assert AuditEntry.objects.filter(account=world.account_a, action="account.updated").exists()
+    entry = AuditEntry.objects.get(account=world.account_a, action="account.updated")
+    assert entry.actor_label.startswith("API key Alpha Sentinel key")
 
 
 def test_it_lets_a_viewer_key_read_but_not_write(world):
@@ -104,3 +105,10 @@ def test_it_revokes_a_key_after_confirmation(alice_client, world):
 
 def test_it_keeps_api_keys_from_editors(bob_client, world):
     assert bob_client.get("/settings/api-keys/").status_code == 403
+
+
+def test_it_accepts_a_logged_in_session_too(alice_client, world):
+    response = alice_client.get("/api/v1/account/")
+
+    assert response.status_code == 200
+    assert response.json()["name"] == "Alpha Sentinel Corp"

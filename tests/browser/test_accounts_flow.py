@@ -111,3 +111,23 @@ def test_it_lets_an_invited_person_join_with_a_strong_password(page: Page, live_
     expect(page.get_by_role("main")).to_contain_text("Acme · you are editor")
     membership = Membership.objects.get(account=account, user__email="newcomer@example.com")
     assert membership.role == Role.EDITOR
+
+
+def test_it_changes_a_members_role_in_place(page: Page, live_server) -> None:
+    # Given an owner with an editor on the team, on the Team page
+    owner = make_user("owner@acme.test")
+    account = make_account(owner, "Acme")
+    editor = make_user("editor@acme.test")
+    Membership.objects.create(account=account, user=editor, role=Role.EDITOR)
+    page.goto(live_server.url + "/accounts/login/")
+    page.locator("[name=login]").fill("owner@acme.test")
+    page.locator("[name=password]").fill(PASSWORD)
+    page.get_by_role("button", name="Sign In").click()
+    page.goto(live_server.url + "/team/")
+
+    # When they pick another role in the editor's row (htmx posts it, no reload)
+    page.get_by_label("Role of editor@acme.test").select_option("viewer")
+
+    # Then the page confirms it in place, and the database agrees
+    expect(page.get_by_role("status")).to_have_text("editor@acme.test is now Viewer.")
+    assert Membership.objects.get(account=account, user=editor).role == Role.VIEWER
