@@ -19,6 +19,7 @@ urlpatterns = [
     path("healthz", account_views.healthz, name="healthz"),
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),
+    path("", include("contacts.urls")),
     path("api/v1/", include(api_v1)),
     path("admin/", admin.site.urls),
 ]

@@ -86,7 +86,7 @@ def build_world() -> World:
     alice_key, alice_secret = make_api_key(account_a, name="Alpha Sentinel key")
     charlie_key, charlie_secret = make_api_key(account_b, name="Bravo key")
     invitation, _ = make_invitation(account_a, "dave@alpha.test")
-    return World(
+    world = World(
         alice=alice,
         bob=bob,
         charlie=charlie,
@@ -99,6 +99,24 @@ def build_world() -> World:
         charlie_key_secret=charlie_secret,
         invitation=invitation,
     )
+    _add_contacts(world)
+    return world
+
+
+def _add_contacts(world: World) -> None:
+    from contacts import services as contact_services
+
+    newsletter = contact_services.list_create(
+        account=world.account_a, actor=world.alice, name="Alpha Sentinel News"
+    )
+    contact = contact_services.contact_create(
+        account=world.account_a,
+        actor=world.alice,
+        email="erin@alpha.test",
+        first_name="Erin",
+        lists=[newsletter],
+    )
+    world.extras.update(list=newsletter, contact=contact)
 
 
 # Strings that appear only in account A's data: an outsider's page must never show one.
@@ -109,4 +127,10 @@ SAMPLES: dict[str, Callable[[World], object]] = {
     "membership_id": lambda w: w.bob_membership.pk,
     "invitation_id": lambda w: w.invitation.pk,
     "api_key_id": lambda w: w.alice_key.pk,
+    "list_id": lambda w: w.extras["list"].pk,
+    "contact_id": lambda w: w.extras["contact"].pk,
 }
+
+# Keywords that name no object (a format, a page): filled with a valid value, and the
+# page then must show the outsider only their own data.
+FREE_KEYWORDS: dict[str, object] = {"fmt": "csv"}

@@ -16,7 +16,7 @@ from django.apps import apps
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from tests.factories import SAMPLES, VICTIM_MARKERS, World
+from tests.factories import FREE_KEYWORDS, SAMPLES, VICTIM_MARKERS, World
 
 PROJECT_APPS = ("accounts", "contacts", "campaigns", "stats")
 # Status codes that tell an outsider nothing: missing, forbidden, wrong method.
@@ -67,6 +67,8 @@ def _fill(route: Route, world: World) -> dict:
     for keyword in route.keywords:
         if keyword in SAMPLES:
             kwargs[keyword] = SAMPLES[keyword](world)
+        elif keyword in FREE_KEYWORDS:
+            kwargs[keyword] = FREE_KEYWORDS[keyword]
         elif (
             keyword.endswith("_id")
             and route.converters.get(keyword).__class__.__name__ == "IntConverter"
@@ -108,16 +110,20 @@ def sweep(
         client = api_client if route.is_api else html_client
         methods = API_METHODS if route.is_api else HTML_METHODS
         statuses = {}
+        # A route with a keyword other than a free one names something: a victim's
+        # object, or a token that matches nothing. The outsider must be refused.
+        names_an_object = any(k not in FREE_KEYWORDS for k in route.keywords)
         for method in methods:
             response = getattr(client, method)(url)
             statuses[method] = response.status_code
-            body = response.content.decode(errors="replace")
+            raw = b"".join(response.streaming_content) if response.streaming else response.content
+            body = raw.decode(errors="replace")
             leaked = [m for m in VICTIM_MARKERS if m in body]
             if response.status_code >= 500:
                 problems.append(
                     f"{method.upper()} {url} ({route.name}): server error {response.status_code}"
                 )
-            elif route.keywords and response.status_code not in REFUSALS:
+            elif names_an_object and response.status_code not in REFUSALS:
                 problems.append(
                     f"{method.upper()} {url} ({route.name}): {response.status_code} "
                     "for an outsider, expected 404 (or 403)"
@@ -126,6 +132,6 @@ def sweep(
                 problems.append(
                     f"{method.upper()} {url} ({route.name}): shows the victim's {leaked}"
                 )
-        if route.keywords and set(statuses.values()) == {405}:
+        if names_an_object and set(statuses.values()) == {405}:
             problems.append(f"{url} ({route.name}): no method answered, the sweep proved nothing")
     return problems

@@ -1,0 +1,321 @@
+"""The customer's people: contacts, lists, subscriptions with their consent proof, and
+the suppression lists that say who must never be mailed."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from accounts.models import Account, normalize_email
+from accounts.scoping import AccountScopedManager, AccountScopedQuerySet
+
+
+def email_sha256(email: str) -> str:
+    """How an address is kept on a suppression list: hashed, so the list survives the
+    erasure of the person without keeping their address."""
+    return hashlib.sha256(normalize_email(email).encode()).hexdigest()
+
+
+class ContactList(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="contact_lists")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    double_opt_in = models.BooleanField(
+        default=True,
+        help_text="People who subscribe through a form confirm their address by email first.",
+    )
+    form_consent_text = models.TextField(
+        "consent wording",
+        blank=True,
+        default="I agree to receive this newsletter by email. I can unsubscribe at any time.",
+        help_text="Shown beside the subscribe form's checkbox and kept as consent proof.",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = AccountScopedManager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint("account", Lower("name"), name="contactlist_name_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+ATTRIBUTE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
+RESERVED_ATTRIBUTE_NAMES = {"email", "first_name", "last_name", "attributes", "unsubscribe_url"}
+
+
+def validate_attribute_name(value: str) -> None:
+    if not ATTRIBUTE_NAME.match(value):
+        raise ValidationError(
+            "Use lower-case letters, digits and underscores, starting with a letter "
+            "(for example city or loyalty_points)."
+        )
+    if value in RESERVED_ATTRIBUTE_NAMES:
+        raise ValidationError(f"{value!r} is a built-in field; choose another name.")
+
+
+class AttributeDefinition(models.Model):
+    """A custom field the account declares, so imports validate it and merge tags know
+    it: ``{{ attributes.city }}``."""
+
+    class Type(models.TextChoices):
+        TEXT = "text", "Text"
+        NUMBER = "number", "Number"
+        DATE = "date", "Date (YYYY-MM-DD)"
+        BOOLEAN = "boolean", "Yes/no"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="attributes")
+    name = models.CharField(max_length=50, validators=[validate_attribute_name])
+    label = models.CharField(max_length=100, blank=True)
+    type = models.CharField(max_length=10, choices=Type.choices, default=Type.TEXT)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = AccountScopedManager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "name"], name="attribute_name_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.label or self.name
+
+
+class Contact(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="contacts")
+    # Stored normalized (trimmed, lower-case): one person, one row per account.
+    email = models.EmailField(max_length=254)
+    first_name = models.CharField(max_length=150, blank=True)
+    last_name = models.CharField(max_length=150, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    # Moves on human activity only (clicks, confirmations, form submissions).
+    last_activity_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AccountScopedManager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint("account", Lower("email"), name="contact_email_unique")
+        ]
+        indexes = [
+            # keyset paging by email and by creation, per account
+            models.Index(fields=["account", "email"], name="contact_account_email"),
+            models.Index(fields=["account", "created_at", "id"], name="contact_account_created"),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        self.email = normalize_email(self.email)
+        super().save(*args, **kwargs)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class SubscriptionQuerySet(AccountScopedQuerySet):
+    account_path = "contact_list__account"
+
+
+class Subscription(models.Model):
+    """A contact on a list, with the proof of consent a controller must be able to show
+    (GDPR Art. 7; French CPCE L.34-5)."""
+
+    class Status(models.TextChoices):
+        UNCONFIRMED = "unconfirmed", "Unconfirmed"
+        SUBSCRIBED = "subscribed", "Subscribed"
+        UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+
+    class Source(models.TextChoices):
+        IMPORT = "import", "Import"
+        FORM = "form", "Subscribe form"
+        API = "api", "API"
+        MANUAL = "manual", "Added by hand"
+
+    class LegalBasis(models.TextChoices):
+        CONSENT = "consent", "Consent"
+        EXISTING_CUSTOMER = "existing_customer", "Existing customer (similar products)"
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="subscriptions")
+    contact_list = models.ForeignKey(
+        ContactList, on_delete=models.CASCADE, related_name="subscriptions"
+    )
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.SUBSCRIBED)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.MANUAL)
+    legal_basis = models.CharField(
+        max_length=20, choices=LegalBasis.choices, default=LegalBasis.CONSENT
+    )
+    consent_at = models.DateTimeField(null=True, blank=True)
+    consent_ip = models.GenericIPAddressField(null=True, blank=True)
+    consent_user_agent = models.CharField(max_length=500, blank=True)
+    consent_text = models.TextField(blank=True, help_text="The wording the person agreed to.")
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = SubscriptionQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["contact_list", "contact"], name="subscription_unique")
+        ]
+        indexes = [
+            models.Index(fields=["contact_list", "status"], name="subscription_list_status"),
+            models.Index(fields=["contact"], name="subscription_contact"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id} on {self.contact_list_id}: {self.status}"
+
+
+class SuppressionQuerySet(AccountScopedQuerySet):
+    def platform(self) -> SuppressionQuerySet:
+        """The platform-wide "do not contact" list, kept by Missive's operators."""
+        return self.filter(account__isnull=True)
+
+    def applying_to(self, account: Account) -> SuppressionQuerySet:
+        """Every entry that stops mail from ``account``: its own and the platform's."""
+        return self.filter(models.Q(account=account) | models.Q(account__isnull=True))
+
+
+class Suppression(models.Model):
+    class Reason(models.TextChoices):
+        UNSUBSCRIBE = "unsubscribe", "Unsubscribed"
+        HARD_BOUNCE = "hard_bounce", "Hard bounce"
+        COMPLAINT = "complaint", "Spam complaint"
+        ERASURE = "erasure", "Erased at the person's request"
+        DO_NOT_CONTACT = "do_not_contact", "Asked never to be contacted"
+        MANUAL = "manual", "Added by hand"
+
+    # Null: the platform-wide "do not contact" list.
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, null=True, blank=True, related_name="suppressions"
+    )
+    email_sha256 = models.CharField(max_length=64)
+    reason = models.CharField(max_length=20, choices=Reason.choices, default=Reason.MANUAL)
+    note = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = SuppressionQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "email_sha256"],
+                name="suppression_unique",
+                nulls_distinct=False,
+            )
+        ]
+        indexes = [models.Index(fields=["email_sha256"], name="suppression_hash")]
+
+    def __str__(self) -> str:
+        scope = "platform" if self.account_id is None else f"account {self.account_id}"
+        return f"{self.email_sha256[:12]}… ({scope}, {self.reason})"
+
+
+class ImportJob(models.Model):
+    """One CSV file brought into a list: its settings, its progress and its outcome."""
+
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded", "Waiting for column mapping"
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Importing"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+    FINISHED = (Status.DONE, Status.FAILED, Status.CANCELLED)
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="imports")
+    contact_list = models.ForeignKey(ContactList, on_delete=models.CASCADE, related_name="imports")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.UPLOADED)
+    file_path = models.CharField(max_length=500, blank=True)
+    original_name = models.CharField(max_length=255)
+    size_bytes = models.BigIntegerField(default=0)
+    encoding = models.CharField(max_length=20, default="utf-8")
+    delimiter = models.CharField(max_length=1, default=",")
+    columns = models.JSONField(default=list, help_text="The file's header row.")
+    mapping = models.JSONField(
+        default=dict, help_text="Column index → email, first_name, last_name, attribute:NAME."
+    )
+    legal_basis = models.CharField(
+        max_length=20,
+        choices=Subscription.LegalBasis.choices,
+        default=Subscription.LegalBasis.CONSENT,
+    )
+    consent_text = models.TextField(blank=True, help_text="How the consent was obtained.")
+    update_existing = models.BooleanField(
+        default=False, help_text="Overwrite names and attributes of contacts already stored."
+    )
+    rows_total = models.BigIntegerField(default=0)
+    rows_done = models.BigIntegerField(default=0)
+    created_count = models.BigIntegerField(default=0)
+    updated_count = models.BigIntegerField(default=0)
+    subscribed_count = models.BigIntegerField(default=0)
+    already_subscribed_count = models.BigIntegerField(default=0)
+    suppressed_count = models.BigIntegerField(default=0)
+    unsubscribed_count = models.BigIntegerField(default=0)
+    duplicate_count = models.BigIntegerField(default=0)
+    invalid_count = models.BigIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AccountScopedManager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Import of {self.original_name} into {self.contact_list_id}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+
+class ImportRejectQuerySet(AccountScopedQuerySet):
+    account_path = "job__account"
+
+
+class ImportReject(models.Model):
+    """A row the import refused, with where and why, for the customer to fix."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="rejects")
+    row_number = models.BigIntegerField(help_text="Line in the file, the header being line 1.")
+    column = models.CharField(max_length=255, blank=True)
+    value = models.TextField(blank=True)
+    reason = models.CharField(max_length=255)
+
+    objects = ImportRejectQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["row_number"]
+        indexes = [models.Index(fields=["job", "row_number"], name="importreject_job_row")]
+
+    def __str__(self) -> str:
+        return f"row {self.row_number}: {self.reason}"

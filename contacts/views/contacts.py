@@ -1,0 +1,183 @@
+"""Contacts: all of them, one of them, adding, editing, and actions on a selection."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from accounts.roles import Perm, role_can
+from accounts.scoping import get_for_account_or_404
+from accounts.views.decorators import account_required
+from contacts import selectors, services
+from contacts.forms import ContactForm, NewContactForm
+from contacts.models import Contact, ContactList
+
+
+def _attribute_errors_to_fields(form: ContactForm, error: ValidationError) -> None:
+    for field, errors in error.message_dict.items():
+        if field.startswith("attributes."):
+            form.add_error(f"attr_{field.removeprefix('attributes.')}", errors)
+        else:
+            form.add_error(field if field in form.fields else None, errors)
+
+
+@account_required(Perm.VIEW)
+def contacts(request: HttpRequest) -> HttpResponse:
+    page = selectors.contacts_page(
+        request.account,
+        search=request.GET.get("q", ""),
+        sort=request.GET.get("sort", "email"),
+        cursor=request.GET.get("after", ""),
+    )
+    context = {
+        "contact_list": None,
+        "page": page,
+        "rows": [(c, "") for c in page.contacts],
+        "q": request.GET.get("q", ""),
+        "sort": request.GET.get("sort", "email"),
+        "can_edit": role_can(request.membership.role, Perm.EDIT_CONTENT),
+        "can_export": role_can(request.membership.role, Perm.EXPORT),
+    }
+    template = "contacts/_contacts_table.html" if request.htmx else "contacts/contacts.html"
+    return render(request, template, context)
+
+
+@account_required(Perm.EDIT_CONTENT)
+def contact_new(request: HttpRequest) -> HttpResponse:
+    initial = {}
+    if request.GET.get("list", "").isdigit():
+        initial["lists"] = ContactList.objects.for_account(request.account).filter(
+            pk=int(request.GET["list"])
+        )
+    form = NewContactForm(request.POST or None, account=request.account, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            contact = services.contact_create(
+                account=request.account,
+                actor=request.user,
+                email=data["email"],
+                first_name=data["first_name"],
+                last_name=data["last_name"],
+                attributes=form.attribute_values(),
+                lists=list(data["lists"]),
+                legal_basis=data["legal_basis"],
+                consent_text=data["consent_text"],
+            )
+        except ValidationError as error:
+            _attribute_errors_to_fields(form, error)
+        else:
+            messages.success(request, f"{contact.email} added.")
+            return redirect("contact_detail", contact_id=contact.pk)
+    return render(request, "contacts/contact_new.html", {"form": form})
+
+
+@account_required(Perm.VIEW)
+def contact_detail(request: HttpRequest, contact_id: int) -> HttpResponse:
+    contact = get_for_account_or_404(Contact, request.account, pk=contact_id)
+    can_edit = role_can(request.membership.role, Perm.EDIT_CONTENT)
+    initial = {
+        "email": contact.email,
+        "first_name": contact.first_name,
+        "last_name": contact.last_name,
+        **{f"attr_{k}": v for k, v in contact.attributes.items()},
+    }
+    form = ContactForm(request.POST or None, account=request.account, initial=initial)
+    if request.method == "POST":
+        if not can_edit:
+            messages.error(request, "Your role cannot edit contacts.")
+            return redirect("contact_detail", contact_id=contact.pk)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                services.contact_update(
+                    contact=contact,
+                    actor=request.user,
+                    email=data["email"],
+                    first_name=data["first_name"],
+                    last_name=data["last_name"],
+                    attributes=form.attribute_values(),
+                )
+            except ValidationError as error:
+                _attribute_errors_to_fields(form, error)
+            else:
+                messages.success(request, "Contact saved.")
+                return redirect("contact_detail", contact_id=contact.pk)
+    declared = {d.name for d in form.definitions}
+    return render(
+        request,
+        "contacts/contact_detail.html",
+        {
+            "contact": contact,
+            "form": form,
+            "can_edit": can_edit,
+            "subscriptions": selectors.subscriptions_of(contact),
+            "undeclared": {k: v for k, v in contact.attributes.items() if k not in declared},
+        },
+    )
+
+
+@account_required(Perm.EDIT_CONTENT)
+def contacts_bulk(request: HttpRequest) -> HttpResponse:
+    """Unsubscribe or delete the selected contacts: a confirmation page, then the POST
+    that does it."""
+    if request.method != "POST":
+        return redirect("contacts")
+    ids = [int(x) for x in request.POST.getlist("ids") if x.isdigit()][:1000]
+    action = request.POST.get("action")
+    contact_list = None
+    if request.POST.get("list_id", "").isdigit():
+        contact_list = get_for_account_or_404(
+            ContactList, request.account, pk=int(request.POST["list_id"])
+        )
+    back = reverse("list_detail", args=[contact_list.pk]) if contact_list else reverse("contacts")
+    chosen = list(Contact.objects.for_account(request.account).filter(pk__in=ids).order_by("email"))
+    if not chosen or action not in ("unsubscribe", "delete"):
+        messages.error(request, "Select at least one contact and an action.")
+        return redirect(back)
+    if request.POST.get("confirmed") == "yes":
+        if action == "delete":
+            count = services.contacts_delete(
+                account=request.account, actor=request.user, contact_ids=[c.pk for c in chosen]
+            )
+            messages.success(request, f"{count} contact{'s' if count != 1 else ''} deleted.")
+        else:
+            count = services.contacts_unsubscribe(
+                account=request.account,
+                actor=request.user,
+                contact_ids=[c.pk for c in chosen],
+                contact_list=contact_list,
+            )
+            messages.success(request, f"{count} subscription{'s' if count != 1 else ''} ended.")
+        return redirect(back)
+    return render(
+        request,
+        "contacts/bulk_confirm.html",
+        {"action": action, "chosen": chosen, "contact_list": contact_list, "back": back},
+    )
+
+
+@account_required(Perm.EDIT_CONTENT)
+def contact_delete(request: HttpRequest, contact_id: int) -> HttpResponse:
+    contact = get_for_account_or_404(Contact, request.account, pk=contact_id)
+    if request.method == "POST":
+        services.contacts_delete(
+            account=request.account, actor=request.user, contact_ids=[contact.pk]
+        )
+        messages.success(request, f"{contact.email} deleted.")
+        return redirect("contacts")
+    return render(
+        request,
+        "accounts/confirm.html",
+        {
+            "form": None,
+            "title": f"Delete {contact.email}?",
+            "body": "The contact, their subscriptions and their consent proof are deleted. "
+            "To make sure they are never mailed again, unsubscribe them instead.",
+            "confirm_label": "Delete contact",
+            "cancel_url": "contacts",
+        },
+    )

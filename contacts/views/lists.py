@@ -1,0 +1,122 @@
+"""Lists: the overview with counts, one list's contacts, and list settings."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.forms.models import model_to_dict
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from accounts.roles import Perm, role_can
+from accounts.scoping import get_for_account_or_404
+from accounts.views.decorators import account_required
+from contacts import selectors, services
+from contacts.forms import ContactListForm, DeleteListForm
+from contacts.models import ContactList, Subscription
+
+
+def _add_errors(form, error: ValidationError) -> None:
+    if hasattr(error, "error_dict"):
+        for field, errors in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, error)
+
+
+@account_required(Perm.VIEW)
+def lists(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "contacts/lists.html",
+        {"lists": selectors.lists_with_counts(request.account)},
+    )
+
+
+@account_required(Perm.EDIT_CONTENT)
+def list_new(request: HttpRequest) -> HttpResponse:
+    form = ContactListForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            contact_list = services.list_create(
+                account=request.account, actor=request.user, **form.cleaned_data
+            )
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            messages.success(request, f"List “{contact_list.name}” created.")
+            return redirect("list_detail", list_id=contact_list.pk)
+    return render(request, "contacts/list_form.html", {"form": form, "contact_list": None})
+
+
+@account_required(Perm.VIEW)
+def list_detail(request: HttpRequest, list_id: int) -> HttpResponse:
+    contact_list = get_for_account_or_404(ContactList, request.account, pk=list_id)
+    status = request.GET.get("status", "")
+    if status not in Subscription.Status.values:
+        status = ""
+    page = selectors.contacts_page(
+        request.account,
+        contact_list=contact_list,
+        status=status,
+        search=request.GET.get("q", ""),
+        sort=request.GET.get("sort", "email"),
+        cursor=request.GET.get("after", ""),
+    )
+    statuses = dict(
+        Subscription.objects.filter(
+            contact_list=contact_list, contact_id__in=[c.pk for c in page.contacts]
+        ).values_list("contact_id", "status")
+    )
+    counts = selectors.lists_with_counts(request.account).get(pk=contact_list.pk)
+    context = {
+        "contact_list": contact_list,
+        "page": page,
+        "rows": [(c, statuses.get(c.pk, "")) for c in page.contacts],
+        "counts": counts,
+        "status": status,
+        "q": request.GET.get("q", ""),
+        "sort": request.GET.get("sort", "email"),
+        "statuses": Subscription.Status.choices,
+        "can_edit": role_can(request.membership.role, Perm.EDIT_CONTENT),
+        "can_export": role_can(request.membership.role, Perm.EXPORT),
+    }
+    template = "contacts/_contacts_table.html" if request.htmx else "contacts/list_detail.html"
+    return render(request, template, context)
+
+
+@account_required(Perm.EDIT_CONTENT)
+def list_edit(request: HttpRequest, list_id: int) -> HttpResponse:
+    contact_list = get_for_account_or_404(ContactList, request.account, pk=list_id)
+    initial = model_to_dict(contact_list, fields=ContactListForm._meta.fields)
+    form = ContactListForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.list_update(contact_list=contact_list, actor=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            messages.success(request, "List saved.")
+            return redirect("list_detail", list_id=contact_list.pk)
+    return render(request, "contacts/list_form.html", {"form": form, "contact_list": contact_list})
+
+
+@account_required(Perm.EDIT_CONTENT)
+def list_delete(request: HttpRequest, list_id: int) -> HttpResponse:
+    contact_list = get_for_account_or_404(ContactList, request.account, pk=list_id)
+    form = DeleteListForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        deleted = services.list_delete(
+            contact_list=contact_list,
+            actor=request.user,
+            delete_contacts=form.cleaned_data["delete_contacts"],
+        )
+        extra = f" and {deleted} contact{'s' if deleted != 1 else ''}" if deleted else ""
+        messages.success(request, f"List “{contact_list.name}”{extra} deleted.")
+        return redirect("lists")
+    counts = selectors.lists_with_counts(request.account).get(pk=contact_list.pk)
+    return render(
+        request,
+        "contacts/list_delete.html",
+        {"contact_list": contact_list, "form": form, "counts": counts},
+    )
