@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from allauth.mfa.base.forms import AuthenticateForm, ReauthenticateForm
 from django import forms
+from django.conf import settings
 from django.contrib.auth import password_validation
+from django.core.cache import cache
 from django.http import HttpRequest
 
 from accounts.models import Account, ApiKey, User
@@ -108,3 +111,35 @@ class AcceptInvitationForm(forms.Form):
 
 class ConfirmForm(forms.Form):
     """An empty form: the POST that confirms a destructive action."""
+
+
+class _ThrottledCodeMixin:
+    """At most MFA_FAILURE_LIMIT wrong two-factor codes (authenticator or recovery) per
+    person, then a pause of MFA_LOCKOUT, whatever the code: a stolen password must not
+    buy unlimited guesses at six digits."""
+
+    user: object
+
+    def clean_code(self) -> str:
+        key = f"mfa-failures:{self.user.pk}"
+        minutes = int(settings.MFA_LOCKOUT.total_seconds() // 60)
+        if cache.get(key, 0) >= settings.MFA_FAILURE_LIMIT:
+            raise forms.ValidationError(
+                f"Too many wrong codes. Wait {minutes} minutes before trying again."
+            )
+        try:
+            code = super().clean_code()  # type: ignore[misc]  # allauth's form below
+        except forms.ValidationError:
+            if cache.add(key, 1, timeout=int(settings.MFA_LOCKOUT.total_seconds())) is False:
+                cache.incr(key)
+            raise
+        cache.delete(key)
+        return code
+
+
+class MFAAuthenticateForm(_ThrottledCodeMixin, AuthenticateForm):
+    pass
+
+
+class MFAReauthenticateForm(_ThrottledCodeMixin, ReauthenticateForm):
+    pass

@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils.functional import SimpleLazyObject
 
-from accounts.selectors import SESSION_ACCOUNT_KEY, current_membership
+from accounts.selectors import SESSION_ACCOUNT_KEY, current_membership, mfa_missing
 
 Handler = Callable[[HttpRequest], HttpResponse]
 
@@ -35,7 +35,9 @@ class RequireMFAMiddleware:
     """When an owner requires two-factor authentication for the account, a member
     without an authenticator app is sent to set one up before anything else."""
 
-    EXEMPT_PREFIXES = ("/accounts/", "/static/", "/healthz", "/api/", "/invitations/")
+    # Login and two-factor pages, the way out to another account, public pages. The API
+    # checks the same rule itself (accounts.api.auth.HasAccount).
+    EXEMPT_PREFIXES = ("/accounts/", "/account/", "/static/", "/healthz", "/api/", "/invitations/")
 
     def __init__(self, get_response: Handler) -> None:
         self.get_response = get_response
@@ -45,8 +47,7 @@ class RequireMFAMiddleware:
             request.user.is_authenticated
             and not request.path.startswith(self.EXEMPT_PREFIXES)
             and request.membership
-            and request.account.require_mfa
-            and not request.user.authenticator_set.filter(type="totp").exists()
+            and mfa_missing(request.user, request.account)
         ):
             messages.warning(
                 request,

@@ -6,6 +6,7 @@ import zoneinfo
 from django.conf import settings
 from django.contrib.auth.base_user import BaseUserManager
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -14,6 +15,13 @@ from accounts.roles import Role
 from accounts.scoping import AccountScopedManager, AccountScopedQuerySet
 
 TIME_ZONE_CHOICES = [(tz, tz.replace("_", " ")) for tz in sorted(zoneinfo.available_timezones())]
+
+
+def validate_single_line(value: str) -> None:
+    """Names travel in mail headers: a line break or control character would end a
+    header and start another."""
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise ValidationError("Line breaks and control characters are not allowed here.")
 
 
 def normalize_email(email: str) -> str:
@@ -78,11 +86,13 @@ class Account(models.Model):
         ACTIVE = "active", "Active"
         CLOSED = "closed", "Closed"
 
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_single_line])
     postal_address = models.TextField(
         blank=True, help_text="Shown in the footer of every campaign; required before sending."
     )
-    default_from_name = models.CharField("default sender name", max_length=200, blank=True)
+    default_from_name = models.CharField(
+        "default sender name", max_length=200, blank=True, validators=[validate_single_line]
+    )
     default_from_email = models.EmailField("default sender address", blank=True)
     time_zone = models.CharField(max_length=64, default="UTC", choices=TIME_ZONE_CHOICES)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
@@ -213,11 +223,19 @@ AUDIT_LABELS = {
     "member.invited": "invited a teammate",
     "member.joined": "joined the account",
     "member.invitation_revoked": "cancelled an invitation",
+    "member.invitation_resent": "sent an invitation again",
     "member.role_changed": "changed a member's role",
     "member.removed": "removed a member",
     "member.left": "left the account",
     "api_key.created": "created an API key",
     "api_key.revoked": "revoked an API key",
+    "list.created": "created a list",
+    "list.deleted": "deleted a list",
+    "contacts.deleted": "deleted contacts",
+    "contacts.unsubscribed": "unsubscribed contacts",
+    "contacts.exported": "exported contacts",
+    "suppression.added": "suppressed an address",
+    "suppression.removed": "lifted a suppression",
 }
 
 

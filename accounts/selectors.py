@@ -22,7 +22,8 @@ def current_membership(user: User, preferred_account_id: object = None) -> Membe
     else their oldest one."""
     if not user.is_authenticated:
         return None
-    memberships = Membership.objects.filter(user=user).select_related("account", "user")
+    # A closed account is not worked in; its members meet the closure page instead.
+    memberships = Membership.objects.filter(user=user).active().select_related("account", "user")
     if preferred_account_id:
         try:
             chosen = memberships.filter(account_id=int(preferred_account_id)).first()
@@ -31,6 +32,11 @@ def current_membership(user: User, preferred_account_id: object = None) -> Membe
         if chosen is not None:
             return chosen
     return memberships.order_by("created_at").first()
+
+
+def mfa_missing(user: User, account: Account) -> bool:
+    """True when ``account`` requires two-factor authentication and ``user`` has none."""
+    return account.require_mfa and not user.authenticator_set.filter(type="totp").exists()
 
 
 def members(account: Account) -> QuerySet[Membership]:

@@ -6,13 +6,15 @@ tasks and commands call these; none of them writes these models directly.
 
 from __future__ import annotations
 
+import logging
 import secrets
+import smtplib
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
+from django.core.mail import BadHeaderError, EmailMultiAlternatives
+from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -30,6 +32,7 @@ from accounts.models import (
 from accounts.roles import RANK, Perm, Role, can_grant, role_can
 
 INVITATION_LIFETIME = timedelta(days=7)
+logger = logging.getLogger(__name__)
 
 
 def audit_log(
@@ -54,7 +57,9 @@ def audit_log(
 @transaction.atomic
 def account_create(*, owner: User, name: str, **fields: object) -> Account:
     """A new customer account with ``owner`` as its first member."""
-    account = Account.objects.create(name=name.strip(), **fields)
+    account = Account(name=name.strip(), **fields)
+    account.full_clean()
+    account.save()
     Membership.objects.create(account=account, user=owner, role=Role.OWNER)
     if not account.default_from_email:
         account.default_from_email = owner.email
@@ -103,14 +108,18 @@ def invitation_create(*, by: Membership, email: str, role: str) -> tuple[Invitat
         email__iexact=email, accepted_at__isnull=True
     ).delete()
     token = secrets.token_urlsafe(32)
-    invitation = Invitation.objects.create(
-        account=account,
-        email=email,
-        role=role,
-        token_hash=hash_token(token),
-        invited_by=by.user,
-        expires_at=timezone.now() + INVITATION_LIFETIME,
-    )
+    try:
+        with transaction.atomic():
+            invitation = Invitation.objects.create(
+                account=account,
+                email=email,
+                role=role,
+                token_hash=hash_token(token),
+                invited_by=by.user,
+                expires_at=timezone.now() + INVITATION_LIFETIME,
+            )
+    except IntegrityError:
+        raise ValidationError({"email": f"{email} was invited a moment ago."}) from None
     audit_log(account=account, actor=by.user, action="member.invited", email=email, role=role)
     transaction.on_commit(lambda: _send_invitation(invitation, token))
     return invitation, token
@@ -121,6 +130,18 @@ def invitation_url(token: str) -> str:
 
 
 def _send_invitation(invitation: Invitation, token: str) -> None:
+    """Send the invitation; a mail server that refuses leaves the invitation in place and
+    says so on ``invitation.email_error`` (the inviter can send it again)."""
+    try:
+        _compose_invitation(invitation, token).send()
+    except (OSError, smtplib.SMTPException, BadHeaderError) as error:
+        logger.warning("Invitation %s not sent: %s", invitation.pk, error)
+        invitation.email_error = str(error) or error.__class__.__name__
+    else:
+        invitation.email_error = ""
+
+
+def _compose_invitation(invitation: Invitation, token: str) -> EmailMultiAlternatives:
     context = {
         "invitation": invitation,
         "inviter": invitation.invited_by,
@@ -136,7 +157,7 @@ def _send_invitation(invitation: Invitation, token: str) -> None:
     message.attach_alternative(
         render_to_string("accounts/email/invitation.html", context), "text/html"
     )
-    message.send()
+    return message
 
 
 def invitation_by_token(token: str) -> Invitation | None:
@@ -177,6 +198,22 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
 
 
 @transaction.atomic
+def invitation_resend(*, by: Membership, invitation: Invitation) -> Invitation:
+    """A fresh link (only its hash is stored, so the old one cannot be sent again) and a
+    fresh expiry date, mailed again."""
+    _require(by, Perm.MANAGE_MEMBERS)
+    token = secrets.token_urlsafe(32)
+    invitation.token_hash = hash_token(token)
+    invitation.expires_at = timezone.now() + INVITATION_LIFETIME
+    invitation.save(update_fields=["token_hash", "expires_at"])
+    audit_log(
+        account=by.account, actor=by.user, action="member.invitation_resent", email=invitation.email
+    )
+    transaction.on_commit(lambda: _send_invitation(invitation, token))
+    return invitation
+
+
+@transaction.atomic
 def invitation_revoke(*, by: Membership, invitation: Invitation) -> None:
     _require(by, Perm.MANAGE_MEMBERS)
     audit_log(
@@ -189,7 +226,33 @@ def invitation_revoke(*, by: Membership, invitation: Invitation) -> None:
 
 
 def _owner_count(account: Account) -> int:
-    return Membership.objects.for_account(account).filter(role=Role.OWNER).count()
+    """Owners of the account, their rows locked: two owners stepping down at once must
+    not leave the account with none."""
+    owners = Membership.objects.for_account(account).filter(role=Role.OWNER).select_for_update()
+    return len(list(owners.values_list("pk", flat=True)))
+
+
+def _revoke_keys_above(*, membership: Membership, role: str | None, by: Membership) -> int:
+    """A member's API keys never outlive their role: keys they made that outrank
+    ``role`` (all of them, with None) are revoked."""
+    keys = ApiKey.objects.for_account(membership.account).filter(
+        created_by=membership.user, revoked_at__isnull=True
+    )
+    if role is not None:
+        keys = keys.filter(role__in=[r for r in Role.values if RANK[r] > RANK[role]])
+    revoked = 0
+    for api_key in keys:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+        audit_log(
+            account=membership.account,
+            actor=by.user,
+            action="api_key.revoked",
+            name=api_key.name,
+            because=f"{membership.user.email} no longer has that role",
+        )
+        revoked += 1
+    return revoked
 
 
 @transaction.atomic
@@ -204,6 +267,7 @@ def membership_change_role(*, by: Membership, membership: Membership, role: str)
     old = membership.role
     membership.role = role
     membership.save(update_fields=["role"])
+    _revoke_keys_above(membership=membership, role=role, by=by)
     audit_log(
         account=by.account,
         actor=by.user,
@@ -229,6 +293,7 @@ def membership_remove(*, by: Membership, membership: Membership) -> None:
         action="member.removed" if membership.pk != by.pk else "member.left",
         email=membership.user.email,
     )
+    _revoke_keys_above(membership=membership, role=None, by=by)
     membership.delete()
 
 

@@ -25,6 +25,19 @@ def login_identifier(request: HttpRequest, credentials: dict[str, Any] | None) -
     return normalize_email(value) if value else None
 
 
+def client_ip(request: HttpRequest) -> str:
+    """The client's address: REMOTE_ADDR, or behind TRUSTED_PROXY_COUNT proxies the
+    hop the outermost trusted proxy saw. Hops a client wrote itself are never believed."""
+    remote = request.META.get("REMOTE_ADDR", "")
+    count = settings.TRUSTED_PROXY_COUNT
+    if count <= 0:
+        return remote
+    hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]
+    if len(hops) < count:
+        return remote
+    return hops[-count]
+
+
 def lockout_response(
     request: HttpRequest,
     original_response: HttpResponse | None = None,

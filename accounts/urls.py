@@ -17,6 +17,11 @@ urlpatterns = [
         team.invitation_revoke,
         name="invitation_revoke",
     ),
+    path(
+        "team/invitations/<int:invitation_id>/resend/",
+        team.invitation_resend,
+        name="invitation_resend",
+    ),
     path("invitations/<str:token>/", team.invitation_accept, name="invitation_accept"),
     path("settings/api-keys/", api_keys.api_keys, name="api_keys"),
     path(

@@ -1,8 +1,9 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts import views as account_views
+from accounts.api.errors import api_not_found
 
 handler403 = "accounts.views.errors.permission_denied"
 handler404 = "accounts.views.errors.page_not_found"
@@ -12,6 +13,8 @@ api_v1 = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("accounts.api.urls")),
+    # Anything else under the API answers in JSON too.
+    re_path(r"^.*$", api_not_found),
 ]
 
 urlpatterns = [

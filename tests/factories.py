@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from allauth.account.models import EmailAddress
 from django.utils import timezone
 
 from accounts import services
@@ -21,8 +22,12 @@ from accounts.roles import Role
 PASSWORD = "Corr3ct-horse!"
 
 
-def make_user(email: str, password: str = PASSWORD, **extra: object) -> User:
-    return User.objects.create_user(email=email, password=password, **extra)
+def make_user(email: str, password: str = PASSWORD, verified: bool = True, **extra: object) -> User:
+    """A login whose address is proven (as after clicking allauth's confirmation link)."""
+    user = User.objects.create_user(email=email, password=password, **extra)
+    if verified:
+        EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=True)
+    return user
 
 
 def make_account(owner: User, name: str = "Acme", **fields: object) -> Account:

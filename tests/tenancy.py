@@ -16,6 +16,7 @@ from django.apps import apps
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from accounts.models import Account
 from tests.factories import FREE_KEYWORDS, SAMPLES, VICTIM_MARKERS, World
 
 PROJECT_APPS = ("accounts", "contacts", "campaigns", "stats")
@@ -88,7 +89,9 @@ def _fill(route: Route, world: World) -> dict:
 
 def victim_fingerprint(world: World) -> dict[str, list]:
     """Every row of the victim's account, model by model."""
-    fingerprint = {}
+    fingerprint: dict[str, list] = {
+        "accounts.Account": list(Account.objects.filter(pk=world.account_a.pk).values()),
+    }
     for model in apps.get_models():
         manager = model._default_manager
         if model._meta.app_label in PROJECT_APPS and hasattr(manager, "for_account"):

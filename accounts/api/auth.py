@@ -13,7 +13,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from accounts import services
+from accounts import selectors, services
 from accounts.models import Account, ApiKey, User
 from accounts.roles import Perm, role_can
 
@@ -81,6 +81,12 @@ class HasAccount(BasePermission):
                 raise exceptions.NotAuthenticated(
                     "Authenticate with 'Authorization: Bearer <api key>'."
                 )
+            return False
+        if not isinstance(request.auth, ApiKey) and selectors.mfa_missing(request.user, account):
+            self.message = (
+                f"{account.name} requires two-factor authentication: set it up in the app "
+                "before using the API with your login."
+            )
             return False
         perms = getattr(view, "required_perms", {})
         needed = perms.get(

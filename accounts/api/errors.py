@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -35,3 +35,9 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         prefix = "" if first_field == "non_field_errors" else f"{first_field}: "
         response.data = {"detail": f"{prefix}{first}", "errors": errors}
     return response
+
+
+def api_not_found(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(
+        {"detail": f"No API endpoint at {request.path}. See /api/v1/docs/."}, status=404
+    )

@@ -37,6 +37,8 @@ def _members_page(
             "form": form,
             "can_manage": form is not None,
             "role_choices": [c for c in Role.choices if can_grant(request.membership.role, c[0])],
+            # rows of members above oneself show a badge, not a role menu or Remove
+            "grantable": [r for r in Role.values if can_grant(request.membership.role, r)],
             "role_descriptions": DESCRIPTIONS.items(),
         },
         status=status,
@@ -65,7 +67,7 @@ def member_invite(request: HttpRequest) -> HttpResponse:
             for field, errors in error.message_dict.items():
                 form.add_error(field if field in form.fields else None, errors)
         else:
-            messages.success(request, f"Invitation sent to {invitation.email}.")
+            _report_sending(request, invitation)
             return redirect("members")
     return _members_page(request, form, status=400)
 
@@ -123,6 +125,29 @@ def member_remove(request: HttpRequest, membership_id: int) -> HttpResponse:
             "cancel_url": "members",
         },
     )
+
+
+def _report_sending(request: HttpRequest, invitation: Invitation) -> None:
+    error = getattr(invitation, "email_error", "")
+    if error:
+        messages.warning(
+            request,
+            f"The invitation to {invitation.email} is saved, but the email could not be sent "
+            f"({error}). Check the mail settings, then use “Send again”.",
+        )
+    else:
+        messages.success(request, f"Invitation sent to {invitation.email}.")
+
+
+@account_required(Perm.MANAGE_MEMBERS)
+@require_POST
+def invitation_resend(request: HttpRequest, invitation_id: int) -> HttpResponse:
+    invitation = get_for_account_or_404(
+        Invitation, request.account, pk=invitation_id, accepted_at__isnull=True
+    )
+    invitation = services.invitation_resend(by=request.membership, invitation=invitation)
+    _report_sending(request, invitation)
+    return redirect("members")
 
 
 @account_required(Perm.MANAGE_MEMBERS)

@@ -82,9 +82,13 @@ def test_it_serves_the_schema_and_the_docs(db):
 
 
 def test_it_creates_a_key_shown_once_and_stored_hashed(alice_client, world):
-    response = alice_client.post("/settings/api-keys/", {"name": "CRM sync", "role": "editor"})
+    response = alice_client.post(
+        "/settings/api-keys/", {"name": "CRM sync", "role": "editor"}, follow=True
+    )
 
     assert response.status_code == 200
+    assert response.redirect_chain == [("/settings/api-keys/", 302)]
+    assert "no-store" in response["Cache-Control"]
     secret = response.context["new_key"]
     assert secret.startswith("msv_")
     key = ApiKey.objects.get(name="CRM sync")
@@ -112,3 +116,51 @@ def test_it_accepts_a_logged_in_session_too(alice_client, world):
 
     assert response.status_code == 200
     assert response.json()["name"] == "Alpha Sentinel Corp"
+
+
+def test_it_answers_unknown_api_paths_in_json(db):
+    response = Client().get("/api/v1/nothing-here/")
+
+    assert response.status_code == 404
+    assert "No API endpoint" in response.json()["detail"]
+
+
+def test_it_holds_the_accounts_two_factor_rule_in_the_api_too(bob_client, world):
+    world.account_a.require_mfa = True
+    world.account_a.save()
+
+    response = bob_client.get("/api/v1/account/")
+
+    assert response.status_code == 403
+    assert "two-factor" in response.json()["detail"]
+
+
+def test_it_revokes_the_keys_of_a_member_who_leaves_or_is_demoted(alice_client, world):
+    from accounts import services
+    from accounts.models import Membership
+
+    bob = Membership.objects.get(user=world.bob, account=world.account_a)
+    bob.role = "admin"
+    bob.save()
+    _admin_key, admin_secret = services.api_key_create(by=bob, name="bob admin", role="admin")
+    _editor_key, editor_secret = services.api_key_create(by=bob, name="bob editor", role="editor")
+
+    # demoted to editor: the admin key goes, the editor key stays
+    alice_client.post(f"/team/members/{bob.pk}/role/", {"role": "editor"})
+    assert _api(admin_secret).get("/api/v1/account/").status_code == 401
+    assert _api(editor_secret).get("/api/v1/account/").status_code == 200
+
+    # removed: every key of his goes
+    alice_client.post(f"/team/members/{bob.pk}/remove/")
+    assert _api(editor_secret).get("/api/v1/account/").status_code == 401
+
+
+def test_it_refuses_line_breaks_in_the_account_name(world):
+    response = _api(world.alice_key_secret).patch(
+        "/api/v1/account/",
+        {"name": "Acme\nBcc: victim@example.com"},
+        content_type="application/json",
+    )
+
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("name:")

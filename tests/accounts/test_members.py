@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from django.core import mail
 from django.test import Client
 
@@ -158,3 +159,60 @@ def test_it_lets_a_member_without_account_create_one(db):
     )
     assert response.status_code == 302
     assert Membership.objects.get(user=user).account.name == "Solo Inc"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_keeps_the_invitation_when_the_mail_server_refuses(alice_client, world, settings):
+    # (a real commit, so the mail goes out inside the request, as in production)
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = 9  # nothing listens there
+    settings.EMAIL_TIMEOUT = 2
+
+    response = alice_client.post("/team/invite/", {"email": "dana@example.com", "role": "viewer"})
+
+    assert response.status_code == 302
+    assert Invitation.objects.filter(email="dana@example.com").exists()
+    page = alice_client.get("/team/").content.decode()
+    assert "could not be sent" in page
+    assert "Send again" in page
+
+
+def test_it_sends_an_invitation_again_with_a_new_link(
+    alice_client, world, django_capture_on_commit_callbacks
+):
+    invitation, old_token = make_invitation(world.account_a, "late@example.com")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        alice_client.post(f"/team/invitations/{invitation.pk}/resend/")
+
+    assert len(mail.outbox) == 1
+    new_token = _token_from(mail.outbox[0])
+    assert new_token != old_token
+    assert Client().get(f"/invitations/{old_token}/").status_code == 404
+    assert Client().get(f"/invitations/{new_token}/").status_code == 200
+
+
+def test_it_shows_an_admin_no_controls_over_an_owner(world):
+    world.bob_membership.role = "admin"
+    world.bob_membership.save()
+    bob = Client()
+    bob.force_login(world.bob, backend="allauth.account.auth_backends.AuthenticationBackend")
+
+    page = bob.get("/team/").content.decode()
+
+    alice_row = page.split('data-member="alice@alpha.test"')[1].split("</tr>")[0]
+    assert "<select" not in alice_row
+    assert "Remove" not in alice_row
+
+
+def test_it_ignores_a_closed_account(world, alice_client):
+    world.account_a.status = "closed"
+    world.account_a.save()
+
+    # alice's only account is closed: nothing of it is reachable
+    assert alice_client.get("/").url == "/account/new/"
+    assert alice_client.post("/settings/", {"name": "Renamed"}).status_code == 302
+    world.account_a.refresh_from_db()
+    assert world.account_a.name == "Alpha Sentinel Corp"
+    assert alice_client.get("/api/v1/account/").status_code == 403

@@ -75,3 +75,18 @@ def test_it_lets_only_an_owner_change_the_rule(world):
     world.account_a.refresh_from_db()
     assert not world.account_a.require_mfa
     assert Authenticator.objects.count() == 0
+
+
+def test_it_pauses_two_factor_codes_after_five_wrong_ones(world):
+    secret = _enable_totp(world.alice)
+    client = Client()
+    client.post("/accounts/login/", {"login": "alice@alpha.test", "password": PASSWORD})
+
+    for _ in range(5):
+        response = client.post("/accounts/2fa/authenticate/", {"code": "000000"})
+        assert "Incorrect code" in response.content.decode()
+
+    # even the right code is refused now
+    response = client.post("/accounts/2fa/authenticate/", {"code": _code(secret)})
+    assert "Too many wrong codes" in response.content.decode()
+    assert "_auth_user_id" not in client.session

@@ -82,3 +82,30 @@ def test_it_shows_the_owner_recent_failed_logins(world, alice_client, bob_client
     assert "charlie@bravo.test" not in body
     # an editor does not see the security page
     assert bob_client.get("/settings/security/").status_code == 403
+
+
+def test_it_keeps_counting_a_network_whose_attacker_logs_in_to_their_own_account(world):
+    from tests.factories import make_account, make_user
+
+    eve = make_user("eve@example.com")
+    make_account(eve, "Eve Corp")
+    client = Client()
+    # nine guesses at alice, then eve logs in to her own account from the same place
+    for _ in range(9):
+        _login(client, "alice@alpha.test", "wrong-Passw0rd!", ip="198.51.100.66")
+    assert _login(Client(), "eve@example.com", PASSWORD, ip="198.51.100.66").status_code == 302
+
+    # the tenth guess still counts: the network is now locked out
+    _login(client, "alice@alpha.test", "wrong-Passw0rd!", ip="198.51.100.66")
+    assert _login(client, "alice@alpha.test", PASSWORD, ip="198.51.100.66").status_code == 429
+
+
+def test_it_believes_only_the_hops_added_by_trusted_proxies(rf, settings):
+    from accounts.throttling import client_ip
+
+    request = rf.get("/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.9")
+
+    settings.TRUSTED_PROXY_COUNT = 0
+    assert client_ip(request) == "10.0.0.2"
+    settings.TRUSTED_PROXY_COUNT = 1
+    assert client_ip(request) == "203.0.113.9"  # not the 6.6.6.6 the client wrote itself

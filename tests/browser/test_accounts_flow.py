@@ -36,6 +36,16 @@ def test_it_refuses_a_weak_password_at_sign_up_and_accepts_a_strong_one(
     page.locator("[name=password1]").fill("Tr1cky!pass")
     page.get_by_role("button", name="Sign Up").click()
 
+    # Then they are asked to confirm their address, and the mail to do so arrives
+    expect(page).to_have_url(re.compile(r"/accounts/confirm-email/"))
+    assert [message.to for message in mail.outbox] == [["founder@northwind.test"]]
+    link = re.search(r"https?://[^/\s]+(/accounts/confirm-email/\S+)", mail.outbox[0].body)
+    assert link, mail.outbox[0].body
+
+    # When they open the link and confirm
+    page.goto(live_server.url + link.group(1))
+    page.get_by_role("button", name="Confirm").click()
+
     # Then they land on the dashboard of their new account, as its owner
     expect(page).to_have_url(live_server.url + "/")
     expect(page.get_by_role("main")).to_contain_text("Northwind Traders")
