@@ -37,7 +37,16 @@ class RequireMFAMiddleware:
 
     # Login and two-factor pages, the way out to another account, public pages. The API
     # checks the same rule itself (accounts.api.auth.HasAccount).
-    EXEMPT_PREFIXES = ("/accounts/", "/account/", "/static/", "/healthz", "/api/", "/invitations/")
+    EXEMPT_PREFIXES = (
+        "/accounts/",
+        "/account/",
+        "/static/",
+        "/healthz",
+        "/api/",
+        "/invitations/",
+        "/do-not-contact/",
+        "/subscribe/",
+    )
 
     def __init__(self, get_response: Handler) -> None:
         self.get_response = get_response

@@ -13,6 +13,7 @@ api_v1 = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("accounts.api.urls")),
+    path("", include("contacts.api_urls")),
     # Anything else under the API answers in JSON too.
     re_path(r"^.*$", api_not_found),
 ]
@@ -23,6 +24,8 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),
     path("", include("contacts.urls")),
+    path("", include("contacts.urls_suppressions")),
+    path("", include("contacts.urls_subscribe")),
     path("api/v1/", include(api_v1)),
     path("admin/", admin.site.urls),
 ]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from contacts.views import attributes, contacts, exports, lists
+from contacts.views import attributes, contacts, exports, imports, lists
 
 urlpatterns = [
     path("lists/", lists.lists, name="lists"),
@@ -16,4 +16,10 @@ urlpatterns = [
     path("contacts/<int:contact_id>/", contacts.contact_detail, name="contact_detail"),
     path("contacts/<int:contact_id>/delete/", contacts.contact_delete, name="contact_delete"),
     path("attributes/", attributes.attributes, name="attributes"),
+    path("lists/<int:list_id>/import/", imports.import_upload, name="import_upload"),
+    path("imports/", imports.imports, name="imports"),
+    path("imports/<int:import_id>/", imports.import_detail, name="import_detail"),
+    path("imports/<int:import_id>/progress/", imports.import_progress, name="import_progress"),
+    path("imports/<int:import_id>/cancel/", imports.import_cancel, name="import_cancel"),
+    path("imports/<int:import_id>/rejects.csv", imports.import_rejects, name="import_rejects"),
 ]

@@ -110,6 +110,7 @@ def build_world() -> World:
 
 def _add_contacts(world: World) -> None:
     from contacts import services as contact_services
+    from contacts.models import ImportJob
 
     newsletter = contact_services.list_create(
         account=world.account_a, actor=world.alice, name="Alpha Sentinel News"
@@ -121,7 +122,26 @@ def _add_contacts(world: World) -> None:
         first_name="Erin",
         lists=[newsletter],
     )
-    world.extras.update(list=newsletter, contact=contact)
+    suppression = contact_services.suppression_add(
+        account=world.account_a, email="blocked@alpha.test", actor=world.alice
+    )
+    attribute = contact_services.attribute_define(
+        account=world.account_a, actor=world.alice, name="city", type="text"
+    )
+    upload = ImportJob.objects.create(
+        account=world.account_a,
+        contact_list=newsletter,
+        created_by=world.alice,
+        original_name="alpha.test-contacts.csv",
+        columns=["email"],
+    )
+    world.extras.update(
+        list=newsletter,
+        contact=contact,
+        suppression=suppression,
+        attribute=attribute,
+        **{"import": upload},
+    )
 
 
 # Strings that appear only in account A's data: an outsider's page must never show one.
@@ -134,6 +154,9 @@ SAMPLES: dict[str, Callable[[World], object]] = {
     "api_key_id": lambda w: w.alice_key.pk,
     "list_id": lambda w: w.extras["list"].pk,
     "contact_id": lambda w: w.extras["contact"].pk,
+    "suppression_id": lambda w: w.extras["suppression"].pk,
+    "import_id": lambda w: w.extras["import"].pk,
+    "attribute_id": lambda w: w.extras["attribute"].pk,
 }
 
 # Keywords that name no object (a format, a page): filled with a valid value, and the

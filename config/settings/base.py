@@ -314,7 +314,10 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
-MEDIA_ROOT = VAR_DIR / "media"
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+# Imports: the largest CSV file accepted. Uploads are kept under MEDIA_ROOT/imports until
+# their import ends (web and workers must share that directory).
+MISSIVE_IMPORT_MAX_BYTES = env_int("MISSIVE_IMPORT_MAX_MB", 200) * 1024 * 1024
 
 # --- Security --------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

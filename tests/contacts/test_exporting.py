@@ -28,7 +28,6 @@ def _download(client, url: str) -> bytes:
 
 def _make(world):
     newsletter = world.extras["list"]
-    services.attribute_define(account=world.account_a, actor=world.alice, name="city", type="text")
     for first, last, email in TRICKY:
         services.contact_create(
             account=world.account_a,

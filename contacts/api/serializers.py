@@ -1,0 +1,263 @@
+"""What the contacts API reads and writes. Input serializers only check shapes and types;
+the rules (unique names, declared attributes, suppressions) live in contacts.services."""
+
+from __future__ import annotations
+
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from contacts import selectors
+from contacts.models import Contact, ContactList, Subscription, Suppression
+from contacts.selectors import SORTS
+
+MAX_PAGE_SIZE = 1000
+
+
+class SubscriptionStatusField(serializers.ChoiceField):
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(choices=Subscription.Status.choices, **kwargs)
+
+
+class SubscriptionStatusSchema(OpenApiSerializerFieldExtension):
+    """Names the subscription states ``SubscriptionStatusEnum`` in the schema: left to
+    drf-spectacular, they would clash with the account's ``status`` enum."""
+
+    target_class = SubscriptionStatusField
+
+    def get_name(self) -> str:
+        return "SubscriptionStatusEnum"
+
+    def map_serializer_field(self, auto_schema: object, direction: str) -> dict:
+        return {"type": "string", "enum": Subscription.Status.values}
+
+
+class ContactListSerializer(serializers.ModelSerializer):
+    subscribed = serializers.IntegerField(read_only=True)
+    unconfirmed = serializers.IntegerField(read_only=True)
+    unsubscribed = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = ContactList
+        fields = [
+            "id",
+            "name",
+            "description",
+            "double_opt_in",
+            "form_consent_text",
+            "created_at",
+            "subscribed",
+            "unconfirmed",
+            "unsubscribed",
+        ]
+        read_only_fields = ["id", "created_at"]
+
+
+class ListDeleteParamsSerializer(serializers.Serializer):
+    delete_contacts = serializers.BooleanField(
+        default=False,
+        help_text="Also delete the contacts that are on this list and on no other.",
+    )
+
+
+class ListDeletedSerializer(serializers.Serializer):
+    contacts_deleted = serializers.IntegerField()
+
+
+class SubscriptionSerializer(serializers.ModelSerializer):
+    """A contact on a list, with the proof of consent."""
+
+    list = serializers.IntegerField(source="contact_list_id", read_only=True)
+    list_name = serializers.CharField(source="contact_list.name", read_only=True)
+    status = SubscriptionStatusField(read_only=True)
+
+    class Meta:
+        model = Subscription
+        fields = [
+            "list",
+            "list_name",
+            "status",
+            "source",
+            "legal_basis",
+            "consent_at",
+            "consent_ip",
+            "consent_user_agent",
+            "consent_text",
+            "confirmed_at",
+            "unsubscribed_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class ListSubscriptionSerializer(SubscriptionSerializer):
+    contact = serializers.IntegerField(source="contact_id", read_only=True)
+    email = serializers.EmailField(source="contact.email", read_only=True)
+
+    class Meta(SubscriptionSerializer.Meta):
+        fields = ["contact", "email", *SubscriptionSerializer.Meta.fields]
+        read_only_fields = fields
+
+
+class ContactSerializer(serializers.ModelSerializer):
+    attributes = serializers.DictField(
+        required=False,
+        help_text="Values of the account's declared attributes, by name. "
+        "An update replaces the whole set.",
+    )
+
+    class Meta:
+        model = Contact
+        fields = [
+            "id",
+            "email",
+            "first_name",
+            "last_name",
+            "attributes",
+            "created_at",
+            "updated_at",
+            "last_activity_at",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at", "last_activity_at"]
+
+
+class ContactDetailSerializer(ContactSerializer):
+    subscriptions = serializers.SerializerMethodField()
+
+    class Meta(ContactSerializer.Meta):
+        fields = [*ContactSerializer.Meta.fields, "subscriptions"]
+
+    @extend_schema_field(SubscriptionSerializer(many=True))
+    def get_subscriptions(self, contact: Contact) -> list[dict]:
+        return SubscriptionSerializer(selectors.subscriptions_of(contact), many=True).data
+
+
+class ContactWriteSerializer(serializers.Serializer):
+    """A new contact, or (upsert) the fields to overwrite on an existing one."""
+
+    email = serializers.EmailField(max_length=254)
+    first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    attributes = serializers.DictField(
+        required=False,
+        help_text="Values of the account's declared attributes, by name. "
+        "On upsert, replaces the stored set.",
+    )
+    lists = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        max_length=100,
+        help_text="Ids of the lists to subscribe the contact to.",
+    )
+    legal_basis = serializers.ChoiceField(
+        choices=Subscription.LegalBasis.choices,
+        default=Subscription.LegalBasis.CONSENT,
+        help_text="Why you may mail this person, kept with each subscription.",
+    )
+    consent_text = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="How consent was obtained, kept as proof with each subscription.",
+    )
+
+    def validate_lists(self, ids: list[int]) -> list[ContactList]:
+        account = self.context["account"]
+        found = {c.pk: c for c in ContactList.objects.for_account(account).filter(pk__in=ids)}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise serializers.ValidationError(f"No list with id {missing[0]}.")
+        return [found[i] for i in dict.fromkeys(ids)]
+
+
+class ContactFilterSerializer(serializers.Serializer):
+    list = serializers.IntegerField(
+        required=False, min_value=1, help_text="Only contacts on this list (its id)."
+    )
+    status = SubscriptionStatusField(
+        required=False,
+        help_text="With `list`: only contacts whose subscription has this status.",
+    )
+    email = serializers.EmailField(required=False, help_text="The contact with this address.")
+    q = serializers.CharField(
+        required=False, allow_blank=True, help_text="Search in addresses and names."
+    )
+    sort = serializers.ChoiceField(choices=[*SORTS], default="email")
+    after = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="The cursor of the next page, as given in `next`.",
+    )
+    page_size = serializers.IntegerField(min_value=1, max_value=MAX_PAGE_SIZE, default=100)
+
+    def validate(self, data: dict) -> dict:
+        if data.get("status") and not data.get("list"):
+            raise serializers.ValidationError({"status": "Filter by status needs a list."})
+        return data
+
+
+class ContactPageSerializer(serializers.Serializer):
+    results = ContactSerializer(many=True)
+    next = serializers.URLField(allow_null=True, help_text="The next page, or null at the end.")
+    count = serializers.IntegerField(help_text="Contacts matching the filters, up to a cap.")
+    count_is_capped = serializers.BooleanField(
+        help_text="True when there are more contacts than `count` says."
+    )
+
+
+class SubscribeSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    first_name = serializers.CharField(
+        max_length=150,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Used when the contact is created; an existing contact keeps their name.",
+    )
+    last_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+    legal_basis = serializers.ChoiceField(
+        choices=Subscription.LegalBasis.choices, default=Subscription.LegalBasis.CONSENT
+    )
+    consent_text = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="How consent was obtained, kept as proof with the subscription.",
+    )
+
+
+class UnsubscribeSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+
+
+class UnsubscribedSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+    status = SubscriptionStatusField(
+        allow_null=True,
+        help_text="The subscription's status now; null when the address is not on the list.",
+    )
+
+
+class SuppressionSerializer(serializers.ModelSerializer):
+    """An entry of the account's suppression list. The address itself is never kept,
+    only its SHA-256 (of the trimmed, lower-case address)."""
+
+    class Meta:
+        model = Suppression
+        fields = ["id", "email_sha256", "reason", "note", "created_at"]
+        read_only_fields = fields
+
+
+class SuppressionCreateSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    reason = serializers.ChoiceField(
+        choices=Suppression.Reason.choices, default=Suppression.Reason.MANUAL
+    )
+    note = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class SuppressionFilterSerializer(serializers.Serializer):
+    email = serializers.EmailField(
+        required=False, help_text="Only the entry for this address, if there is one."
+    )

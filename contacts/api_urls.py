@@ -1,0 +1,38 @@
+"""The contacts endpoints of the API, under /api/v1/. Keywords are named after what they
+point to (list_id, contact_id, suppression_id) so the tenancy sweep can fill them."""
+
+from django.urls import path
+
+from contacts.api import views
+
+urlpatterns = [
+    path("lists/", views.ContactListsView.as_view(), name="api-lists"),
+    path("lists/<int:list_id>/", views.ContactListView.as_view(), name="api-list"),
+    path(
+        "lists/<int:list_id>/subscriptions/",
+        views.ListSubscribeView.as_view(),
+        name="api-list-subscribe",
+    ),
+    path(
+        "lists/<int:list_id>/subscriptions/unsubscribe/",
+        views.ListUnsubscribeView.as_view(),
+        name="api-list-unsubscribe",
+    ),
+    path(
+        "lists/<int:list_id>/export.<str:fmt>",
+        views.ListExportView.as_view(),
+        name="api-list-export",
+    ),
+    path("contacts/", views.ContactsView.as_view(), name="api-contacts"),
+    path("contacts/upsert/", views.ContactUpsertView.as_view(), name="api-contacts-upsert"),
+    path(
+        "contacts/export.<str:fmt>", views.ContactsExportView.as_view(), name="api-contacts-export"
+    ),
+    path("contacts/<int:contact_id>/", views.ContactView.as_view(), name="api-contact"),
+    path("suppressions/", views.SuppressionsView.as_view(), name="api-suppressions"),
+    path(
+        "suppressions/<int:suppression_id>/",
+        views.SuppressionView.as_view(),
+        name="api-suppression",
+    ),
+]

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from django import forms
+
+from contacts.models import AttributeDefinition, ImportJob, Subscription
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        help_text="UTF-8 or Windows/Latin-1, separated by commas, semicolons or tabs, with a "
+        "header row. Up to 200 MB.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,.txt,text/csv,text/plain"}),
+    )
+
+
+class MappingForm(forms.Form):
+    """One choice per column of the file, plus the consent the customer declares."""
+
+    legal_basis = forms.ChoiceField(
+        choices=Subscription.LegalBasis.choices,
+        label="Legal basis",
+        help_text="Consent, or existing customers receiving news of similar products.",
+    )
+    consent_text = forms.CharField(
+        label="How did these people agree to hear from you?",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Kept with each subscription as proof, e.g. “Newsletter box ticked at checkout "
+        "on our web shop, 2024-2026”.",
+    )
+    update_existing = forms.BooleanField(
+        required=False,
+        label="Update contacts already stored with the names and attributes of this file",
+        help_text="Otherwise their stored fields are kept and only the subscription is added.",
+    )
+
+    def __init__(self, *args: object, job: ImportJob, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.job = job
+        attributes = AttributeDefinition.objects.for_account(job.account)
+        choices = [
+            ("ignore", "Ignore this column"),
+            ("email", "Email address"),
+            ("first_name", "First name"),
+            ("last_name", "Last name"),
+            *[
+                (f"attribute:{a.name}", f"Attribute: {a.label or a.name} ({a.get_type_display()})")
+                for a in attributes
+            ],
+        ]
+        declared = {a.name for a in attributes}
+        self.column_fields = []
+        for index, name in enumerate(job.columns):
+            slug = "".join(ch if ch.isalnum() else "_" for ch in name.lower()).strip("_")[:50]
+            extra = []
+            if slug and slug[0].isalpha() and slug not in declared:
+                extra = [(f"new:{slug}", f"New text attribute “{slug}”")]
+            field_name = f"col_{index}"
+            self.fields[field_name] = forms.ChoiceField(
+                label=name or f"Column {index + 1}",
+                choices=choices + extra,
+                initial=job.mapping.get(str(index), "ignore"),
+            )
+            self.column_fields.append(field_name)
+
+    def mapping(self) -> dict[str, str]:
+        return {name.removeprefix("col_"): self.cleaned_data[name] for name in self.column_fields}
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if self.column_fields and all(f in cleaned for f in self.column_fields):
+            emails = [f for f in self.column_fields if cleaned[f] == "email"]
+            if len(emails) != 1:
+                raise forms.ValidationError(
+                    "Choose exactly one column for the email address."
+                    if not emails
+                    else "Only one column can be the email address."
+                )
+        return cleaned

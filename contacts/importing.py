@@ -1,0 +1,744 @@
+"""CSV imports into a list, at a million rows, in memory that stays flat.
+
+Guarantees:
+- A file-level problem (empty, binary, unreadable encoding, over the size limit, no email
+  column) is refused at upload, before any data changes.
+- The file is read once, as a stream: each row is checked in Python (email, declared
+  attribute types) and the good ones go to a temporary staging table through COPY; the
+  rejects go to a file on disk. Nothing grows with the number of rows but the database.
+- The merge is set-based SQL in the same transaction as the staging: duplicates within the
+  file are kept once, existing contacts are updated only if the customer asked, addresses
+  on the account's or the platform's suppression list are never added, and people who
+  unsubscribed from the list are never subscribed again. A crash or a cancel before the
+  commit leaves the database as it was.
+- The uploaded file is deleted when the import ends, whatever the outcome.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import logging
+import re
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.db import connection, transaction
+from django.utils import timezone
+
+from accounts.models import Account, User
+from accounts.services import audit_log
+from contacts.models import AttributeDefinition, ContactList, ImportJob, Subscription
+from contacts.services import clean_attribute
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_BYTES = 64 * 1024
+PREVIEW_ROWS = 5
+PROGRESS_EVERY = 5_000
+MAX_COLUMNS = 200
+
+EMAIL_HEADERS = {
+    "email",
+    "e-mail",
+    "mail",
+    "email address",
+    "e-mail address",
+    "courriel",
+    "adresse email",
+}
+FIRST_NAME_HEADERS = {"first name", "firstname", "first_name", "given name", "prénom", "prenom"}
+LAST_NAME_HEADERS = {"last name", "lastname", "last_name", "surname", "family name", "nom"}
+
+_ATEXT = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_EMAIL = re.compile(
+    rf"^{_ATEXT}(?:\.{_ATEXT})*@(?:[a-z0-9](?:[a-z0-9-]{{0,61}}[a-z0-9])?\.)+"
+    r"(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$"
+)
+
+
+class ImportFileError(ValidationError):
+    """A problem with the file as a whole: nothing was imported."""
+
+
+def check_email(value: str) -> tuple[str | None, str]:
+    """(normalized address, "") or (None, reason). Django's rules, in one compiled regex:
+    the importer checks a million addresses."""
+    email = value.strip().lower()
+    if not email:
+        return None, "the email address is empty"
+    if len(email) > 254 or "@" not in email:
+        return None, f"{value.strip()!r} is not a valid email address"
+    local, _, domain = email.rpartition("@")
+    if not domain.isascii():
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None, f"{value.strip()!r} has an invalid domain"
+        email = f"{local}@{domain}"
+    if len(local) > 64 or not _EMAIL.match(email):
+        return None, f"{value.strip()!r} is not a valid email address"
+    return email, ""
+
+
+# --- Upload: check the file, sniff its shape, suggest a mapping -------------------------
+
+
+@dataclass
+class Sniffed:
+    encoding: str
+    delimiter: str
+    columns: list[str]
+    preview: list[list[str]]
+
+
+def _decode_sample(sample: bytes) -> tuple[str, str]:
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig", sample[3:].decode("utf-8", errors="ignore")
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise ImportFileError(
+            "The file is in UTF-16. Save it as “CSV UTF-8” (or plain CSV) and upload it again."
+        )
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        # final=False: a character cut by the end of the sample is not an error.
+        return "utf-8", decoder.decode(sample, final=False)
+    except UnicodeDecodeError:
+        pass
+    try:
+        return "cp1252", sample.decode("cp1252")
+    except UnicodeDecodeError:
+        return "latin-1", sample.decode("latin-1")
+
+
+def sniff(path: Path) -> Sniffed:
+    """Encoding, delimiter, header and first rows of a CSV file, or ImportFileError saying
+    what is wrong with it and how to fix it."""
+    with path.open("rb") as handle:
+        sample = handle.read(SAMPLE_BYTES)
+    if not sample.strip():
+        raise ImportFileError("The file is empty.")
+    if b"\x00" in sample and not sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise ImportFileError(
+            "This is not a CSV file (it looks like a spreadsheet or another binary file). "
+            "In your spreadsheet, use “Save as… CSV UTF-8” and upload that file."
+        )
+    encoding, text = _decode_sample(sample)
+    lines = text.splitlines()
+    if len(sample) == SAMPLE_BYTES and len(lines) > 1:
+        lines = lines[:-1]  # the last line of a sample may be cut
+    head = "\n".join(lines[:50])
+    try:
+        delimiter = csv.Sniffer().sniff(head, delimiters=",;\t|").delimiter
+    except csv.Error:
+        first = lines[0] if lines else ""
+        delimiter = max(",;\t|", key=first.count)
+    rows = list(csv.reader(io.StringIO(head, newline=""), delimiter=delimiter))
+    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    if not rows:
+        raise ImportFileError("The file has no rows.")
+    columns = [c.strip() for c in rows[0]]
+    if len(columns) > MAX_COLUMNS:
+        raise ImportFileError(
+            f"The file has {len(columns)} columns; Missive reads at most {MAX_COLUMNS}."
+        )
+    if len(rows) < 2:
+        raise ImportFileError("The file has a header row but no contacts under it.")
+    preview = rows[1 : PREVIEW_ROWS + 1]
+    if not _has_email_column(columns, preview):
+        raise ImportFileError(
+            "No column holds email addresses: none is named “email” and none of the first "
+            "rows contains an address. Add an email column and upload the file again."
+        )
+    return Sniffed(encoding=encoding, delimiter=delimiter, columns=columns, preview=preview)
+
+
+def _has_email_column(columns: list[str], preview: list[list[str]]) -> bool:
+    if any(c.lower() in EMAIL_HEADERS for c in columns):
+        return True
+    return any("@" in cell for row in preview for cell in row)
+
+
+def suggest_mapping(
+    columns: list[str], preview: list[list[str]], attribute_names: list[str]
+) -> dict[str, str]:
+    """Column index (as text) → target: email, first_name, last_name, attribute:NAME or
+    ignore."""
+    mapping: dict[str, str] = {}
+    email_taken = False
+    for index, name in enumerate(columns):
+        key = name.strip().lower()
+        slug = re.sub(r"[^a-z0-9]+", "_", key).strip("_")
+        if key in EMAIL_HEADERS and not email_taken:
+            mapping[str(index)] = "email"
+            email_taken = True
+        elif key in FIRST_NAME_HEADERS:
+            mapping[str(index)] = "first_name"
+        elif key in LAST_NAME_HEADERS:
+            mapping[str(index)] = "last_name"
+        elif slug in attribute_names:
+            mapping[str(index)] = f"attribute:{slug}"
+        else:
+            mapping[str(index)] = "ignore"
+    if not email_taken:
+        for index in range(len(columns)):
+            if any(index < len(row) and "@" in row[index] for row in preview):
+                mapping[str(index)] = "email"
+                break
+    return mapping
+
+
+def _store_upload(upload: UploadedFile) -> Path:
+    directory = Path(settings.MEDIA_ROOT) / "imports"
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{uuid.uuid4().hex}.csv"
+    with path.open("wb") as out:
+        for chunk in upload.chunks():
+            out.write(chunk)
+    return path
+
+
+@transaction.atomic
+def import_upload(
+    *, account: Account, actor: User | None, contact_list: ContactList, upload: UploadedFile
+) -> ImportJob:
+    """Keep the file and read its shape; nothing is imported yet (the customer maps the
+    columns first)."""
+    limit = settings.MISSIVE_IMPORT_MAX_BYTES
+    if upload.size is not None and upload.size > limit:
+        raise ImportFileError(
+            f"The file is {upload.size / 1e6:.0f} MB; the limit is {limit / 1e6:.0f} MB. "
+            "Split it into smaller files."
+        )
+    path = _store_upload(upload)
+    try:
+        shape = sniff(path)
+    except ImportFileError:
+        path.unlink(missing_ok=True)
+        raise
+    attribute_names = list(
+        AttributeDefinition.objects.for_account(account).values_list("name", flat=True)
+    )
+    return ImportJob.objects.create(
+        account=account,
+        contact_list=contact_list,
+        created_by=actor,
+        file_path=str(path),
+        original_name=Path(upload.name or "contacts.csv").name[:255],
+        size_bytes=path.stat().st_size,
+        encoding=shape.encoding,
+        delimiter=shape.delimiter,
+        columns=shape.columns,
+        mapping=suggest_mapping(shape.columns, shape.preview, attribute_names),
+    )
+
+
+def preview_rows(job: ImportJob) -> list[list[str]]:
+    path = Path(job.file_path)
+    if not path.exists():
+        return []
+    with path.open(encoding=job.encoding, errors="replace", newline="") as handle:
+        reader = csv.reader(handle, delimiter=job.delimiter)
+        next(reader, None)
+        rows = []
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                rows.append(row)
+            if len(rows) >= PREVIEW_ROWS:
+                break
+    return rows
+
+
+@transaction.atomic
+def import_configure(
+    *,
+    job: ImportJob,
+    actor: User | None,
+    mapping: dict[str, str],
+    legal_basis: str,
+    consent_text: str,
+    update_existing: bool,
+) -> ImportJob:
+    """Record the column mapping and the declared legal basis, and queue the import."""
+    if job.status != ImportJob.Status.UPLOADED:
+        raise ValidationError("This import has already started.")
+    targets = [t for t in mapping.values() if t != "ignore"]
+    if targets.count("email") != 1:
+        raise ValidationError(
+            {"mapping": "Choose exactly one column for the email address; nothing was imported."}
+        )
+    for target in ("first_name", "last_name"):
+        if targets.count(target) > 1:
+            raise ValidationError({"mapping": f"Two columns are mapped to {target}."})
+    declared = {d.name for d in AttributeDefinition.objects.for_account(job.account)}
+    for target in targets:
+        if target.startswith("attribute:"):
+            name = target.removeprefix("attribute:")
+            if name not in declared:
+                raise ValidationError({"mapping": f"{name!r} is not a declared attribute."})
+        elif target.startswith("new:"):
+            from contacts.services import attribute_define
+
+            attribute_define(
+                account=job.account, actor=actor, name=target.removeprefix("new:"), type="text"
+            )
+    if legal_basis not in Subscription.LegalBasis.values:
+        raise ValidationError({"legal_basis": "Choose the legal basis of these subscriptions."})
+    if not consent_text.strip():
+        raise ValidationError(
+            {"consent_text": "Say how these people agreed to hear from you (kept as proof)."}
+        )
+    job.mapping = {
+        k: ("attribute:" + v.removeprefix("new:")) if v.startswith("new:") else v
+        for k, v in mapping.items()
+    }
+    job.legal_basis = legal_basis
+    job.consent_text = consent_text.strip()
+    job.update_existing = update_existing
+    job.status = ImportJob.Status.QUEUED
+    job.save()
+    from contacts.tasks import run_import
+
+    transaction.on_commit(lambda: run_import.delay(job.pk))
+    return job
+
+
+def import_cancel(*, job: ImportJob, actor: User | None) -> ImportJob:
+    """Stop an import: a queued one never starts, a running one stops before its merge and
+    leaves nothing behind."""
+    if job.is_finished:
+        return job
+    cache.set(_cancel_key(job.pk), True, timeout=24 * 3600)
+    updated = ImportJob.objects.filter(
+        pk=job.pk, status__in=[ImportJob.Status.UPLOADED, ImportJob.Status.QUEUED]
+    ).update(status=ImportJob.Status.CANCELLED, finished_at=timezone.now())
+    if updated:
+        Path(job.file_path).unlink(missing_ok=True)
+    job.refresh_from_db()
+    return job
+
+
+# --- Progress, shared through the cache while the database connection is in COPY ------------
+
+
+def _progress_key(job_id: int) -> str:
+    return f"import:{job_id}:progress"
+
+
+def _cancel_key(job_id: int) -> str:
+    return f"import:{job_id}:cancel"
+
+
+@dataclass
+class Progress:
+    rows: int
+    bytes_read: int
+    size: int
+    seconds: float
+
+    @property
+    def percent(self) -> int:
+        return min(100, int(100 * self.bytes_read / self.size)) if self.size else 0
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def seconds_left(self) -> int | None:
+        if not self.bytes_read or self.seconds <= 0:
+            return None
+        return int(self.seconds * (self.size - self.bytes_read) / self.bytes_read)
+
+
+def progress_of(job: ImportJob) -> Progress:
+    data = cache.get(_progress_key(job.pk))
+    if data:
+        return Progress(**data)
+    done = job.is_finished
+    return Progress(
+        rows=job.rows_done,
+        bytes_read=job.size_bytes if done else 0,
+        size=job.size_bytes,
+        seconds=0.0,
+    )
+
+
+# --- The run --------------------------------------------------------------------------------
+
+
+class _CountingReader(io.RawIOBase):
+    """Counts the bytes the CSV reader has consumed, for the progress bar."""
+
+    def __init__(self, raw: io.BufferedReader) -> None:
+        self.raw = raw
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        n = self.raw.readinto(buffer)
+        self.count += n or 0
+        return n
+
+
+class Cancelled(Exception):
+    pass
+
+
+STAGING_SQL = """
+CREATE TEMPORARY TABLE import_staging (
+    row_number bigint NOT NULL,
+    email text NOT NULL,
+    first_name text,
+    last_name text,
+    attributes jsonb
+) ON COMMIT DROP
+"""
+
+
+@dataclass
+class _Plan:
+    email: int
+    first_name: int | None
+    last_name: int | None
+    attributes: list[tuple[int, AttributeDefinition, str]]
+
+
+def _plan(job: ImportJob) -> _Plan:
+    definitions = {d.name: d for d in AttributeDefinition.objects.for_account(job.account)}
+    email = first = last = None
+    attributes = []
+    for key, target in job.mapping.items():
+        index = int(key)
+        if target == "email":
+            email = index
+        elif target == "first_name":
+            first = index
+        elif target == "last_name":
+            last = index
+        elif target.startswith("attribute:"):
+            name = target.removeprefix("attribute:")
+            column = job.columns[index] if index < len(job.columns) else name
+            attributes.append((index, definitions[name], column))
+    assert email is not None
+    return _Plan(email=email, first_name=first, last_name=last, attributes=attributes)
+
+
+def _rows(job: ImportJob, counter: _CountingReader) -> Iterator[tuple[int, list[str]]]:
+    text = io.TextIOWrapper(
+        io.BufferedReader(counter, buffer_size=1 << 16),
+        encoding=job.encoding,
+        errors="strict",
+        newline="",
+    )
+    reader = csv.reader(text, delimiter=job.delimiter)
+    next(reader, None)  # the header
+    row_number = 1
+    for row in reader:
+        row_number += 1
+        yield row_number, row
+
+
+def _stage(job: ImportJob, cursor: object, rejects: csv.writer) -> dict[str, int]:
+    """Read the file, check each row, COPY the good ones to the staging table and write
+    the bad ones to ``rejects`` (as rows of contacts_importreject). Returns counts."""
+    plan = _plan(job)
+    email_column = job.columns[plan.email] if plan.email < len(job.columns) else "email"
+    staged = invalid = 0
+    started = time.monotonic()
+    counter = _CountingReader(open(job.file_path, "rb"))  # noqa: SIM115 - closed below
+    try:
+        with cursor.copy(
+            "COPY import_staging (row_number, email, first_name, last_name, attributes) FROM STDIN"
+        ) as copy:
+            for row_number, row in _rows(job, counter):
+                if not row or not any(row):
+                    continue
+                if len(row) > MAX_COLUMNS:
+                    rejects.writerow(
+                        [job.pk, row_number, "", f"{len(row)} cells", "too many cells in this row"]
+                    )
+                    invalid += 1
+                    continue
+                raw_email = row[plan.email] if plan.email < len(row) else ""
+                email, reason = check_email(raw_email)
+                if email is None:
+                    rejects.writerow([job.pk, row_number, email_column, raw_email[:500], reason])
+                    invalid += 1
+                    continue
+                attributes = {}
+                bad = None
+                for index, definition, column in plan.attributes:
+                    raw = row[index] if index < len(row) else ""
+                    try:
+                        value = clean_attribute(definition, raw)
+                    except ValidationError as error:
+                        bad = (column, raw, error.messages[0])
+                        break
+                    if value is not None:
+                        attributes[definition.name] = value
+                if bad:
+                    rejects.writerow([job.pk, row_number, bad[0][:255], bad[1][:500], bad[2][:255]])
+                    invalid += 1
+                    continue
+                copy.write_row(
+                    (
+                        row_number,
+                        email,
+                        row[plan.first_name].strip()[:150]
+                        if plan.first_name is not None and plan.first_name < len(row)
+                        else None,
+                        row[plan.last_name].strip()[:150]
+                        if plan.last_name is not None and plan.last_name < len(row)
+                        else None,
+                        json.dumps(attributes) if attributes else None,
+                    )
+                )
+                staged += 1
+                if (staged + invalid) % PROGRESS_EVERY == 0:
+                    _report(job, staged + invalid, counter.count, started)
+    except UnicodeDecodeError as error:
+        raise ImportFileError(
+            f"The file could not be read as {job.encoding} (near byte "
+            f"{counter.count + error.start}). Save it as “CSV UTF-8” and upload it again."
+        ) from None
+    except csv.Error as error:
+        raise ImportFileError(f"The file is not valid CSV: {error}.") from None
+    finally:
+        counter.raw.close()
+    _report(job, staged + invalid, counter.count, started)
+    return {"staged": staged, "invalid": invalid, "seconds": time.monotonic() - started}
+
+
+def _report(job: ImportJob, rows: int, bytes_read: int, started: float) -> None:
+    if cache.get(_cancel_key(job.pk)):
+        raise Cancelled
+    cache.set(
+        _progress_key(job.pk),
+        {
+            "rows": rows,
+            "bytes_read": bytes_read,
+            "size": job.size_bytes,
+            "seconds": time.monotonic() - started,
+        },
+        timeout=24 * 3600,
+    )
+
+
+MERGE_SQL = """
+-- one row per address, the first in the file
+CREATE TEMPORARY TABLE import_rows ON COMMIT DROP AS
+SELECT DISTINCT ON (email) email, first_name, last_name, attributes,
+       encode(sha256(convert_to(email, 'UTF8')), 'hex') AS email_sha256
+FROM import_staging ORDER BY email, row_number;
+
+ALTER TABLE import_rows ADD COLUMN suppressed boolean NOT NULL DEFAULT false,
+                        ADD COLUMN contact_id bigint;
+CREATE INDEX ON import_rows (email);
+ANALYZE import_rows;
+
+UPDATE import_rows r SET suppressed = true
+WHERE EXISTS (
+    SELECT 1 FROM contacts_suppression s
+    WHERE s.email_sha256 = r.email_sha256
+      AND (s.account_id = %(account)s OR s.account_id IS NULL)
+);
+
+UPDATE import_rows r SET contact_id = c.id
+FROM contacts_contact c
+WHERE c.account_id = %(account)s AND lower(c.email) = r.email;
+"""
+
+
+def _merge(job: ImportJob, cursor: object) -> dict[str, int]:
+    params = {
+        "account": job.account_id,
+        "list": job.contact_list_id,
+        "now": timezone.now(),
+        "legal_basis": job.legal_basis,
+        "consent_text": job.consent_text,
+    }
+    for statement in MERGE_SQL.split(";\n"):
+        if statement.strip():
+            cursor.execute(statement, params)
+
+    cursor.execute("SELECT count(*), count(*) FILTER (WHERE suppressed) FROM import_rows")
+    unique_rows, suppressed = cursor.fetchone()
+
+    updated = 0
+    if job.update_existing:
+        cursor.execute(
+            """
+            UPDATE contacts_contact c SET
+                first_name = COALESCE(NULLIF(r.first_name, ''), c.first_name),
+                last_name = COALESCE(NULLIF(r.last_name, ''), c.last_name),
+                attributes = c.attributes || COALESCE(r.attributes, '{}'::jsonb),
+                updated_at = %(now)s
+            FROM import_rows r
+            WHERE r.contact_id = c.id AND NOT r.suppressed
+              AND (c.first_name <> COALESCE(NULLIF(r.first_name, ''), c.first_name)
+                OR c.last_name <> COALESCE(NULLIF(r.last_name, ''), c.last_name)
+                OR c.attributes <> c.attributes || COALESCE(r.attributes, '{}'::jsonb))
+            """,
+            params,
+        )
+        updated = cursor.rowcount
+
+    cursor.execute(
+        """
+        WITH created AS (
+            INSERT INTO contacts_contact
+                (account_id, email, first_name, last_name, attributes, created_at, updated_at)
+            SELECT %(account)s, r.email, COALESCE(r.first_name, ''), COALESCE(r.last_name, ''),
+                   COALESCE(r.attributes, '{}'::jsonb), %(now)s, %(now)s
+            FROM import_rows r
+            WHERE r.contact_id IS NULL AND NOT r.suppressed
+            ON CONFLICT (account_id, lower(email)) DO NOTHING
+            RETURNING id, email
+        )
+        UPDATE import_rows r SET contact_id = created.id FROM created WHERE created.email = r.email
+        """,
+        params,
+    )
+    created = cursor.rowcount
+
+    cursor.execute(
+        """
+        SELECT count(*) FILTER (WHERE s.status = 'unsubscribed'),
+               count(*) FILTER (WHERE s.status IN ('subscribed', 'unconfirmed'))
+        FROM import_rows r
+        JOIN contacts_subscription s
+          ON s.contact_id = r.contact_id AND s.contact_list_id = %(list)s
+        WHERE NOT r.suppressed
+        """,
+        params,
+    )
+    unsubscribed, already = cursor.fetchone()
+
+    cursor.execute(
+        """
+        INSERT INTO contacts_subscription
+            (contact_id, contact_list_id, status, source, legal_basis, consent_at,
+             consent_user_agent, consent_text, confirmed_at, created_at, updated_at)
+        SELECT r.contact_id, %(list)s, 'subscribed', 'import', %(legal_basis)s, %(now)s,
+               '', %(consent_text)s, %(now)s, %(now)s, %(now)s
+        FROM import_rows r
+        WHERE r.contact_id IS NOT NULL AND NOT r.suppressed
+        ON CONFLICT (contact_list_id, contact_id) DO NOTHING
+        """,
+        params,
+    )
+    subscribed = cursor.rowcount
+    return {
+        "unique": unique_rows,
+        "created": created,
+        "updated": updated,
+        "subscribed": subscribed,
+        "already": already,
+        "unsubscribed": unsubscribed,
+        "suppressed": suppressed,
+    }
+
+
+def _load_rejects(cursor: object, path: Path) -> None:
+    with (
+        path.open("rb") as handle,
+        cursor.copy(
+            'COPY contacts_importreject (job_id, row_number, "column", value, reason) '
+            'FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL ("column", value, reason))'
+        ) as copy,
+    ):
+        while chunk := handle.read(1 << 16):
+            copy.write(chunk)
+
+
+def run_import(job_id: int) -> ImportJob | None:
+    """Carry out a queued import. Idempotent: a job that is not queued is left alone (a
+    broker may deliver the same task twice)."""
+    claimed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
+        status=ImportJob.Status.RUNNING, started_at=timezone.now()
+    )
+    if not claimed:
+        return None
+    job = ImportJob.objects.select_related("account", "contact_list").get(pk=job_id)
+    rejects_file = tempfile.NamedTemporaryFile(  # noqa: SIM115 - deleted in finally
+        mode="w", encoding="utf-8", newline="", suffix=".csv", delete=False
+    )
+    rejects_path = Path(rejects_file.name)
+    outcome: dict[str, object] = {}
+    try:
+        with transaction.atomic():
+            with connection.cursor() as wrapper:
+                cursor = wrapper.cursor  # psycopg's own cursor, for COPY
+                # (ON COMMIT DROP does not fire inside an enclosing transaction)
+                cursor.execute("DROP TABLE IF EXISTS import_staging, import_rows")
+                cursor.execute(STAGING_SQL)
+                staged = _stage(job, cursor, csv.writer(rejects_file))
+                rejects_file.close()
+                merged = _merge(job, cursor)
+                _load_rejects(cursor, rejects_path)
+            outcome = {**staged, **merged}
+            ImportJob.objects.filter(pk=job.pk).update(
+                status=ImportJob.Status.DONE,
+                finished_at=timezone.now(),
+                rows_done=staged["staged"] + staged["invalid"],
+                created_count=merged["created"],
+                updated_count=merged["updated"],
+                subscribed_count=merged["subscribed"],
+                already_subscribed_count=merged["already"],
+                unsubscribed_count=merged["unsubscribed"],
+                suppressed_count=merged["suppressed"],
+                duplicate_count=staged["staged"] - merged["unique"],
+                invalid_count=staged["invalid"],
+            )
+            audit_log(
+                account=job.account,
+                actor=job.created_by,
+                action="contacts.imported",
+                list=job.contact_list.name,
+                file=job.original_name,
+                created=merged["created"],
+                updated=merged["updated"],
+                subscribed=merged["subscribed"],
+                invalid=staged["invalid"],
+            )
+    except Cancelled:
+        _finish(job, ImportJob.Status.CANCELLED, "")
+    except ImportFileError as error:
+        _finish(job, ImportJob.Status.FAILED, " ".join(error.messages))
+    except Exception as error:
+        logger.exception("Import %s failed", job.pk)
+        _finish(
+            job,
+            ImportJob.Status.FAILED,
+            f"The import stopped on an unexpected error ({error.__class__.__name__}); "
+            "nothing was imported.",
+        )
+        raise
+    finally:
+        if not rejects_file.closed:
+            rejects_file.close()
+        rejects_path.unlink(missing_ok=True)
+        Path(job.file_path).unlink(missing_ok=True)
+        cache.delete_many([_progress_key(job.pk), _cancel_key(job.pk)])
+    job.refresh_from_db()
+    logger.info("Import %s done: %s", job.pk, outcome)
+    return job
+
+
+def _finish(job: ImportJob, status: str, error: str) -> None:
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=status, error=error, finished_at=timezone.now()
+    )

@@ -1,0 +1,162 @@
+"""Imports: upload, map the columns, watch the progress, read the outcome."""
+
+from __future__ import annotations
+
+import csv
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+
+from accounts.roles import Perm
+from accounts.scoping import get_for_account_or_404
+from accounts.views.decorators import account_required
+from contacts import importing, selectors
+from contacts.forms_imports import MappingForm, UploadForm
+from contacts.models import ContactList, ImportJob, ImportReject
+from contacts.views.lists import _add_errors
+
+REJECTS_SHOWN = 100
+
+
+@account_required(Perm.EDIT_CONTENT)
+def import_upload(request: HttpRequest, list_id: int) -> HttpResponse:
+    contact_list = get_for_account_or_404(ContactList, request.account, pk=list_id)
+    form = UploadForm(request.POST or None, request.FILES or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                job = importing.import_upload(
+                    account=request.account,
+                    actor=request.user,
+                    contact_list=contact_list,
+                    upload=form.cleaned_data["file"],
+                )
+            except ValidationError as error:
+                form.add_error("file", error.messages)
+            else:
+                return redirect("import_detail", import_id=job.pk)
+        status = 400
+    return render(
+        request,
+        "contacts/import_upload.html",
+        {
+            "form": form,
+            "contact_list": contact_list,
+            "imports": selectors.imports(request.account).filter(contact_list=contact_list)[:10],
+        },
+        status=status,
+    )
+
+
+@account_required(Perm.VIEW)
+def import_detail(request: HttpRequest, import_id: int) -> HttpResponse:
+    """The mapping screen before the import starts, its progress while it runs, and its
+    outcome after."""
+    job = get_for_account_or_404(ImportJob, request.account, pk=import_id)
+    if job.status == ImportJob.Status.UPLOADED:
+        return _mapping(request, job)
+    context = {"job": job, "progress": importing.progress_of(job)}
+    if job.is_finished:
+        context["rejects"] = job.rejects.all()[:REJECTS_SHOWN]
+    return render(request, "contacts/import_detail.html", context)
+
+
+def _mapping(request: HttpRequest, job: ImportJob) -> HttpResponse:
+    form = MappingForm(request.POST or None, job=job)
+    if request.method == "POST" and form.is_valid():
+        try:
+            importing.import_configure(
+                job=job,
+                actor=request.user,
+                mapping=form.mapping(),
+                legal_basis=form.cleaned_data["legal_basis"],
+                consent_text=form.cleaned_data["consent_text"],
+                update_existing=form.cleaned_data["update_existing"],
+            )
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            return redirect("import_detail", import_id=job.pk)
+    preview = importing.preview_rows(job)
+    columns = []
+    for index, name in enumerate(form.column_fields):
+        field = form[name]
+        field.samples = [row[index] if index < len(row) else "" for row in preview]
+        columns.append(field)
+    return render(
+        request,
+        "contacts/import_mapping.html",
+        {
+            "job": job,
+            "form": form,
+            "columns": columns,
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@account_required(Perm.VIEW)
+def import_progress(request: HttpRequest, import_id: int) -> HttpResponse:
+    """The progress card alone, polled by htmx every second while the import runs."""
+    job = get_for_account_or_404(ImportJob, request.account, pk=import_id)
+    response = render(
+        request,
+        "contacts/_import_progress.html",
+        {"job": job, "progress": importing.progress_of(job)},
+    )
+    if job.is_finished:
+        # The whole page changes (summary, rejects): reload it once.
+        response["HX-Refresh"] = "true"
+    return response
+
+
+@account_required(Perm.EDIT_CONTENT)
+def import_cancel(request: HttpRequest, import_id: int) -> HttpResponse:
+    job = get_for_account_or_404(ImportJob, request.account, pk=import_id)
+    if request.method == "POST":
+        importing.import_cancel(job=job, actor=request.user)
+        messages.success(request, "The import is cancelled; nothing from it was saved.")
+        return redirect("import_detail", import_id=job.pk)
+    return render(
+        request,
+        "accounts/confirm.html",
+        {
+            "form": None,
+            "title": f"Cancel the import of {job.original_name}?",
+            "body": "It stops before saving anything; the contacts already in the list stay "
+            "as they are.",
+            "confirm_label": "Cancel import",
+            "cancel_url": "lists",
+        },
+    )
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@account_required(Perm.VIEW)
+def import_rejects(request: HttpRequest, import_id: int) -> StreamingHttpResponse:
+    job = get_for_account_or_404(ImportJob, request.account, pk=import_id)
+    writer = csv.writer(_Echo())
+    rows = ImportReject.objects.for_account(request.account).filter(job=job).order_by("row_number")
+
+    def lines():  # a generator of CSV lines
+        yield writer.writerow(["row", "column", "value", "reason"])
+        for reject in rows.iterator(chunk_size=5000):
+            yield writer.writerow([reject.row_number, reject.column, reject.value, reject.reason])
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="rejects-{job.pk}.csv"'
+    return response
+
+
+@account_required(Perm.VIEW)
+def imports(request: HttpRequest) -> HttpResponse:
+    return render(
+        request, "contacts/imports.html", {"imports": selectors.imports(request.account)[:100]}
+    )
