@@ -3,7 +3,7 @@ point to (list_id, contact_id, suppression_id) so the tenancy sweep can fill the
 
 from django.urls import path
 
-from contacts.api import views
+from contacts.api import imports, views
 
 urlpatterns = [
     path("lists/", views.ContactListsView.as_view(), name="api-lists"),
@@ -34,5 +34,32 @@ urlpatterns = [
         "suppressions/<int:suppression_id>/",
         views.SuppressionView.as_view(),
         name="api-suppression",
+    ),
+    path(
+        "lists/<int:list_id>/imports/",
+        imports.ListImportsView.as_view(),
+        name="api-list-imports",
+    ),
+    path("imports/", imports.ImportsView.as_view(), name="api-imports"),
+    path("imports/<int:import_id>/", imports.ImportView.as_view(), name="api-import"),
+    path(
+        "imports/<int:import_id>/start/",
+        imports.ImportStartView.as_view(),
+        name="api-import-start",
+    ),
+    path(
+        "imports/<int:import_id>/cancel/",
+        imports.ImportCancelView.as_view(),
+        name="api-import-cancel",
+    ),
+    path(
+        "imports/<int:import_id>/rejects/",
+        imports.ImportRejectsView.as_view(),
+        name="api-import-rejects",
+    ),
+    path(
+        "imports/<int:import_id>/rejects.csv",
+        imports.ImportRejectsCsvView.as_view(),
+        name="api-import-rejects-csv",
     ),
 ]

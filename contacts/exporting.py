@@ -90,9 +90,7 @@ def _query(
     select = sql.SQL(", ").join(
         sql.SQL("{} AS {}").format(expr, sql.Identifier(name)) for name, expr in columns
     )
-    query = sql.SQL("SELECT {select} {source} ORDER BY c.id, l.name").format(
-        select=select, source=source
-    )
+    query = sql.SQL("SELECT {select} {source} ORDER BY c.id").format(select=select, source=source)
     return query, [name for name, _ in columns]
 
 

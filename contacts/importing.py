@@ -19,13 +19,12 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import json
 import logging
 import re
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,10 +34,12 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
 from django.utils import timezone
+from psycopg import sql
 
 from accounts.models import Account, User
 from accounts.services import audit_log
-from contacts.models import AttributeDefinition, ContactList, ImportJob, Subscription
+from contacts.models import AttributeDefinition, ContactList, ImportJob, ImportReject, Subscription
+from contacts.selectors import forget_list_counts, list_counts
 from contacts.services import clean_attribute
 
 logger = logging.getLogger(__name__)
@@ -259,6 +260,53 @@ def preview_rows(job: ImportJob) -> list[list[str]]:
     return rows
 
 
+FIXED_TARGETS = {"email", "first_name", "last_name", "ignore"}
+
+
+def check_mapping(job: ImportJob, mapping: dict[str, str]) -> None:
+    """ValidationError (on ``mapping``) unless every key is a column of the file and every
+    target one Missive knows."""
+    width = len(job.columns)
+    for key, target in mapping.items():
+        if not (key.isascii() and key.isdigit() and str(int(key)) == key and int(key) < width):
+            raise ValidationError(
+                {
+                    "mapping": f"{key!r} is not a column of the file: its columns are numbered "
+                    f"0 to {width - 1}."
+                }
+            )
+        if target not in FIXED_TARGETS and not (
+            target.startswith(("attribute:", "new:")) and target.partition(":")[2]
+        ):
+            raise ValidationError(
+                {
+                    "mapping": f"Column {key}: {target!r} is not a target; use email, first_name, "
+                    "last_name, attribute:<name>, new:<name> or ignore."
+                }
+            )
+
+
+def rejects_csv(account: Account, job: ImportJob) -> Iterator[str]:
+    """The rows an import refused, as CSV lines (row, column, value, reason); values a
+    spreadsheet would run as formulas are defused, as in the contact exports."""
+    writer = csv.writer(_Echo())
+    rows = ImportReject.objects.for_account(account).filter(job=job).order_by("row_number")
+    yield writer.writerow(["row", "column", "value", "reason"])
+    for reject in rows.iterator(chunk_size=5000):
+        yield writer.writerow(
+            [reject.row_number, _defused(reject.column), _defused(reject.value), reject.reason]
+        )
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _defused(value: str) -> str:
+    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
 @transaction.atomic
 def import_configure(
     *,
@@ -272,6 +320,7 @@ def import_configure(
     """Record the column mapping and the declared legal basis, and queue the import."""
     if job.status != ImportJob.Status.UPLOADED:
         raise ValidationError("This import has already started.")
+    check_mapping(job, mapping)
     targets = [t for t in mapping.values() if t != "ignore"]
     if targets.count("email") != 1:
         raise ValidationError(
@@ -397,17 +446,6 @@ class Cancelled(Exception):
     pass
 
 
-STAGING_SQL = """
-CREATE TEMPORARY TABLE import_staging (
-    row_number bigint NOT NULL,
-    email text NOT NULL,
-    first_name text,
-    last_name text,
-    attributes jsonb
-) ON COMMIT DROP
-"""
-
-
 @dataclass
 class _Plan:
     email: int
@@ -451,62 +489,113 @@ def _rows(job: ImportJob, counter: _CountingReader) -> Iterator[tuple[int, list[
         yield row_number, row
 
 
+def _staging_sql(plan: _Plan) -> str:
+    attributes = "".join(f", a_{n} text" for n in range(len(plan.attributes)))
+    return (
+        "CREATE TEMPORARY TABLE import_staging (row_number bigint NOT NULL, email text NOT NULL, "
+        f"first_name text, last_name text{attributes}) ON COMMIT DROP"
+    )
+
+
+def _attributes_sql(plan: _Plan) -> sql.Composable:
+    """The jsonb of a staged row's attributes, built by PostgreSQL from typed text."""
+    if not plan.attributes:
+        return sql.SQL("'{}'::jsonb")
+    casts = {
+        AttributeDefinition.Type.NUMBER: sql.SQL("::numeric"),
+        AttributeDefinition.Type.BOOLEAN: sql.SQL("::boolean"),
+    }
+    pairs = sql.SQL(", ").join(
+        sql.SQL("{}, {}{}").format(
+            sql.Literal(definition.name),
+            sql.Identifier(f"a_{n}"),
+            casts.get(definition.type, sql.SQL("")),
+        )
+        for n, (_index, definition, _column) in enumerate(plan.attributes)
+    )
+    return sql.SQL("jsonb_strip_nulls(jsonb_build_object({}))").format(pairs)
+
+
+def _cleaner(definition: AttributeDefinition) -> Callable[[str], tuple[str | None, str]]:
+    """``clean_attribute`` for the staging table, remembered per distinct value (cities,
+    dates and yes/no repeat across a million rows): (text for PostgreSQL or None, error)."""
+    memo: dict[str, tuple[str | None, str]] = {}
+
+    def clean(raw: str) -> tuple[str | None, str]:
+        found = memo.get(raw)
+        if found is not None:
+            return found
+        try:
+            value = clean_attribute(definition, raw)
+        except ValidationError as error:
+            result: tuple[str | None, str] = (None, error.messages[0])
+        else:
+            if value is None:
+                result = (None, "")
+            elif isinstance(value, bool):
+                result = ("true" if value else "false", "")
+            else:
+                result = (str(value), "")
+        if len(memo) > 100_000:
+            memo.clear()
+        memo[raw] = result
+        return result
+
+    return clean
+
+
 def _stage(job: ImportJob, cursor: object, rejects: csv.writer) -> dict[str, int]:
     """Read the file, check each row, COPY the good ones to the staging table and write
     the bad ones to ``rejects`` (as rows of contacts_importreject). Returns counts."""
     plan = _plan(job)
+    cursor.execute(_staging_sql(plan))
     email_column = job.columns[plan.email] if plan.email < len(job.columns) else "email"
+    cleaners = [
+        (index, _cleaner(definition), column) for index, definition, column in plan.attributes
+    ]
+    names = ", ".join(
+        ["row_number", "email", "first_name", "last_name"]
+        + [f"a_{n}" for n in range(len(cleaners))]
+    )
+    first, last = plan.first_name, plan.last_name
     staged = invalid = 0
     started = time.monotonic()
     counter = _CountingReader(open(job.file_path, "rb"))  # noqa: SIM115 - closed below
     try:
-        with cursor.copy(
-            "COPY import_staging (row_number, email, first_name, last_name, attributes) FROM STDIN"
-        ) as copy:
+        with cursor.copy(f"COPY import_staging ({names}) FROM STDIN") as copy:
             for row_number, row in _rows(job, counter):
-                if not row or not any(row):
+                width = len(row)
+                if not width or not any(row):
                     continue
-                if len(row) > MAX_COLUMNS:
+                if width > MAX_COLUMNS:
                     rejects.writerow(
-                        [job.pk, row_number, "", f"{len(row)} cells", "too many cells in this row"]
+                        [job.pk, row_number, "", f"{width} cells", "too many cells in this row"]
                     )
                     invalid += 1
                     continue
-                raw_email = row[plan.email] if plan.email < len(row) else ""
+                raw_email = row[plan.email] if plan.email < width else ""
                 email, reason = check_email(raw_email)
                 if email is None:
                     rejects.writerow([job.pk, row_number, email_column, raw_email[:500], reason])
                     invalid += 1
                     continue
-                attributes = {}
-                bad = None
-                for index, definition, column in plan.attributes:
-                    raw = row[index] if index < len(row) else ""
-                    try:
-                        value = clean_attribute(definition, raw)
-                    except ValidationError as error:
-                        bad = (column, raw, error.messages[0])
+                values = [
+                    row_number,
+                    email,
+                    row[first].strip()[:150] if first is not None and first < width else None,
+                    row[last].strip()[:150] if last is not None and last < width else None,
+                ]
+                for index, clean, column in cleaners:
+                    raw = row[index] if index < width else ""
+                    value, error = clean(raw)
+                    if error:
+                        rejects.writerow([job.pk, row_number, column[:255], raw[:500], error[:255]])
+                        invalid += 1
                         break
-                    if value is not None:
-                        attributes[definition.name] = value
-                if bad:
-                    rejects.writerow([job.pk, row_number, bad[0][:255], bad[1][:500], bad[2][:255]])
-                    invalid += 1
-                    continue
-                copy.write_row(
-                    (
-                        row_number,
-                        email,
-                        row[plan.first_name].strip()[:150]
-                        if plan.first_name is not None and plan.first_name < len(row)
-                        else None,
-                        row[plan.last_name].strip()[:150]
-                        if plan.last_name is not None and plan.last_name < len(row)
-                        else None,
-                        json.dumps(attributes) if attributes else None,
-                    )
-                )
-                staged += 1
+                    values.append(value)
+                else:
+                    copy.write_row(values)
+                    staged += 1
                 if (staged + invalid) % PROGRESS_EVERY == 0:
                     _report(job, staged + invalid, counter.count, started)
     except UnicodeDecodeError as error:
@@ -537,32 +626,8 @@ def _report(job: ImportJob, rows: int, bytes_read: int, started: float) -> None:
     )
 
 
-MERGE_SQL = """
--- one row per address, the first in the file
-CREATE TEMPORARY TABLE import_rows ON COMMIT DROP AS
-SELECT DISTINCT ON (email) email, first_name, last_name, attributes,
-       encode(sha256(convert_to(email, 'UTF8')), 'hex') AS email_sha256
-FROM import_staging ORDER BY email, row_number;
-
-ALTER TABLE import_rows ADD COLUMN suppressed boolean NOT NULL DEFAULT false,
-                        ADD COLUMN contact_id bigint;
-CREATE INDEX ON import_rows (email);
-ANALYZE import_rows;
-
-UPDATE import_rows r SET suppressed = true
-WHERE EXISTS (
-    SELECT 1 FROM contacts_suppression s
-    WHERE s.email_sha256 = r.email_sha256
-      AND (s.account_id = %(account)s OR s.account_id IS NULL)
-);
-
-UPDATE import_rows r SET contact_id = c.id
-FROM contacts_contact c
-WHERE c.account_id = %(account)s AND lower(c.email) = r.email;
-"""
-
-
 def _merge(job: ImportJob, cursor: object) -> dict[str, int]:
+    """Set-based: one statement per step, each over the whole file."""
     params = {
         "account": job.account_id,
         "list": job.contact_list_id,
@@ -570,10 +635,25 @@ def _merge(job: ImportJob, cursor: object) -> dict[str, int]:
         "legal_basis": job.legal_basis,
         "consent_text": job.consent_text,
     }
-    for statement in MERGE_SQL.split(";\n"):
-        if statement.strip():
-            cursor.execute(statement, params)
-
+    # One row per address (the first in the file), whether it is suppressed (a hashed
+    # lookup in the account's and the platform's lists), and the contact it already is.
+    cursor.execute(
+        sql.SQL("""
+        CREATE TEMPORARY TABLE import_rows ON COMMIT DROP AS
+        SELECT d.email, d.first_name, d.last_name, d.attributes,
+               encode(sha256(convert_to(d.email, 'UTF8')), 'hex') IN (
+                   SELECT s.email_sha256 FROM contacts_suppression s
+                   WHERE s.account_id = %(account)s OR s.account_id IS NULL
+               ) AS suppressed,
+               c.id AS contact_id
+        FROM (
+            SELECT DISTINCT ON (email) email, first_name, last_name, {attributes} AS attributes
+            FROM import_staging ORDER BY email, row_number
+        ) d
+        LEFT JOIN contacts_contact c ON c.account_id = %(account)s AND lower(c.email) = d.email
+        """).format(attributes=_attributes_sql(_plan(job))),
+        params,
+    )
     cursor.execute("SELECT count(*), count(*) FILTER (WHERE suppressed) FROM import_rows")
     unique_rows, suppressed = cursor.fetchone()
 
@@ -584,35 +664,17 @@ def _merge(job: ImportJob, cursor: object) -> dict[str, int]:
             UPDATE contacts_contact c SET
                 first_name = COALESCE(NULLIF(r.first_name, ''), c.first_name),
                 last_name = COALESCE(NULLIF(r.last_name, ''), c.last_name),
-                attributes = c.attributes || COALESCE(r.attributes, '{}'::jsonb),
+                attributes = c.attributes || r.attributes,
                 updated_at = %(now)s
             FROM import_rows r
             WHERE r.contact_id = c.id AND NOT r.suppressed
               AND (c.first_name <> COALESCE(NULLIF(r.first_name, ''), c.first_name)
                 OR c.last_name <> COALESCE(NULLIF(r.last_name, ''), c.last_name)
-                OR c.attributes <> c.attributes || COALESCE(r.attributes, '{}'::jsonb))
+                OR c.attributes <> c.attributes || r.attributes)
             """,
             params,
         )
         updated = cursor.rowcount
-
-    cursor.execute(
-        """
-        WITH created AS (
-            INSERT INTO contacts_contact
-                (account_id, email, first_name, last_name, attributes, created_at, updated_at)
-            SELECT %(account)s, r.email, COALESCE(r.first_name, ''), COALESCE(r.last_name, ''),
-                   COALESCE(r.attributes, '{}'::jsonb), %(now)s, %(now)s
-            FROM import_rows r
-            WHERE r.contact_id IS NULL AND NOT r.suppressed
-            ON CONFLICT (account_id, lower(email)) DO NOTHING
-            RETURNING id, email
-        )
-        UPDATE import_rows r SET contact_id = created.id FROM created WHERE created.email = r.email
-        """,
-        params,
-    )
-    created = cursor.rowcount
 
     cursor.execute(
         """
@@ -627,6 +689,36 @@ def _merge(job: ImportJob, cursor: object) -> dict[str, int]:
     )
     unsubscribed, already = cursor.fetchone()
 
+    # New contacts and their subscriptions in one statement: the ids come back from the
+    # insert, no join over the table is needed.
+    cursor.execute(
+        """
+        WITH created AS (
+            INSERT INTO contacts_contact
+                (account_id, email, first_name, last_name, attributes, created_at, updated_at)
+            SELECT %(account)s, r.email, COALESCE(r.first_name, ''), COALESCE(r.last_name, ''),
+                   r.attributes, %(now)s, %(now)s
+            FROM import_rows r
+            WHERE r.contact_id IS NULL AND NOT r.suppressed
+            ON CONFLICT (account_id, lower(email)) DO NOTHING
+            RETURNING id
+        ), subscribed AS (
+            INSERT INTO contacts_subscription
+                (contact_id, contact_list_id, status, source, legal_basis, consent_at,
+                 consent_user_agent, consent_text, confirmed_at, created_at, updated_at)
+            SELECT id, %(list)s, 'subscribed', 'import', %(legal_basis)s, %(now)s,
+                   '', %(consent_text)s, %(now)s, %(now)s, %(now)s
+            FROM created
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM created), (SELECT count(*) FROM subscribed)
+        """,
+        params,
+    )
+    created, subscribed_new = cursor.fetchone()
+
+    # Contacts already stored: subscribed unless they are on the list already (an
+    # unsubscribe is kept: ON CONFLICT leaves the row as it is).
     cursor.execute(
         """
         INSERT INTO contacts_subscription
@@ -640,12 +732,11 @@ def _merge(job: ImportJob, cursor: object) -> dict[str, int]:
         """,
         params,
     )
-    subscribed = cursor.rowcount
     return {
         "unique": unique_rows,
         "created": created,
         "updated": updated,
-        "subscribed": subscribed,
+        "subscribed": subscribed_new + cursor.rowcount,
         "already": already,
         "unsubscribed": unsubscribed,
         "suppressed": suppressed,
@@ -684,7 +775,11 @@ def run_import(job_id: int) -> ImportJob | None:
                 cursor = wrapper.cursor  # psycopg's own cursor, for COPY
                 # (ON COMMIT DROP does not fire inside an enclosing transaction)
                 cursor.execute("DROP TABLE IF EXISTS import_staging, import_rows")
-                cursor.execute(STAGING_SQL)
+                # Sorts and hashes of a million rows in memory; the commit need not wait
+                # for the disk (a crash loses the whole import and its DONE status alike).
+                cursor.execute("SET LOCAL work_mem = '256MB'")
+                cursor.execute("SET LOCAL synchronous_commit = off")
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
                 staged = _stage(job, cursor, csv.writer(rejects_file))
                 rejects_file.close()
                 merged = _merge(job, cursor)
@@ -733,7 +828,15 @@ def run_import(job_id: int) -> ImportJob | None:
         rejects_path.unlink(missing_ok=True)
         Path(job.file_path).unlink(missing_ok=True)
         cache.delete_many([_progress_key(job.pk), _cancel_key(job.pk)])
+    forget_list_counts([job.contact_list_id])
     job.refresh_from_db()
+    if job.status == ImportJob.Status.DONE:
+        # The worker, not the next visitor of the list, pays for counting it afresh (the
+        # first read of a million new rows also sets their hint bits).
+        list_counts([job.contact_list_id])
+        if job.rows_done >= 100_000:
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE contacts_contact, contacts_subscription")
     logger.info("Import %s done: %s", job.pk, outcome)
     return job
 

@@ -22,7 +22,7 @@ from contacts.models import (
     Suppression,
     email_sha256,
 )
-from contacts.selectors import is_suppressed
+from contacts.selectors import forget_list_counts, is_suppressed
 
 S = Subscription.Status
 
@@ -143,6 +143,7 @@ def list_delete(
         Contact.objects.filter(pk__in=ids).delete()
         deleted = len(ids)
     name = contact_list.name
+    forget_list_counts([contact_list.pk])
     contact_list.delete()
     audit_log(
         account=account, actor=actor, action="list.deleted", name=name, contacts_deleted=deleted
@@ -201,6 +202,7 @@ def contact_create(
             consent_user_agent=consent_user_agent[:500],
             confirmed_at=now,
         )
+    forget_list_counts([cl.pk for cl in lists])
     return contact
 
 
@@ -230,6 +232,7 @@ def contact_update(*, contact: Contact, actor: User | None, **fields: object) ->
 def contacts_delete(*, account: Account, actor: User | None, contact_ids: list[int]) -> int:
     deleted = Contact.objects.for_account(account).filter(pk__in=contact_ids)
     count = deleted.count()
+    forget_list_counts(list(ContactList.objects.for_account(account).values_list("pk", flat=True)))
     deleted.delete()
     if count:
         audit_log(account=account, actor=actor, action="contacts.deleted", count=count)
@@ -253,6 +256,7 @@ def contacts_unsubscribe(
     if contact_list is not None:
         subscriptions = subscriptions.filter(contact_list=contact_list)
     now = timezone.now()
+    forget_list_counts(list(subscriptions.values_list("contact_list_id", flat=True).distinct()))
     count = subscriptions.update(status=S.UNSUBSCRIBED, unsubscribed_at=now, updated_at=now)
     if count:
         audit_log(
@@ -303,6 +307,7 @@ def subscription_subscribe(
     subscription.unsubscribed_at = None
     subscription.updated_at = now
     subscription.save()
+    forget_list_counts([contact_list.pk])
     return subscription
 
 
@@ -317,6 +322,7 @@ def subscription_unsubscribe(
         subscription.unsubscribed_at = now
         subscription.updated_at = now
         subscription.save(update_fields=["status", "unsubscribed_at", "updated_at"])
+        forget_list_counts([subscription.contact_list_id])
     return subscription
 
 

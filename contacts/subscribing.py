@@ -39,7 +39,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 from contacts.models import Contact, ContactList, Subscription
-from contacts.selectors import find_contact, is_suppressed
+from contacts.selectors import find_contact, forget_list_counts, is_suppressed
 from contacts.services import clean_email, contact_create, subscription_subscribe
 from contacts.tokens import make_token, read_token
 
@@ -231,6 +231,7 @@ def subscription_confirm(*, subscription: Subscription) -> Subscription | None:
     subscription.confirmed_at = now
     subscription.updated_at = now
     subscription.save(update_fields=["status", "confirmed_at", "updated_at"])
+    forget_list_counts([subscription.contact_list_id])
     _touch(contact, now)
     return subscription
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -14,7 +12,7 @@ from accounts.scoping import get_for_account_or_404
 from accounts.views.decorators import account_required
 from contacts import importing, selectors
 from contacts.forms_imports import MappingForm, UploadForm
-from contacts.models import ContactList, ImportJob, ImportReject
+from contacts.models import ContactList, ImportJob
 from contacts.views.lists import _add_errors
 
 REJECTS_SHOWN = 100
@@ -134,24 +132,14 @@ def import_cancel(request: HttpRequest, import_id: int) -> HttpResponse:
     )
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 @account_required(Perm.VIEW)
 def import_rejects(request: HttpRequest, import_id: int) -> StreamingHttpResponse:
     job = get_for_account_or_404(ImportJob, request.account, pk=import_id)
-    writer = csv.writer(_Echo())
-    rows = ImportReject.objects.for_account(request.account).filter(job=job).order_by("row_number")
-
-    def lines():  # a generator of CSV lines
-        yield writer.writerow(["row", "column", "value", "reason"])
-        for reject in rows.iterator(chunk_size=5000):
-            yield writer.writerow([reject.row_number, reject.column, reject.value, reject.reason])
-
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(
+        importing.rejects_csv(request.account, job), content_type="text/csv; charset=utf-8"
+    )
     response["Content-Disposition"] = f'attachment; filename="rejects-{job.pk}.csv"'
+    response["Cache-Control"] = "no-store"
     return response
 
 

@@ -29,7 +29,7 @@ def lists(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "contacts/lists.html",
-        {"lists": selectors.lists_with_counts(request.account)},
+        {"lists": selectors.lists_with_cached_counts(request.account)},
     )
 
 
@@ -68,7 +68,7 @@ def list_detail(request: HttpRequest, list_id: int) -> HttpResponse:
             contact_list=contact_list, contact_id__in=[c.pk for c in page.contacts]
         ).values_list("contact_id", "status")
     )
-    counts = selectors.lists_with_counts(request.account).get(pk=contact_list.pk)
+    counts = selectors.list_with_counts(contact_list)
     context = {
         "contact_list": contact_list,
         "page": page,
@@ -114,7 +114,7 @@ def list_delete(request: HttpRequest, list_id: int) -> HttpResponse:
         extra = f" and {deleted} contact{'s' if deleted != 1 else ''}" if deleted else ""
         messages.success(request, f"List “{contact_list.name}”{extra} deleted.")
         return redirect("lists")
-    counts = selectors.lists_with_counts(request.account).get(pk=contact_list.pk)
+    counts = selectors.list_with_counts(contact_list)
     return render(
         request,
         "contacts/list_delete.html",

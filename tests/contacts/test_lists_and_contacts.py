@@ -23,9 +23,30 @@ def test_it_shows_the_lists_with_counts_per_status(alice_client, world, newslett
 
     response = alice_client.get("/lists/")
 
-    listed = response.context["lists"].get(pk=newsletter.pk)
+    listed = next(cl for cl in response.context["lists"] if cl.pk == newsletter.pk)
     assert (listed.subscribed, listed.unconfirmed, listed.unsubscribed) == (1, 0, 1)
     assert "Alpha Sentinel News" in response.content.decode()
+
+
+def test_it_keeps_the_counts_right_after_every_change(alice_client, world, newsletter):
+    def counts():
+        page = alice_client.get(f"/lists/{newsletter.pk}/")
+        c = page.context["counts"]
+        return (c.subscribed, c.unsubscribed)
+
+    assert counts() == (1, 0)  # now cached
+    services.contact_create(
+        account=world.account_a, actor=world.alice, email="new@example.com", lists=[newsletter]
+    )
+    assert counts() == (2, 0)
+    services.contacts_unsubscribe(
+        account=world.account_a, actor=world.alice, contact_ids=[world.extras["contact"].pk]
+    )
+    assert counts() == (1, 1)
+    services.contacts_delete(
+        account=world.account_a, actor=world.alice, contact_ids=[world.extras["contact"].pk]
+    )
+    assert counts() == (1, 0)
 
 
 def test_it_creates_a_list_and_refuses_a_duplicate_name(alice_client, world):
