@@ -9,6 +9,7 @@ from django.shortcuts import redirect
 from django.utils.functional import SimpleLazyObject
 
 from accounts.selectors import SESSION_ACCOUNT_KEY, current_membership, mfa_missing
+from accounts.services import acting_label
 
 Handler = Callable[[HttpRequest], HttpResponse]
 
@@ -28,7 +29,12 @@ class CurrentAccountMiddleware:
         request.account = SimpleLazyObject(
             lambda: request.membership.account if request.membership else None
         )
-        return self.get_response(request)
+        # An API key's label (accounts.services.acting_label) lasts one request.
+        token = acting_label.set(None)
+        try:
+            return self.get_response(request)
+        finally:
+            acting_label.reset(token)
 
 
 class RequireMFAMiddleware:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import secrets
 import smtplib
+from contextvars import ContextVar
 from datetime import timedelta
 
 from django.conf import settings
@@ -32,6 +33,9 @@ from accounts.models import (
 from accounts.roles import RANK, Perm, Role, can_grant, role_can
 
 INVITATION_LIFETIME = timedelta(days=7)
+# Who acts when no person does: set for the length of a request authenticated by an API
+# key (accounts.api.auth), so every audit entry written for it names the key.
+acting_label: ContextVar[str | None] = ContextVar("missive_acting_label", default=None)
 logger = logging.getLogger(__name__)
 
 
@@ -48,7 +52,10 @@ def audit_log(
     return AuditEntry.objects.create(
         account=account,
         actor=actor if actor and actor.pk else None,
-        actor_label=actor_label or (str(actor) if actor and actor.pk else "Missive"),
+        actor_label=actor_label
+        or (str(actor) if actor and actor.pk else None)
+        or acting_label.get()
+        or "Missive",
         action=action,
         detail=detail,
     )

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from django.db import connection
 from django.test import Client
-from django.test.utils import setup_test_environment
 
-from benchmarks.harness import Figure, median, percentile, timings_ms
+from benchmarks.harness import Figure, median, percentile, scratch_database, timings_ms
 
 REQUESTS = 300
 
 
 def run() -> list[Figure]:
-    setup_test_environment()
-    old_name = connection.creation.create_test_db(verbosity=0, keepdb=False)
-    try:
+    with scratch_database():
         from tests.factories import make_account, make_api_key, make_user
 
         owner = make_user("bench@example.com")
@@ -25,8 +21,6 @@ def run() -> list[Figure]:
 
         api_ms = timings_ms(lambda: api.get("/api/v1/account/"), REQUESTS)
         health_ms = timings_ms(lambda: plain.get("/healthz"), REQUESTS)
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
     return [
         Figure(
             "GET /api/v1/account/ median", median(api_ms), "GET /healthz", median(health_ms), "ms"

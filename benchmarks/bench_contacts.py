@@ -14,10 +14,9 @@ from pathlib import Path
 from django.core.files import File
 from django.db import connection, connections
 from django.test import Client
-from django.test.utils import setup_test_environment
 from psycopg import sql
 
-from benchmarks.harness import Figure, median, percentile, timings_ms
+from benchmarks.harness import Figure, median, percentile, scratch_database, timings_ms
 
 ROWS = int(os.environ.get("BENCH_ROWS", "1000000"))
 PAGE_REQUESTS = 50
@@ -86,6 +85,10 @@ def _baseline_copy(path: Path) -> float:
     return seconds
 
 
+def _idle() -> None:
+    """The same forked process doing nothing: the memory any worker starts with."""
+
+
 def _import(job_id: int) -> None:
     from contacts.importing import run_import
 
@@ -104,22 +107,31 @@ def _export(url: str, user_id: int) -> None:
         pass
 
 
-def _baseline_export(account_id: int) -> float:
-    query = sql.SQL(
-        "COPY (SELECT c.email, c.first_name, c.last_name, c.attributes, c.created_at "
-        "FROM contacts_contact c WHERE c.account_id = {}) TO STDOUT WITH (FORMAT csv)"
+def _baseline_export(account_id: int) -> tuple[float, float]:
+    """COPY TO STDOUT of the same rows: (the exporter's own SELECT, the bare contacts
+    table's columns). The first is the baseline; the second shows what the consent-proof
+    columns and the join cost."""
+    from accounts.models import Account
+    from contacts.exporting import _query
+
+    same, _names = _query(Account.objects.get(pk=account_id), None, for_csv=True)
+    bare = sql.SQL(
+        "SELECT c.email, c.first_name, c.last_name, c.attributes, c.created_at "
+        "FROM contacts_contact c WHERE c.account_id = {}"
     ).format(sql.Literal(account_id))
-    started = time.perf_counter()
-    with connection.cursor() as wrapper, wrapper.cursor.copy(query) as copy:
-        for _data in copy:
-            pass
-    return time.perf_counter() - started
+    results = []
+    for select in (same, bare):
+        statement = sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, HEADER true)").format(select)
+        started = time.perf_counter()
+        with connection.cursor() as wrapper, wrapper.cursor.copy(statement) as copy:
+            for _data in copy:
+                pass
+        results.append(time.perf_counter() - started)
+    return results[0], results[1]
 
 
 def run() -> list[Figure]:
-    setup_test_environment()
-    old_name = connection.creation.create_test_db(verbosity=0, keepdb=False)
-    try:
+    with scratch_database():
         from contacts import importing, services
         from contacts.models import ImportJob
         from tests.factories import make_account, make_api_key, make_user
@@ -136,6 +148,7 @@ def run() -> list[Figure]:
         size_mb = path.stat().st_size / 1e6
 
         copy_seconds = _baseline_copy(path)
+        _idle_seconds, idle_mb = _in_child(_idle)
         with path.open("rb") as handle:
             job = importing.import_upload(
                 account=account,
@@ -160,7 +173,7 @@ def run() -> list[Figure]:
             f"invalid {job.invalid_count:,}"
         )
 
-        export_copy_seconds = _baseline_export(account.pk)
+        export_copy_seconds, bare_copy_seconds = _baseline_export(account.pk)
         export_seconds, export_mb = _in_child(_export, "/contacts/export.csv", owner.pk)
 
         client = Client()
@@ -175,22 +188,27 @@ def run() -> list[Figure]:
             lambda: api.get("/api/v1/contacts/", {"list": contact_list.pk}), PAGE_REQUESTS
         )
         health_ms = timings_ms(lambda: client.get("/healthz"), PAGE_REQUESTS)
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
     return [
         Figure(
             "import 1M-row CSV", import_seconds, "COPY of the file", copy_seconds, "s", "ratio ≤ 3"
         ),
-        Figure("importer peak memory", import_mb, "(flat)", 1, "MB", "< 300 MB"),
+        Figure("importer peak memory", import_mb, "an idle worker", idle_mb, "MB", "< 300 MB"),
         Figure(
             "export as CSV over HTTP",
             export_seconds,
-            "COPY TO STDOUT",
+            "COPY of the same SELECT",
             export_copy_seconds,
             "s",
             "ratio ≤ 2",
         ),
-        Figure("exporter peak memory", export_mb, "(flat)", 1, "MB", "flat"),
+        Figure(
+            "export as CSV over HTTP",
+            export_seconds,
+            "COPY of contacts columns only",
+            bare_copy_seconds,
+            "s",
+        ),
+        Figure("exporter peak memory", export_mb, "an idle worker", idle_mb, "MB", "flat"),
         Figure("list page p50", median(list_ms), "GET /healthz p50", median(health_ms), "ms"),
         Figure(
             "list page p99",

@@ -4,8 +4,28 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+
+from django.db import connection
+from django.test.utils import setup_test_environment
+
+_environment_ready = False
+
+
+@contextmanager
+def scratch_database() -> Iterator[None]:
+    """A database of the benchmark's own (the settings' test name), dropped afterwards."""
+    global _environment_ready
+    if not _environment_ready:
+        setup_test_environment()
+        _environment_ready = True
+    old_name = connection.creation.create_test_db(verbosity=0, keepdb=False)
+    try:
+        yield
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
 
 
 @dataclass(frozen=True)

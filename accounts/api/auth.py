@@ -50,7 +50,9 @@ class ApiKeyAuthentication(BaseAuthentication):
         api_key = services.api_key_authenticate(header[1].decode(errors="replace"))
         if api_key is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
-        return ApiClient(api_key), api_key
+        client = ApiClient(api_key)
+        services.acting_label.set(str(client))
+        return client, api_key
 
     def authenticate_header(self, request: Request) -> str:
         return f'{self.keyword} realm="api"'

@@ -566,3 +566,20 @@ def test_it_describes_the_contacts_endpoints_in_the_schema(db):
         assert path in schema["paths"], path
     listing = schema["paths"]["/api/v1/contacts/"]["get"]
     assert {p["name"] for p in listing["parameters"]} >= {"list", "status", "email", "q", "after"}
+
+
+def test_it_names_the_api_key_in_the_activity_log_of_every_write(world):
+    from accounts.models import AuditEntry
+
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {world.alice_key_secret}")
+
+    client.post("/api/v1/lists/", {"name": "From the CRM"}, content_type="application/json")
+
+    entry = AuditEntry.objects.get(
+        account=world.account_a, action="list.created", detail__name="From the CRM"
+    )
+    assert entry.actor_label.startswith("API key Alpha Sentinel key")
+    # and the label does not outlive its request
+    from accounts.services import acting_label
+
+    assert acting_label.get() is None
