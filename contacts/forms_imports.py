@@ -4,6 +4,8 @@ from django import forms
 
 from contacts.models import AttributeDefinition, ImportJob, Subscription
 
+NEW_ATTRIBUTE_LABELS = {"text": "text", "number": "number", "date": "date", "boolean": "yes/no"}
+
 
 class UploadForm(forms.Form):
     file = forms.FileField(
@@ -54,7 +56,10 @@ class MappingForm(forms.Form):
             slug = "".join(ch if ch.isalnum() else "_" for ch in name.lower()).strip("_")[:50]
             extra = []
             if slug and slug[0].isalpha() and slug not in declared:
-                extra = [(f"new:{slug}", f"New text attribute “{slug}”")]
+                extra = [
+                    (f"new:{kind}:{slug}", f"New {label} attribute “{slug}”")
+                    for kind, label in NEW_ATTRIBUTE_LABELS.items()
+                ]
             field_name = f"col_{index}"
             self.fields[field_name] = forms.ChoiceField(
                 label=name or f"Column {index + 1}",

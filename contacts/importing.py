@@ -38,7 +38,15 @@ from psycopg import sql
 
 from accounts.models import Account, User
 from accounts.services import audit_log
-from contacts.models import AttributeDefinition, ContactList, ImportJob, ImportReject, Subscription
+from contacts.models import (
+    ATTRIBUTE_NAME,
+    RESERVED_ATTRIBUTE_NAMES,
+    AttributeDefinition,
+    ContactList,
+    ImportJob,
+    ImportReject,
+    Subscription,
+)
 from contacts.selectors import forget_list_counts, list_counts
 from contacts.services import clean_attribute
 
@@ -189,6 +197,10 @@ def suggest_mapping(
             mapping[str(index)] = "last_name"
         elif slug in attribute_names:
             mapping[str(index)] = f"attribute:{slug}"
+        elif ATTRIBUTE_NAME.match(slug) and slug not in RESERVED_ATTRIBUTE_NAMES:
+            # Kept rather than dropped: a new attribute of the type its values look like.
+            samples = [row[index] for row in preview if index < len(row)]
+            mapping[str(index)] = f"new:{guess_type(samples)}:{slug}"
         else:
             mapping[str(index)] = "ignore"
     if not email_taken:
@@ -261,6 +273,52 @@ def preview_rows(job: ImportJob) -> list[list[str]]:
 
 
 FIXED_TARGETS = {"email", "first_name", "last_name", "ignore"}
+
+
+def parse_new_attribute(target: str) -> tuple[str, str]:
+    """``new:<name>`` (text) or ``new:<type>:<name>`` → (type, name)."""
+    rest = target.removeprefix("new:")
+    kind, _, name = rest.partition(":")
+    if name and kind in AttributeDefinition.Type.values:
+        return kind, name
+    return AttributeDefinition.Type.TEXT, rest
+
+
+def guess_type(samples: list[str]) -> str:
+    """The attribute type most of the first rows of a column look like (a stray bad value
+    is then reported as a reject, not taken as the column's type)."""
+    values = [v.strip() for v in samples if v.strip()]
+    if not values:
+        return AttributeDefinition.Type.TEXT
+    for kind in (
+        AttributeDefinition.Type.DATE,
+        AttributeDefinition.Type.NUMBER,
+        AttributeDefinition.Type.BOOLEAN,
+    ):
+        probe = AttributeDefinition(name="probe", type=kind)
+        fitting = 0
+        for value in values:
+            try:
+                clean_attribute(probe, value)
+            except ValidationError:
+                continue
+            fitting += 1
+        if fitting / len(values) >= 0.6:
+            return kind
+    return AttributeDefinition.Type.TEXT
+    for kind in (
+        AttributeDefinition.Type.DATE,
+        AttributeDefinition.Type.NUMBER,
+        AttributeDefinition.Type.BOOLEAN,
+    ):
+        probe = AttributeDefinition(name="probe", type=kind)
+        try:
+            for value in values:
+                clean_attribute(probe, value)
+        except ValidationError:
+            continue
+        return kind
+    return AttributeDefinition.Type.TEXT
 
 
 def check_mapping(job: ImportJob, mapping: dict[str, str]) -> None:
@@ -338,9 +396,8 @@ def import_configure(
         elif target.startswith("new:"):
             from contacts.services import attribute_define
 
-            attribute_define(
-                account=job.account, actor=actor, name=target.removeprefix("new:"), type="text"
-            )
+            kind, name = parse_new_attribute(target)
+            attribute_define(account=job.account, actor=actor, name=name, type=kind)
     if legal_basis not in Subscription.LegalBasis.values:
         raise ValidationError({"legal_basis": "Choose the legal basis of these subscriptions."})
     if not consent_text.strip():
@@ -348,7 +405,7 @@ def import_configure(
             {"consent_text": "Say how these people agreed to hear from you (kept as proof)."}
         )
     job.mapping = {
-        k: ("attribute:" + v.removeprefix("new:")) if v.startswith("new:") else v
+        k: f"attribute:{parse_new_attribute(v)[1]}" if v.startswith("new:") else v
         for k, v in mapping.items()
     }
     job.legal_basis = legal_basis

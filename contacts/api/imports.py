@@ -203,8 +203,9 @@ class ImportStartSerializer(serializers.Serializer):
         child=serializers.CharField(max_length=200),
         allow_empty=False,
         help_text="Column index (as text, from 0) → `email`, `first_name`, `last_name`, "
-        "`attribute:<name>` (a declared attribute), `new:<name>` (declare a text attribute) "
-        "or `ignore`. Exactly one column is the email; columns left out are ignored.",
+        "`attribute:<name>` (a declared attribute), `new:<type>:<name>` (declare an "
+        "attribute of type text, number, date or boolean; `new:<name>` means text) or "
+        "`ignore`. Exactly one column is the email; columns left out are ignored.",
     )
     legal_basis = serializers.ChoiceField(
         choices=Subscription.LegalBasis.choices,

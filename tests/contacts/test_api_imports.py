@@ -93,7 +93,7 @@ def test_it_uploads_a_csv_and_suggests_a_mapping(api, world, media_root):
     assert body["size_bytes"] == len(PEOPLE)
     assert (body["encoding"], body["delimiter"]) == ("utf-8", ",")
     assert body["columns"] == ["email", "first name", "plan"]
-    assert body["mapping"] == {"0": "email", "1": "first_name", "2": "ignore"}
+    assert body["mapping"] == {"0": "email", "1": "first_name", "2": "new:text:plan"}
     assert body["preview"][0] == ["ann@example.com", "Ann", "gold"]
     assert len(body["preview"]) == 4
     assert body["progress"] is None

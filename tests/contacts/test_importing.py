@@ -262,3 +262,28 @@ def test_it_downloads_the_rejects_as_csv(alice_client, world):
     assert rows[0] == ["row", "column", "value", "reason"]
     assert rows[1][:3] == ["2", "email", "bad"]
     assert ImportReject.objects.filter(job=job).count() == 1
+
+
+def test_it_suggests_new_attributes_typed_by_their_values(world):
+    job = _upload(world, b"email,birthday,points,vip,notes\na@example.com,1990-01-15,12,yes,hi\n")
+
+    assert job.mapping == {
+        "0": "email",
+        "1": "new:date:birthday",
+        "2": "new:number:points",
+        "3": "new:boolean:vip",
+        "4": "new:text:notes",
+    }
+
+
+def test_it_rejects_a_bad_date_in_a_date_column_declared_while_mapping(world):
+    job = _run(
+        world,
+        b"email,birthday\na@example.com,1990-01-15\nb@example.com,15/01/1990\n"
+        b"c@example.com,2001-12-01\nd@example.com,1985-06-30\n",
+    )
+
+    assert (job.created_count, job.invalid_count) == (3, 1)
+    reject = job.rejects.get()
+    assert (reject.row_number, reject.column) == (3, "birthday")
+    assert Contact.objects.get(email="a@example.com").attributes == {"birthday": "1990-01-15"}
