@@ -312,6 +312,15 @@ class ImportJob(models.Model):
     def is_finished(self) -> bool:
         return self.status in self.FINISHED
 
+    @property
+    def duration(self) -> str:
+        if not (self.started_at and self.finished_at):
+            return ""
+        seconds = (self.finished_at - self.started_at).total_seconds()
+        if seconds < 60:
+            return f"{seconds:.1f} s"
+        return f"{int(seconds // 60)} min {int(seconds % 60)} s"
+
 
 class ImportRejectQuerySet(AccountScopedQuerySet):
     account_path = "job__account"
