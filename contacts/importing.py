@@ -26,6 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -679,7 +680,9 @@ def _report(job: ImportJob, rows: int, bytes_read: int, started: float) -> None:
             "size": job.size_bytes,
             "seconds": time.monotonic() - started,
         },
-        timeout=24 * 3600,
+        # Refreshed every few thousand rows: a key that lapses means a dead worker
+        # (imports_sweep).
+        timeout=10 * 60,
     )
 
 
@@ -839,6 +842,13 @@ def run_import(job_id: int) -> ImportJob | None:
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
                 staged = _stage(job, cursor, csv.writer(rejects_file))
                 rejects_file.close()
+                # (keeps the progress alive through the merge, see imports_sweep)
+                _report(
+                    job,
+                    staged["staged"] + staged["invalid"],
+                    job.size_bytes,
+                    time.monotonic() - staged["seconds"],
+                )
                 merged = _merge(job, cursor)
                 _load_rejects(cursor, rejects_path)
             outcome = {**staged, **merged}
@@ -902,3 +912,38 @@ def _finish(job: ImportJob, status: str, error: str) -> None:
     ImportJob.objects.filter(pk=job.pk).update(
         status=status, error=error, finished_at=timezone.now()
     )
+
+
+def imports_sweep(
+    *,
+    stale_after: timedelta = timedelta(minutes=30),
+    upload_ttl: timedelta = timedelta(hours=24),
+) -> dict[str, int]:
+    """Imports nobody will finish. A worker that died mid-import leaves its job running
+    (its transaction rolled back, so nothing was imported) and stops refreshing its
+    progress; an upload never mapped keeps its file. The first are marked failed, the
+    second cancelled, and their files deleted."""
+    now = timezone.now()
+    running = ImportJob.objects.filter(
+        status=ImportJob.Status.RUNNING, started_at__lt=now - stale_after
+    )
+    stale = 0
+    for job in running:
+        if cache.get(_progress_key(job.pk)) is None:
+            _finish(
+                job,
+                ImportJob.Status.FAILED,
+                "The import stopped (its worker ended); nothing was imported. "
+                "Upload the file again.",
+            )
+            Path(job.file_path).unlink(missing_ok=True)
+            stale += 1
+    waiting = ImportJob.objects.filter(
+        status=ImportJob.Status.UPLOADED, created_at__lt=now - upload_ttl
+    )
+    abandoned = 0
+    for job in waiting:
+        Path(job.file_path).unlink(missing_ok=True)
+        _finish(job, ImportJob.Status.CANCELLED, "")
+        abandoned += 1
+    return {"stale": stale, "abandoned": abandoned}

@@ -5,6 +5,11 @@ from celery import shared_task
 from contacts import importing
 
 
+@shared_task(name="contacts.sweep_imports")
+def sweep_imports() -> dict[str, int]:
+    return importing.imports_sweep()
+
+
 @shared_task(name="contacts.run_import", acks_late=True)
 def run_import(job_id: int) -> None:
     """Thin wrapper: the import claims its job, so a task delivered twice runs once."""

@@ -160,6 +160,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(hours=1),
         "options": {"expires": 30 * 60},
     },
+    # Every 10 minutes: imports whose worker died are marked failed; uploads never mapped
+    # are deleted after 24 hours.
+    "contacts-sweep-imports": {
+        "task": "contacts.sweep_imports",
+        "schedule": timedelta(minutes=10),
+        "options": {"expires": 5 * 60},
+    },
     # Hourly: invitations nobody accepted stop being valid after their expiry date.
     "accounts-purge-expired-invitations": {
         "task": "accounts.purge_expired_invitations",

@@ -287,3 +287,29 @@ def test_it_rejects_a_bad_date_in_a_date_column_declared_while_mapping(world):
     reject = job.rejects.get()
     assert (reject.row_number, reject.column) == (3, "birthday")
     assert Contact.objects.get(email="a@example.com").attributes == {"birthday": "1990-01-15"}
+
+
+def test_it_sweeps_imports_whose_worker_died_and_uploads_never_mapped(world):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    dead = _upload(world, b"email\na@example.com\n")
+    ImportJob.objects.filter(pk=dead.pk).update(
+        status=ImportJob.Status.RUNNING, started_at=timezone.now() - timedelta(hours=1)
+    )
+    forgotten = _upload(world, b"email\nb@example.com\n")
+    ImportJob.objects.filter(pk=forgotten.pk).update(created_at=timezone.now() - timedelta(days=2))
+    fresh = _upload(world, b"email\nc@example.com\n")
+
+    assert importing.imports_sweep() == {"stale": 1, "abandoned": 1}
+
+    dead.refresh_from_db()
+    forgotten.refresh_from_db()
+    fresh.refresh_from_db()
+    assert dead.status == ImportJob.Status.FAILED
+    assert "Upload the file again" in dead.error
+    assert forgotten.status == ImportJob.Status.CANCELLED
+    assert not Path(forgotten.file_path).exists()
+    assert fresh.status == ImportJob.Status.UPLOADED
+    assert Path(fresh.file_path).exists()
