@@ -202,7 +202,11 @@ def subscription_request(
         confirmed=not needs_confirmation,
     )
     if needs_confirmation:
-        transaction.on_commit(lambda: _send_confirmation(subscription.pk))
+        # Sent by a worker, not in the request: a page that answered more slowly for a new
+        # address than for a known one would tell who is on the list.
+        from contacts.tasks import send_subscribe_confirmation
+
+        transaction.on_commit(lambda: send_subscribe_confirmation.delay(subscription.pk))
     else:
         # Subscribing without confirmation is the person's own act on the form.
         _touch(contact, subscription.confirmed_at)
@@ -278,7 +282,7 @@ def sender(account: Account) -> str:
     return settings.DEFAULT_FROM_EMAIL
 
 
-def _send_confirmation(subscription_id: int) -> None:
+def send_confirmation(subscription_id: int) -> None:
     """Mail the confirmation link. A mail server that refuses is logged: the person can
     send the form again."""
     subscription = (

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from contacts import importing
+from contacts import importing, subscribing
 
 
 @shared_task(name="contacts.sweep_imports")
@@ -14,3 +14,8 @@ def sweep_imports() -> dict[str, int]:
 def run_import(job_id: int) -> None:
     """Thin wrapper: the import claims its job, so a task delivered twice runs once."""
     importing.run_import(job_id)
+
+
+@shared_task(name="contacts.send_subscribe_confirmation")
+def send_subscribe_confirmation(subscription_id: int) -> None:
+    subscribing.send_confirmation(subscription_id)

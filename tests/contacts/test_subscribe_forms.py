@@ -13,7 +13,7 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
-from contacts import services
+from contacts import services, subscribing
 from contacts.models import Contact, ContactList, Subscription
 from contacts.subscribing import RATE_LIMIT, form_key
 
@@ -36,7 +36,13 @@ def visitor() -> Client:
 
 
 @pytest.fixture
-def submit(visitor, django_capture_on_commit_callbacks):
+def submit(visitor, django_capture_on_commit_callbacks, monkeypatch):
+    # The confirmation mail is a Celery task; here its logic is the subject, so it runs
+    # in place (tests/contacts/test_subscribe_worker.py sends it through a real worker).
+    monkeypatch.setattr(
+        "contacts.tasks.send_subscribe_confirmation.delay", subscribing.send_confirmation
+    )
+
     def send(contact_list: ContactList, client: Client | None = None, **fields: str):
         data = {"email": "nia@example.com", "first_name": "Nia", "consent": "on", "website": ""}
         with django_capture_on_commit_callbacks(execute=True):
