@@ -236,6 +236,10 @@ AUDIT_LABELS = {
     "contacts.exported": "exported contacts",
     "suppression.added": "suppressed an address",
     "suppression.removed": "lifted a suppression",
+    "contacts.imported": "imported contacts",
+    "campaign.created": "created a campaign",
+    "campaign.deleted": "deleted a campaign",
+    "campaign.test_sent": "sent a test of a campaign",
 }
 
 

@@ -26,6 +26,7 @@ urlpatterns = [
     path("", include("contacts.urls")),
     path("", include("contacts.urls_suppressions")),
     path("", include("contacts.urls_subscribe")),
+    path("", include("campaigns.urls")),
     path("api/v1/", include(api_v1)),
     path("admin/", admin.site.urls),
 ]

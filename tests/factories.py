@@ -135,7 +135,22 @@ def _add_contacts(world: World) -> None:
         original_name="alpha.test-contacts.csv",
         columns=["email"],
     )
+    from campaigns.models import Campaign, Template
+
+    campaign = Campaign.objects.create(
+        account=world.account_a,
+        name="Alpha Sentinel launch",
+        subject="Hello",
+        from_email="news@alpha.test",
+        html="<p>Hi {{ first_name }}</p>",
+        text="Hi {{ first_name }}",
+    )
+    template = Template.objects.create(
+        account=world.account_a, name="Alpha Sentinel template", html="<p>Hi</p>"
+    )
     world.extras.update(
+        campaign=campaign,
+        template=template,
         list=newsletter,
         contact=contact,
         suppression=suppression,
@@ -157,6 +172,8 @@ SAMPLES: dict[str, Callable[[World], object]] = {
     "suppression_id": lambda w: w.extras["suppression"].pk,
     "import_id": lambda w: w.extras["import"].pk,
     "attribute_id": lambda w: w.extras["attribute"].pk,
+    "campaign_id": lambda w: w.extras["campaign"].pk,
+    "template_id": lambda w: w.extras["template"].pk,
 }
 
 # Keywords that name no object (a format, a page): filled with a valid value, and the

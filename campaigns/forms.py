@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from django import forms
+
+from accounts.models import Account
+from campaigns.models import Campaign, Template
+from campaigns.starters import STARTERS
+from contacts.models import ContactList
+
+
+class NewCampaignForm(forms.Form):
+    name = forms.CharField(
+        max_length=200, widget=forms.TextInput(attrs={"placeholder": "May newsletter"})
+    )
+    start_from = forms.ChoiceField(label="Start from")
+
+    def __init__(self, *args: object, account: Account, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        choices = [("blank", "A blank page")]
+        choices += [(f"starter:{s.key}", f"Starter: {s.name}") for s in STARTERS]
+        choices += [
+            (f"template:{t.pk}", f"Your template: {t.name}")
+            for t in Template.objects.for_account(account)
+        ]
+        self.fields["start_from"].choices = choices
+        self.fields["start_from"].initial = "starter:newsletter"
+
+
+class CampaignForm(forms.ModelForm):
+    lists = forms.ModelMultipleChoiceField(
+        queryset=ContactList.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="A contact on several of these lists receives one message.",
+    )
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "name",
+            "subject",
+            "preheader",
+            "from_name",
+            "from_email",
+            "reply_to",
+            "lists",
+            "html",
+            "text_is_custom",
+            "text",
+            "track_opens",
+            "track_clicks",
+        ]
+        widgets = {
+            "html": forms.Textarea(attrs={"rows": 22, "class": "code", "spellcheck": "false"}),
+            "text": forms.Textarea(attrs={"rows": 10, "class": "code"}),
+        }
+        help_texts = {
+            "html": 'Merge tags: {{ first_name }}, {{ email }}, {{ attributes.city|default:"" }}, '
+            "{{ unsubscribe_url }}… Scripts, forms and event handlers are removed when saved.",
+            "text_is_custom": "Otherwise the text part is made from the HTML each time you save.",
+        }
+
+    def __init__(self, *args: object, account: Account, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["lists"].queryset = ContactList.objects.for_account(account)
+
+
+class TestSendForm(forms.Form):
+    recipients = forms.CharField(
+        label="Send a test to",
+        widget=forms.TextInput(attrs={"placeholder": "you@company.com, colleague@company.com"}),
+        help_text="Up to 5 addresses, separated by commas. The subject starts with [Test].",
+    )
+
+    def clean_recipients(self) -> list[str]:
+        from django.core.validators import validate_email
+
+        addresses = [a.strip() for a in self.cleaned_data["recipients"].split(",") if a.strip()]
+        if not addresses:
+            raise forms.ValidationError("Give at least one address.")
+        if len(addresses) > 5:
+            raise forms.ValidationError("A test goes to 5 addresses at most.")
+        for address in addresses:
+            try:
+                validate_email(address)
+            except forms.ValidationError:
+                raise forms.ValidationError(f"{address!r} is not a valid email address.") from None
+        return addresses
+
+
+class SaveTemplateForm(forms.Form):
+    name = forms.CharField(max_length=200, label="Template name")

@@ -1,0 +1,206 @@
+"""Writes for campaigns and templates. Customer HTML is sanitized and its merge tags are
+checked here, on every save, so nothing unsafe is stored by the app."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Account, User
+from accounts.services import audit_log
+from campaigns import rendering, sanitizing
+from campaigns.models import Campaign, Link, Template
+from campaigns.starters import BY_KEY
+from campaigns.states import Action, TransitionRefused, next_state
+from contacts.models import AttributeDefinition, ContactList
+
+EDITABLE = (
+    "name",
+    "subject",
+    "preheader",
+    "from_name",
+    "from_email",
+    "reply_to",
+    "html",
+    "text",
+    "text_is_custom",
+    "track_opens",
+    "track_clicks",
+)
+
+
+def _attribute_names(account: Account) -> set[str]:
+    return set(AttributeDefinition.objects.for_account(account).values_list("name", flat=True))
+
+
+def check_merge_tags(account: Account, **parts: str) -> None:
+    """ValidationError naming each part (subject, html, text) whose merge tags are wrong."""
+    names = _attribute_names(account)
+    errors = {}
+    for field, text in parts.items():
+        problems = rendering.check_template(text or "", attribute_names=names)
+        if problems:
+            errors[field] = problems
+    if errors:
+        raise ValidationError(errors)
+
+
+def _prepare(account: Account, fields: dict[str, object]) -> dict[str, object]:
+    """Sanitize the HTML, derive the text part unless it is the customer's own, and
+    check every merge tag. Returns the fields to store."""
+    if "html" in fields:
+        fields["html"] = sanitizing.sanitize_html(str(fields["html"] or ""))
+    if not fields.get("text_is_custom") and "html" in fields:
+        fields["text"] = sanitizing.html_to_text(str(fields["html"]))
+    check_merge_tags(
+        account,
+        **{k: str(fields[k]) for k in ("subject", "preheader", "html", "text") if k in fields},
+    )
+    return fields
+
+
+def _replace_links(campaign: Campaign) -> None:
+    Link.objects.filter(campaign=campaign).delete()
+    Link.objects.bulk_create(
+        Link(campaign=campaign, position=n, url=url[:2000])
+        for n, url in enumerate(sanitizing.extract_links(campaign.html))
+    )
+
+
+@transaction.atomic
+def campaign_create(
+    *,
+    account: Account,
+    actor: User | None,
+    name: str,
+    starter: str = "",
+    template: Template | None = None,
+    lists: list[ContactList] = (),
+    **fields: object,
+) -> Campaign:
+    """A draft, from a starter, a saved template or blank, with the account's sender."""
+    source = BY_KEY.get(starter)
+    base: dict[str, object] = {
+        "subject": source.subject if source else "",
+        "html": source.html if source else "",
+    }
+    if template is not None:
+        base = {"subject": template.subject, "preheader": template.preheader, "html": template.html}
+    values = {
+        "from_name": account.default_from_name or account.name,
+        "from_email": account.default_from_email,
+        **base,
+        **fields,
+    }
+    prepared = _prepare(account, {k: v for k, v in values.items() if k in EDITABLE})
+    campaign = Campaign(account=account, name=name.strip(), created_by=actor, **prepared)
+    campaign.full_clean(exclude=["lists"])
+    campaign.save()
+    campaign.lists.set([cl for cl in lists if cl.account_id == account.pk])
+    _replace_links(campaign)
+    audit_log(account=account, actor=actor, action="campaign.created", name=campaign.name)
+    return campaign
+
+
+@transaction.atomic
+def campaign_update(
+    *,
+    campaign: Campaign,
+    actor: User | None,
+    lists: list[ContactList] | None = None,
+    **fields: object,
+) -> Campaign:
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    try:
+        next_state(campaign.status, Action.EDIT)
+    except TransitionRefused as refused:
+        raise ValidationError(str(refused)) from None
+    unknown = set(fields) - set(EDITABLE)
+    if unknown:
+        raise ValidationError(dict.fromkeys(unknown, "This field cannot be changed."))
+    if "html" in fields and "text_is_custom" not in fields:
+        fields["text_is_custom"] = campaign.text_is_custom
+    prepared = _prepare(campaign.account, dict(fields))
+    for name, value in prepared.items():
+        setattr(campaign, name, value)
+    campaign.updated_at = timezone.now()
+    campaign.full_clean(exclude=["lists"])
+    campaign.save()
+    if lists is not None:
+        campaign.lists.set([cl for cl in lists if cl.account_id == campaign.account_id])
+    if "html" in prepared:
+        _replace_links(campaign)
+    return campaign
+
+
+@transaction.atomic
+def campaign_delete(*, campaign: Campaign, actor: User | None) -> None:
+    try:
+        next_state(campaign.status, Action.DELETE)
+    except TransitionRefused as refused:
+        raise ValidationError(str(refused)) from None
+    audit_log(account=campaign.account, actor=actor, action="campaign.deleted", name=campaign.name)
+    campaign.delete()
+
+
+@transaction.atomic
+def template_save(*, campaign: Campaign, actor: User | None, name: str) -> Template:
+    """Keep a campaign's content as a template of the account (same name: replaced)."""
+    template, _ = Template.objects.update_or_create(
+        account=campaign.account,
+        name=name.strip(),
+        defaults={
+            "subject": campaign.subject,
+            "preheader": campaign.preheader,
+            "html": campaign.html,
+            "updated_at": timezone.now(),
+        },
+    )
+    return template
+
+
+@transaction.atomic
+def template_delete(*, template: Template, actor: User | None) -> None:
+    template.delete()
+
+
+def campaign_test_send(*, campaign: Campaign, actor: User | None, recipients: list[str]) -> int:
+    """Send the campaign as it stands to up to 5 addresses, subject marked [Test], with
+    sample values in the merge tags. Returns how many were sent."""
+    from email.utils import formataddr
+
+    from django.core.mail import EmailMultiAlternatives, get_connection
+
+    from campaigns.composing import compose
+    from campaigns.selectors import recipient_values
+
+    if not campaign.from_email:
+        raise ValidationError({"from_email": "Set a sender address before sending a test."})
+    if not 1 <= len(recipients) <= 5:
+        raise ValidationError("A test goes to 1 to 5 addresses.")
+    subject, html, text = compose(campaign).render(recipient_values(campaign, None))
+    sender = formataddr((campaign.from_name, campaign.from_email))
+    with get_connection() as connection:
+        messages = []
+        for address in recipients:
+            message = EmailMultiAlternatives(
+                subject=f"[Test] {subject}",
+                body=text,
+                from_email=sender,
+                to=[address],
+                reply_to=[campaign.reply_to] if campaign.reply_to else None,
+                connection=connection,
+                headers={"X-Missive-Campaign": f"{campaign.account_id}-{campaign.pk}-test"},
+            )
+            message.attach_alternative(html, "text/html")
+            messages.append(message)
+        sent = connection.send_messages(messages) or 0
+    audit_log(
+        account=campaign.account,
+        actor=actor,
+        action="campaign.test_sent",
+        name=campaign.name,
+        recipients=len(recipients),
+    )
+    return sent

@@ -1,0 +1,204 @@
+"""The customer's side of campaigns: list, create, edit, preview, test, templates."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+
+from accounts.roles import Perm, role_can
+from accounts.scoping import get_for_account_or_404
+from accounts.views.decorators import account_required
+from campaigns import selectors, services
+from campaigns.composing import compose
+from campaigns.forms import CampaignForm, NewCampaignForm, SaveTemplateForm, TestSendForm
+from campaigns.models import Campaign, Template
+from campaigns.rendering import TemplateRefused
+from campaigns.states import Action, allowed_actions
+from contacts.models import Contact
+from contacts.views.lists import _add_errors
+
+
+@account_required(Perm.VIEW)
+def campaigns(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "campaigns/campaigns.html",
+        {"campaigns": selectors.campaigns(request.account)[:200]},
+    )
+
+
+@account_required(Perm.EDIT_CONTENT)
+def campaign_new(request: HttpRequest) -> HttpResponse:
+    form = NewCampaignForm(request.POST or None, account=request.account)
+    if request.method == "POST" and form.is_valid():
+        kind, _, key = form.cleaned_data["start_from"].partition(":")
+        template = None
+        if kind == "template":
+            template = get_for_account_or_404(Template, request.account, pk=key)
+        campaign = services.campaign_create(
+            account=request.account,
+            actor=request.user,
+            name=form.cleaned_data["name"],
+            starter=key if kind == "starter" else "",
+            template=template,
+        )
+        messages.success(request, f"Draft “{campaign.name}” created.")
+        return redirect("campaign_detail", campaign_id=campaign.pk)
+    return render(request, "campaigns/campaign_new.html", {"form": form})
+
+
+@account_required(Perm.VIEW)
+def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
+    can_edit = role_can(
+        request.membership.role, Perm.EDIT_CONTENT
+    ) and Action.EDIT in allowed_actions(campaign.status)
+    form = CampaignForm(
+        request.POST or None,
+        instance=Campaign(
+            account=campaign.account, **{f: getattr(campaign, f) for f in services.EDITABLE}
+        ),
+        initial={"lists": list(campaign.lists.all())},
+        account=request.account,
+    )
+    if request.method == "POST":
+        if not can_edit:
+            messages.error(request, "This campaign cannot be changed.")
+            return redirect("campaign_detail", campaign_id=campaign.pk)
+        if form.is_valid():
+            data = dict(form.cleaned_data)
+            lists = list(data.pop("lists"))
+            try:
+                services.campaign_update(campaign=campaign, actor=request.user, lists=lists, **data)
+            except ValidationError as error:
+                _add_errors(form, error)
+            else:
+                messages.success(request, "Campaign saved.")
+                return redirect("campaign_detail", campaign_id=campaign.pk)
+    return render(
+        request,
+        "campaigns/campaign_detail.html",
+        {
+            "campaign": campaign,
+            "form": form,
+            "can_edit": can_edit,
+            "links": campaign.links.all(),
+            "test_form": TestSendForm(),
+            "template_form": SaveTemplateForm(initial={"name": campaign.name}),
+            "preview_contacts": Contact.objects.for_account(request.account).order_by("email")[:20],
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@account_required(Perm.VIEW)
+@xframe_options_sameorigin
+def campaign_preview(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """The message as a recipient would see it, for the editor's sandboxed frame."""
+    campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
+    contact = None
+    if request.GET.get("contact", "").isdigit():
+        contact = (
+            Contact.objects.for_account(request.account)
+            .filter(pk=int(request.GET["contact"]))
+            .first()
+        )
+    try:
+        _subject, html, _text = compose(campaign).render(
+            selectors.recipient_values(campaign, contact)
+        )
+    except TemplateRefused as refused:
+        html = f"<p>This message cannot be shown: {refused}</p>"
+    response = HttpResponse(html, content_type="text/html; charset=utf-8")
+    # A document of its own: no script at all, images from anywhere (as a mail app would).
+    response["Content-Security-Policy"] = (
+        "default-src 'none'; img-src * data:; style-src 'unsafe-inline'; sandbox"
+    )
+    return response
+
+
+@account_required(Perm.SEND)
+def campaign_test(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
+    if request.method != "POST":
+        return redirect("campaign_detail", campaign_id=campaign.pk)
+    form = TestSendForm(request.POST)
+    if form.is_valid():
+        try:
+            sent = services.campaign_test_send(
+                campaign=campaign, actor=request.user, recipients=form.cleaned_data["recipients"]
+            )
+        except (ValidationError, TemplateRefused, OSError) as error:
+            text = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
+            messages.error(request, f"The test was not sent: {text}")
+        else:
+            messages.success(request, f"Test sent to {sent} address{'es' if sent != 1 else ''}.")
+    else:
+        messages.error(request, " ".join(form.errors["recipients"]))
+    return redirect("campaign_detail", campaign_id=campaign.pk)
+
+
+@account_required(Perm.EDIT_CONTENT)
+def campaign_delete(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
+    if request.method == "POST":
+        try:
+            services.campaign_delete(campaign=campaign, actor=request.user)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+            return redirect("campaign_detail", campaign_id=campaign.pk)
+        messages.success(request, f"“{campaign.name}” deleted.")
+        return redirect("campaigns")
+    return render(
+        request,
+        "accounts/confirm.html",
+        {
+            "form": None,
+            "title": f"Delete the draft “{campaign.name}”?",
+            "body": "Its content is lost unless you saved it as a template.",
+            "confirm_label": "Delete draft",
+            "cancel_url": "campaigns",
+        },
+    )
+
+
+@account_required(Perm.EDIT_CONTENT)
+def campaign_save_template(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
+    form = SaveTemplateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        template = services.template_save(
+            campaign=campaign, actor=request.user, name=form.cleaned_data["name"]
+        )
+        messages.success(request, f"Saved as the template “{template.name}”.")
+    return redirect("campaign_detail", campaign_id=campaign.pk)
+
+
+@account_required(Perm.VIEW)
+def templates(request: HttpRequest) -> HttpResponse:
+    return render(
+        request, "campaigns/templates.html", {"templates": selectors.templates(request.account)}
+    )
+
+
+@account_required(Perm.EDIT_CONTENT)
+def template_delete(request: HttpRequest, template_id: int) -> HttpResponse:
+    template = get_for_account_or_404(Template, request.account, pk=template_id)
+    if request.method == "POST":
+        services.template_delete(template=template, actor=request.user)
+        messages.success(request, f"Template “{template.name}” deleted.")
+        return redirect("campaign_templates")
+    return render(
+        request,
+        "accounts/confirm.html",
+        {
+            "form": None,
+            "title": f"Delete the template “{template.name}”?",
+            "body": "Campaigns made from it keep their content.",
+            "confirm_label": "Delete template",
+            "cancel_url": "campaign_templates",
+        },
+    )
