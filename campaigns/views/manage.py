@@ -78,6 +78,7 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
             else:
                 messages.success(request, "Campaign saved.")
                 return redirect("campaign_detail", campaign_id=campaign.pk)
+    reach = selectors.audience(campaign)
     return render(
         request,
         "campaigns/campaign_detail.html",
@@ -86,6 +87,8 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
             "form": form,
             "can_edit": can_edit,
             "links": campaign.links.all(),
+            "reach": reach,
+            "problems": selectors.start_problems(campaign, reach),
             "test_form": TestSendForm(),
             "template_form": SaveTemplateForm(initial={"name": campaign.name}),
             "preview_contacts": Contact.objects.for_account(request.account).order_by("email")[:20],

@@ -205,3 +205,39 @@ def test_it_lists_the_links_of_the_body(world):
         (0, "https://a.example/1"),
         (1, "https://b.example/2"),
     ]
+
+
+def test_it_lists_what_stands_between_a_campaign_and_sending(alice_client, world):
+    from campaigns.selectors import audience, start_problems
+    from contacts import services as contact_services
+
+    campaign = world.extras["campaign"]
+    world.account_a.postal_address = ""
+    world.account_a.save()
+    campaign.account.refresh_from_db()
+
+    problems = start_problems(campaign)
+    assert "Add your postal address in Settings: the law requires it in every campaign." in problems
+    assert "Choose at least one list." in problems
+
+    newsletter = world.extras["list"]
+    campaign.lists.set([newsletter])
+    contact_services.suppression_add(account=world.account_a, email="erin@alpha.test")
+    reach = audience(campaign)
+    assert (reach.subscribed, reach.sendable, reach.excluded) == (1, 0, 1)
+    assert any("Nobody on the chosen lists" in p for p in start_problems(campaign))
+
+    page = alice_client.get(f"/campaigns/{campaign.pk}/").content.decode()
+    assert "1 subscribed contact left out because suppressed" in page
+
+
+def test_it_counts_a_contact_on_two_lists_once(world):
+    from campaigns.selectors import audience
+    from contacts import services as contact_services
+
+    campaign = world.extras["campaign"]
+    other = contact_services.list_create(account=world.account_a, actor=world.alice, name="Other")
+    contact_services.subscription_subscribe(contact=world.extras["contact"], contact_list=other)
+    campaign.lists.set([world.extras["list"], other])
+
+    assert audience(campaign).sendable == 1
