@@ -662,7 +662,10 @@ def _stage(job: ImportJob, cursor: object, rejects: csv.writer) -> dict[str, int
             f"{counter.count + error.start}). Save it as “CSV UTF-8” and upload it again."
         ) from None
     except csv.Error as error:
-        raise ImportFileError(f"The file is not valid CSV: {error}.") from None
+        raise ImportFileError(
+            f"The file is not valid CSV from row {staged + invalid + 2} ({error}): look for a "
+            'quote (") that opens a cell and is never closed, fix it and upload again.'
+        ) from None
     finally:
         counter.raw.close()
     _report(job, staged + invalid, counter.count, started)

@@ -313,3 +313,49 @@ def test_it_sweeps_imports_whose_worker_died_and_uploads_never_mapped(world):
     assert not Path(forgotten.file_path).exists()
     assert fresh.status == ImportJob.Status.UPLOADED
     assert Path(fresh.file_path).exists()
+
+
+def test_it_refuses_a_header_of_ten_thousand_columns(world):
+    header = ",".join(["email"] + [f"c{n}" for n in range(10_000)])
+
+    with pytest.raises(importing.ImportFileError, match="at most 200"):
+        _upload(world, f"{header}\na@example.com\n".encode())
+
+
+def test_it_rejects_a_row_of_ten_thousand_cells_and_keeps_the_others(world):
+    wide = "b@example.com," + ",".join("x" for _ in range(10_000))
+    job = _run(world, f"email,first name\na@example.com,Ann\n{wide}\nc@example.com,Cy\n".encode())
+
+    assert (job.created_count, job.invalid_count) == (2, 1)
+    reject = job.rejects.get()
+    assert (reject.row_number, reject.reason) == (3, "too many cells in this row")
+
+
+def test_it_fails_cleanly_on_a_stray_quote_that_swallows_the_file(world):
+    # an opening quote never closed: the rest of the file becomes one huge cell
+    body = b'email,first name\na@example.com,"Ann\n' + b"b@example.com,Bob\n" * 20_000
+    job = _upload(world, body)
+    importing.import_configure(
+        job=job,
+        actor=world.alice,
+        mapping=job.mapping,
+        legal_basis="consent",
+        consent_text="x",
+        update_existing=False,
+    )
+
+    job = importing.run_import(job.pk)
+
+    assert job.status == ImportJob.Status.FAILED
+    assert "not valid CSV from row 2" in job.error
+    assert "never closed" in job.error
+    assert not Contact.objects.filter(email="a@example.com").exists()
+
+
+def test_it_stores_formula_cells_as_text_and_exports_them_defused(alice_client, world):
+    job = _run(world, b'email,first name\nf@example.com,"=HYPERLINK(""http://x"")"\n')
+
+    assert job.created_count == 1
+    assert Contact.objects.get(email="f@example.com").first_name == '=HYPERLINK("http://x")'
+    export = b"".join(alice_client.get("/contacts/export.csv").streaming_content).decode()
+    assert '\'=HYPERLINK(""http://x"")' in export
