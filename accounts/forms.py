@@ -138,8 +138,8 @@ class _ThrottledCodeMixin:
 
 
 class MFAAuthenticateForm(_ThrottledCodeMixin, AuthenticateForm):
-    pass
+    """The code asked after the password at login."""
 
 
 class MFAReauthenticateForm(_ThrottledCodeMixin, ReauthenticateForm):
-    pass
+    """The code asked again before a sensitive change (new authenticator, new codes)."""

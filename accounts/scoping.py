@@ -31,7 +31,7 @@ class AccountScopedQuerySet(models.QuerySet):
 
 
 class AccountScopedManager(models.Manager.from_queryset(AccountScopedQuerySet)):  # type: ignore[misc]  # Django builds the class at runtime
-    pass
+    """The default manager of every model that belongs to an account."""
 
 
 def get_for_account_or_404(model: type[M], account: Account, **lookup: Any) -> M:

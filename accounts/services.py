@@ -39,23 +39,13 @@ acting_label: ContextVar[str | None] = ContextVar("missive_acting_label", defaul
 logger = logging.getLogger(__name__)
 
 
-def audit_log(
-    *,
-    account: Account,
-    actor: User | None,
-    action: str,
-    actor_label: str | None = None,
-    **detail: object,
-) -> AuditEntry:
-    """``actor_label`` names an actor that is not a person (an API key); with neither,
-    the entry is Missive's own doing."""
+def audit_log(*, account: Account, actor: User | None, action: str, **detail: object) -> AuditEntry:
+    """Recorded in the caller's transaction. Without a person, the entry names the API key
+    of the request (``acting_label``), else Missive itself (retention, imports' workers)."""
     return AuditEntry.objects.create(
         account=account,
         actor=actor if actor and actor.pk else None,
-        actor_label=actor_label
-        or (str(actor) if actor and actor.pk else None)
-        or acting_label.get()
-        or "Missive",
+        actor_label=(str(actor) if actor and actor.pk else None) or acting_label.get() or "Missive",
         action=action,
         detail=detail,
     )
@@ -76,22 +66,14 @@ def account_create(*, owner: User, name: str, **fields: object) -> Account:
 
 
 @transaction.atomic
-def account_update(
-    *, account: Account, actor: User | None, actor_label: str | None = None, **fields: object
-) -> Account:
+def account_update(*, account: Account, actor: User | None, **fields: object) -> Account:
     changed = [name for name, value in fields.items() if getattr(account, name) != value]
     for name in changed:
         setattr(account, name, fields[name])
     if changed:
         account.full_clean()
         account.save(update_fields=changed)
-        audit_log(
-            account=account,
-            actor=actor,
-            actor_label=actor_label,
-            action="account.updated",
-            fields=changed,
-        )
+        audit_log(account=account, actor=actor, action="account.updated", fields=changed)
     return account
 
 

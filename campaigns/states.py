@@ -64,7 +64,7 @@ HUMAN_ACTIONS = (
 
 
 class TransitionRefused(ValueError):
-    pass
+    """The action is not possible in the campaign's state; the message says why."""
 
 
 def next_state(state: str, action: str) -> str:

@@ -158,6 +158,24 @@ def prepare_environment(
     return env
 
 
+def write_dev_env(env: dict[str, str]) -> None:
+    """var/dev.env, read by manage.py: the development settings and the persistent
+    embedded servers' addresses (never a throwaway test Redis)."""
+    lines = [
+        "# Written by `make run` / `make test`; read by manage.py. Safe to delete.",
+        "MISSIVE_DEBUG=true",
+        f"SECRET_KEY={_dev_secret_key()}",
+        f"MAIL_CATCHER_DIR={VAR_DIR / 'outbox'}",
+    ]
+    if not os.environ.get("DATABASE_URL"):
+        lines.append(f"DATABASE_URL={env['DATABASE_URL']}")
+    if not os.environ.get("REDIS_URL"):
+        lines.append(f"REDIS_URL=unix://{VAR_DIR / 'redis' / 'redis.sock'}?db=0")
+    path = VAR_DIR / "dev.env"
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)
+
+
 def _wait_then_announce(url: str, banner: str, process: subprocess.Popen) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
@@ -187,6 +205,7 @@ def run(args: argparse.Namespace) -> int:
             return 1
     keep: list[Any] = []
     env = prepare_environment(redis_db=0, keep=keep)
+    write_dev_env(env)
     env["MISSIVE_PORT"] = port
     env["MAIL_CATCHER_PORT"] = mail_port
     env.setdefault("MISSIVE_DEBUG", "true")
@@ -245,6 +264,7 @@ def exec_command(args: argparse.Namespace) -> int:
     # A Redis of its own, so a test run never meets the queues of a running `make run`
     # (and database 1 when REDIS_URL names a shared server).
     env = prepare_environment(redis_db=1, keep=keep, private_redis=True)
+    write_dev_env(env)
     child = subprocess.Popen(command, env=env, cwd=BASE_DIR)
     try:
         return child.wait()

@@ -17,6 +17,7 @@ Guarantees:
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import logging
@@ -120,11 +121,9 @@ def _decode_sample(sample: bytes) -> tuple[str, str]:
             "The file is in UTF-16. Save it as “CSV UTF-8” (or plain CSV) and upload it again."
         )
     decoder = codecs.getincrementaldecoder("utf-8")()
-    try:
+    with contextlib.suppress(UnicodeDecodeError):
         # final=False: a character cut by the end of the sample is not an error.
         return "utf-8", decoder.decode(sample, final=False)
-    except UnicodeDecodeError:
-        pass
     try:
         return "cp1252", sample.decode("cp1252")
     except UnicodeDecodeError:
@@ -501,7 +500,7 @@ class _CountingReader(io.RawIOBase):
 
 
 class Cancelled(Exception):
-    pass
+    """Raised inside the run when the customer cancels: the transaction rolls back."""
 
 
 @dataclass

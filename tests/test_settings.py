@@ -108,7 +108,8 @@ def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
         if k
         not in {"DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE", "MISSIVE_DEBUG", *PRODUCTION}
     }
-    environment.update(env)
+    # Production mode, asked for explicitly: no development defaults from var/dev.env.
+    environment.update(MISSIVE_DEBUG="false", **env)
     return subprocess.run(
         [sys.executable, str(ROOT / "manage.py"), *args],
         env=environment,
@@ -161,3 +162,25 @@ def test_it_shows_a_friendly_500_page_even_without_context(rf):
 
     assert response.status_code == 500
     assert "Something went wrong on our side" in response.content.decode()
+
+
+def test_it_lets_manage_py_read_the_development_environment(tmp_path, monkeypatch):
+    import manage
+
+    env_file = tmp_path / "dev.env"
+    env_file.write_text("# comment\nX_DEV_ONE=from-file\nX_DEV_TWO=from-file\n")
+    monkeypatch.setattr(manage, "DEV_ENV", env_file)
+    monkeypatch.setenv("X_DEV_TWO", "from-environment")
+    monkeypatch.delenv("X_DEV_ONE", raising=False)
+    monkeypatch.delenv("MISSIVE_DEBUG", raising=False)
+
+    manage.load_dev_env()
+
+    assert os.environ["X_DEV_ONE"] == "from-file"
+    assert os.environ["X_DEV_TWO"] == "from-environment"  # what is already set wins
+    monkeypatch.delenv("X_DEV_ONE")
+
+    # production mode, asked for explicitly, reads nothing from the file
+    monkeypatch.setenv("MISSIVE_DEBUG", "false")
+    manage.load_dev_env()
+    assert "X_DEV_ONE" not in os.environ

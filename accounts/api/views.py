@@ -52,7 +52,6 @@ class AccountView(AccountAPIMixin, generics.RetrieveUpdateAPIView):
         serializer.instance = services.account_update(
             account=Account.objects.get(pk=self.account.pk),
             actor=self.actor,
-            actor_label=None if self.actor else str(self.request.user),
             **serializer.validated_data,
         )
 

@@ -477,7 +477,6 @@ class ExportView(AccountAPIMixin, APIView):
         audit_log(
             account=self.account,
             actor=self.actor,
-            actor_label=None if self.actor else str(self.request.user),
             action="contacts.exported",
             list=contact_list.name if contact_list else "all contacts",
             format=fmt,

@@ -30,7 +30,6 @@ def export_response(
     audit_log(
         account=account,
         actor=request.user if request.user.is_authenticated and request.user.pk else None,
-        actor_label=None if getattr(request.user, "pk", None) else str(request.user),
         action="contacts.exported",
         list=contact_list.name if contact_list else "all contacts",
         format=fmt,

@@ -286,7 +286,7 @@ def stylesheet_server():
                 self.wfile.write(body)
 
         def log_message(self, *args):
-            pass
+            """Quiet: a request here would already fail the test below."""
 
     server = HTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

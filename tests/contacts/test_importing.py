@@ -23,6 +23,18 @@ def _upload(world, content: bytes, name: str = "contacts.csv") -> ImportJob:
     )
 
 
+def _start(world, job: ImportJob) -> None:
+    """Queue the job with its suggested mapping (the tests run it themselves)."""
+    importing.import_configure(
+        job=job,
+        actor=world.alice,
+        mapping=job.mapping,
+        legal_basis="consent",
+        consent_text="Signed up on our website",
+        update_existing=False,
+    )
+
+
 def _run(world, content: bytes, *, mapping=None, update_existing=False) -> ImportJob:
     job = _upload(world, content)
     importing.import_configure(
@@ -163,14 +175,7 @@ def test_it_detects_encoding_and_delimiter(world, content, encoding, delimiter):
 
     assert (job.encoding, job.delimiter) == (encoding, delimiter)
     assert job.mapping == {"0": "email", "1": "first_name"}
-    importing.import_configure(
-        job=job,
-        actor=world.alice,
-        mapping=job.mapping,
-        legal_basis="consent",
-        consent_text="Shop counter",
-        update_existing=False,
-    )
+    _start(world, job)
     importing.run_import(job.pk)
     assert Contact.objects.get(email="zoe@example.com").first_name == "Zoé"
 
@@ -216,14 +221,7 @@ def test_it_creates_a_new_attribute_from_a_column(world):
 
 def test_it_cancels_before_anything_is_saved(world):
     job = _upload(world, b"email\na@example.com\n")
-    importing.import_configure(
-        job=job,
-        actor=world.alice,
-        mapping=job.mapping,
-        legal_basis="consent",
-        consent_text="x",
-        update_existing=False,
-    )
+    _start(world, job)
 
     importing.import_cancel(job=job, actor=world.alice)
     assert importing.run_import(job.pk) is None  # a cancelled job never starts
@@ -237,14 +235,7 @@ def test_it_cancels_before_anything_is_saved(world):
 def test_it_fails_cleanly_on_a_file_whose_encoding_breaks_midway(world):
     good = b"email,first name\n" + b"a@example.com,Ann\n" * 4000
     job = _upload(world, good + b"b@example.com,\xff\xfe\xfa\n")  # sniffed as UTF-8
-    importing.import_configure(
-        job=job,
-        actor=world.alice,
-        mapping=job.mapping,
-        legal_basis="consent",
-        consent_text="x",
-        update_existing=False,
-    )
+    _start(world, job)
 
     job = importing.run_import(job.pk)
 
@@ -335,14 +326,7 @@ def test_it_fails_cleanly_on_a_stray_quote_that_swallows_the_file(world):
     # an opening quote never closed: the rest of the file becomes one huge cell
     body = b'email,first name\na@example.com,"Ann\n' + b"b@example.com,Bob\n" * 20_000
     job = _upload(world, body)
-    importing.import_configure(
-        job=job,
-        actor=world.alice,
-        mapping=job.mapping,
-        legal_basis="consent",
-        consent_text="x",
-        update_existing=False,
-    )
+    _start(world, job)
 
     job = importing.run_import(job.pk)
 
