@@ -54,7 +54,7 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
-    list_display = ["name", "status", "created_at", "require_mfa"]
+    list_display = ["name", "status", "created_at", "require_mfa", "send_rate", "sending_backend"]
     list_filter = ["status"]
     search_fields = ["name"]
     inlines = [MembershipInline]

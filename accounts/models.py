@@ -102,6 +102,19 @@ class Account(models.Model):
         default=False,
         help_text="Members must turn on an authenticator app before they can use the account.",
     )
+    # Set by Missive's operators (admin), not by the customer.
+    send_rate = models.PositiveIntegerField(
+        "sending rate",
+        null=True,
+        blank=True,
+        help_text="Messages per second across all workers; empty: the platform's default.",
+    )
+    sending_backend = models.CharField(
+        max_length=50,
+        blank=True,
+        help_text="Name of one of the operator's configured sending backends "
+        "(MISSIVE_BACKEND_<NAME>); empty: the platform's default.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

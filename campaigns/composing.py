@@ -7,6 +7,7 @@ adds the link when the body has none.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from campaigns import rendering, sanitizing
@@ -49,8 +50,34 @@ class Composed:
         return self.subject.render(values), self.html.render(values), self.text.render(values)
 
 
-def compose(campaign: Campaign) -> Composed:
+PIXEL_HTML = (
+    '<img src="{{ missive_pixel }}" width="1" height="1" alt="" '
+    'style="display:block;width:1px;height:1px;border:0">'
+)
+
+
+def _with_tracking(html: str, links: Mapping[str, int], pixel: bool) -> str:
+    """Tracked links point at ``{{ missive_links.<position> }}`` and the open pixel goes
+    last in the body; the sender fills both per recipient."""
+    if links:
+        html = sanitizing.rewrite_links(
+            html,
+            lambda url: f"{{{{ missive_links.{links[url]} }}}}" if url in links else None,
+        )
+    if pixel:
+        at = html.lower().rfind("</body>")
+        html = html[:at] + PIXEL_HTML + html[at:] if at != -1 else html + PIXEL_HTML
+    return html
+
+
+def compose(
+    campaign: Campaign, *, links: Mapping[str, int] | None = None, pixel: bool = False
+) -> Composed:
+    """``links`` maps the URLs to track to their positions in the campaign's Link table;
+    ``pixel`` adds the open pixel. Previews and test sends track nothing."""
     html = sanitizing.inline_css(_with_footer(campaign.html or "<p></p>"))
+    if links or pixel:
+        html = _with_tracking(html, links or {}, pixel)
     return Composed(
         subject=rendering.compile_template(campaign.subject, autoescape=False),
         html=rendering.compile_template(html, autoescape=True),

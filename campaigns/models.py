@@ -66,6 +66,18 @@ class Campaign(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     track_opens = models.BooleanField(default=True)
     track_clicks = models.BooleanField(default=True)
+    # Filled by the send: the audience snapshot, then one update per batch.
+    snapshot_at = models.DateTimeField(null=True, blank=True)
+    recipients_count = models.PositiveIntegerField(default=0)
+    excluded_count = models.PositiveIntegerField(
+        default=0, help_text="Subscribed but suppressed when the audience was taken."
+    )
+    sent_count = models.PositiveIntegerField(default=0)
+    failed_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(
+        default=0, help_text="Unsubscribed or suppressed after the audience was taken."
+    )
+    failure_reason = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -107,3 +119,94 @@ class Link(models.Model):
 
     def __str__(self) -> str:
         return self.url
+
+
+class DeliveryQuerySet(AccountScopedQuerySet):
+    account_path = "campaign__account"
+
+
+class Delivery(models.Model):
+    """One recipient of one campaign: the ledger that makes sending idempotent. A row is
+    created by the audience snapshot, claimed by one worker at a time and moved to a final
+    state once; a claim that outlives its lease goes back to the queue."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"  # unsubscribed, suppressed or erased before its turn
+        BOUNCED = "bounced", "Bounced"
+        COMPLAINED = "complained", "Complained"
+
+    id = models.BigAutoField(primary_key=True)
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="deliveries", db_index=False
+    )
+    # Null once the person is erased: the delivery still counts, it no longer says whom.
+    contact = models.ForeignKey(
+        "contacts.Contact",
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="deliveries",
+    )
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.QUEUED, db_default=Status.QUEUED
+    )
+    attempts = models.PositiveSmallIntegerField(default=0, db_default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    retry_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    message_id = models.CharField(max_length=255, blank=True, default="", db_default="")
+    esp_message_id = models.CharField(max_length=255, blank=True, default="", db_default="")
+    error = models.TextField(blank=True, default="", db_default="")
+    first_opened_at = models.DateTimeField(null=True, blank=True)
+    first_clicked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = DeliveryQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "contact"], name="delivery_unique")
+        ]
+        indexes = [
+            # What workers claim, in order, and nothing else.
+            models.Index(
+                fields=["campaign", "id"],
+                name="delivery_queued",
+                condition=models.Q(status="queued"),
+            ),
+            # What the sweeper looks at: claims in flight.
+            models.Index(
+                fields=["claimed_at"],
+                name="delivery_in_flight",
+                condition=models.Q(status="sending"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}/{self.contact_id}: {self.status}"
+
+
+class DeliveryBodyQuerySet(AccountScopedQuerySet):
+    account_path = "delivery__campaign__account"
+
+
+class DeliveryBody(models.Model):
+    """The message as this recipient received it, for "view in browser"; kept 6 days."""
+
+    delivery = models.OneToOneField(
+        Delivery, on_delete=models.CASCADE, primary_key=True, related_name="body"
+    )
+    subject = models.TextField()
+    html = models.TextField()
+    text = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = DeliveryBodyQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["created_at"], name="delivery_body_created")]
+
+    def __str__(self) -> str:
+        return self.subject

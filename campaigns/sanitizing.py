@@ -422,3 +422,21 @@ def extract_links(html: str) -> list[str]:
     collector.feed(html)
     collector.close()
     return list(collector.links)
+
+
+# -- rewrite_links ---------------------------------------------------------------------------
+
+_ANCHOR_HREF = re.compile(r"""(<a\b[^>]*?\shref\s*=\s*)(["'])(.*?)\2""", re.IGNORECASE | re.DOTALL)
+
+
+def rewrite_links(html: str, replacement: Callable[[str], str | None]) -> str:
+    """Each ``<a href>`` whose target ``replacement`` maps to a string gets that string as
+    its new (already HTML-safe) attribute value; other links are left as they are."""
+
+    def swap(match: re.Match[str]) -> str:
+        new = replacement(html_lib.unescape(match.group(3)).strip())
+        if new is None:
+            return match.group(0)
+        return f"{match.group(1)}{match.group(2)}{new}{match.group(2)}"
+
+    return _ANCHOR_HREF.sub(swap, html)

@@ -3,6 +3,8 @@ checked here, on every save, so nothing unsafe is stored by the app."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -12,7 +14,7 @@ from accounts.services import audit_log
 from campaigns import rendering, sanitizing
 from campaigns.models import Campaign, Link, Template
 from campaigns.starters import BY_KEY
-from campaigns.states import Action, TransitionRefused, next_state
+from campaigns.states import Action, State, TransitionRefused, next_state
 from contacts.models import AttributeDefinition, ContactList
 
 EDITABLE = (
@@ -204,3 +206,147 @@ def campaign_test_send(*, campaign: Campaign, actor: User | None, recipients: li
         recipients=len(recipients),
     )
     return sent
+
+
+# -- sending: start, schedule, pause, resume, cancel ------------------------------------------
+
+
+def _locked(campaign: Campaign, action: str) -> tuple[Campaign, str]:
+    """The campaign row, locked, and the state ``action`` leads to (ValidationError when
+    the action is not possible now)."""
+    locked = Campaign.objects.select_for_update().select_related("account").get(pk=campaign.pk)
+    try:
+        return locked, next_state(locked.status, action)
+    except TransitionRefused as refused:
+        raise ValidationError(str(refused)) from None
+
+
+def _check_startable(campaign: Campaign) -> None:
+    from campaigns.selectors import start_problems
+
+    if not campaign.account.is_active:
+        raise ValidationError("The account is closed: nothing can be sent.")
+    problems = start_problems(campaign)
+    if problems:
+        raise ValidationError(problems)
+
+
+def _begin(campaign: Campaign, to: str) -> None:
+    """Move to sending and take the audience once this transaction commits."""
+    from campaigns import tasks
+
+    campaign.status = to
+    campaign.started_at = timezone.now()
+    campaign.failure_reason = ""
+    campaign.save(update_fields=["status", "started_at", "failure_reason"])
+    transaction.on_commit(lambda: tasks.take_snapshot.delay(campaign.pk))
+
+
+@transaction.atomic
+def campaign_start(*, campaign: Campaign, actor: User | None) -> Campaign:
+    """Send now. Refused, with every reason, when the campaign is not ready."""
+    campaign, to = _locked(campaign, Action.START)
+    _check_startable(campaign)
+    _begin(campaign, to)
+    audit_log(account=campaign.account, actor=actor, action="campaign.started", name=campaign.name)
+    return campaign
+
+
+@transaction.atomic
+def campaign_schedule(*, campaign: Campaign, actor: User | None, when: dt.datetime) -> Campaign:
+    """Send at ``when`` (aware). The same checks as sending now are made at once, and
+    again when the time comes."""
+    campaign, to = _locked(campaign, Action.SCHEDULE)
+    if timezone.is_naive(when):
+        raise ValidationError({"scheduled_at": "Give the time with its time zone."})
+    if when <= timezone.now() + dt.timedelta(minutes=1):
+        raise ValidationError({"scheduled_at": "Choose a time at least a minute from now."})
+    _check_startable(campaign)
+    campaign.status = to
+    campaign.scheduled_at = when
+    campaign.save(update_fields=["status", "scheduled_at"])
+    audit_log(
+        account=campaign.account,
+        actor=actor,
+        action="campaign.scheduled",
+        name=campaign.name,
+        at=when.isoformat(),
+    )
+    return campaign
+
+
+@transaction.atomic
+def campaign_unschedule(*, campaign: Campaign, actor: User | None) -> Campaign:
+    campaign, to = _locked(campaign, Action.UNSCHEDULE)
+    campaign.status = to
+    campaign.scheduled_at = None
+    campaign.save(update_fields=["status", "scheduled_at"])
+    return campaign
+
+
+@transaction.atomic
+def campaign_pause(*, campaign: Campaign, actor: User | None) -> Campaign:
+    """Stop after the batches in flight; nothing already sent is sent again on resume."""
+    campaign, to = _locked(campaign, Action.PAUSE)
+    campaign.status = to
+    campaign.save(update_fields=["status"])
+    audit_log(account=campaign.account, actor=actor, action="campaign.paused", name=campaign.name)
+    return campaign
+
+
+@transaction.atomic
+def campaign_resume(*, campaign: Campaign, actor: User | None) -> Campaign:
+    from campaigns import tasks
+
+    campaign, to = _locked(campaign, Action.RESUME)
+    if not campaign.account.is_active:
+        raise ValidationError("The account is closed: nothing can be sent.")
+    campaign.status = to
+    campaign.save(update_fields=["status"])
+    campaign_id = campaign.pk
+    transaction.on_commit(lambda: tasks.take_snapshot.delay(campaign_id))
+    audit_log(account=campaign.account, actor=actor, action="campaign.resumed", name=campaign.name)
+    return campaign
+
+
+@transaction.atomic
+def campaign_cancel(*, campaign: Campaign, actor: User | None) -> Campaign:
+    """Stop for good after the batches in flight; who was not reached stays unsent."""
+    campaign, to = _locked(campaign, Action.CANCEL)
+    campaign.status = to
+    campaign.finished_at = timezone.now()
+    campaign.save(update_fields=["status", "finished_at"])
+    audit_log(
+        account=campaign.account, actor=actor, action="campaign.cancelled", name=campaign.name
+    )
+    return campaign
+
+
+def start_due_campaigns() -> list[int]:
+    """Start every scheduled campaign whose time has come (run by beat). A campaign that
+    can no longer be sent fails, with the reasons on its page."""
+    started = []
+    due = Campaign.objects.filter(
+        status=State.SCHEDULED, scheduled_at__lte=timezone.now()
+    ).values_list("pk", flat=True)
+    for campaign_id in list(due):
+        with transaction.atomic():
+            campaign = (
+                Campaign.objects.select_for_update(skip_locked=True)
+                .select_related("account")
+                .filter(pk=campaign_id, status=State.SCHEDULED)
+                .first()
+            )
+            if campaign is None:
+                continue
+            try:
+                _check_startable(campaign)
+            except ValidationError as refused:
+                campaign.status = next_state(campaign.status, Action.FAIL)
+                campaign.failure_reason = " ".join(refused.messages)
+                campaign.finished_at = timezone.now()
+                campaign.save(update_fields=["status", "failure_reason", "finished_at"])
+                continue
+            _begin(campaign, next_state(campaign.status, Action.START))
+            started.append(campaign.pk)
+    return started

@@ -42,6 +42,7 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     (State.SCHEDULED, Action.UNSCHEDULE): State.DRAFT,
     (State.SCHEDULED, Action.START): State.SENDING,
     (State.SCHEDULED, Action.CANCEL): State.CANCELLED,
+    (State.SCHEDULED, Action.FAIL): State.FAILED,
     (State.SENDING, Action.PAUSE): State.PAUSED,
     (State.SENDING, Action.CANCEL): State.CANCELLED,
     (State.SENDING, Action.FINISH): State.SENT,

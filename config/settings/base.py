@@ -7,8 +7,10 @@ allowed hosts refuses to start instead of running insecurely.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -168,6 +170,25 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 5 * 60},
     },
     # Hourly: invitations nobody accepted stop being valid after their expiry date.
+    # Every 30 seconds: scheduled campaigns that are due start.
+    "campaigns-start-due": {
+        "task": "campaigns.start_due",
+        "schedule": timedelta(seconds=30),
+        "options": {"expires": 25},
+    },
+    # Every minute: claims of dead workers go back to the queue, retries that are due are
+    # picked up, finished campaigns are closed.
+    "campaigns-sweep-sending": {
+        "task": "campaigns.sweep_sending",
+        "schedule": timedelta(minutes=1),
+        "options": {"expires": 50},
+    },
+    # Daily: the event table's monthly partitions exist three months ahead.
+    "stats-ensure-partitions": {
+        "task": "stats.ensure_partitions",
+        "schedule": timedelta(days=1),
+        "options": {"expires": 60 * 60},
+    },
     "accounts-purge-expired-invitations": {
         "task": "accounts.purge_expired_invitations",
         "schedule": timedelta(hours=1),
@@ -283,8 +304,6 @@ EMAIL_ESP = env_str("EMAIL_ESP").strip().lower()
 if EMAIL_ESP:
     # Any of django-anymail's providers; its settings come as ANYMAIL_<NAME> variables,
     # e.g. EMAIL_ESP=postmark with ANYMAIL_POSTMARK_SERVER_TOKEN=….
-    import os
-
     EMAIL_BACKEND = f"anymail.backends.{EMAIL_ESP}.EmailBackend"
     ANYMAIL = {
         key.removeprefix("ANYMAIL_"): value
@@ -300,6 +319,35 @@ else:
             "Email delivery is not configured: set EMAIL_URL (smtp://user:pass@host:587"
             "?starttls=true) or EMAIL_ESP with its ANYMAIL_* settings."
         )
+# Sending campaigns. "default" is the delivery configured above; an operator may add
+# named backends, MISSIVE_BACKEND_<NAME>=<an EMAIL_URL> or esp:<anymail provider>, and
+# give one to an account in the admin (Account.sending_backend).
+MISSIVE_SENDING_BACKENDS = {
+    key.removeprefix("MISSIVE_BACKEND_").lower(): value
+    for key, value in os.environ.items()
+    if key.startswith("MISSIVE_BACKEND_") and value
+}
+# Recipients a worker claims at a time; pause, cancel and suppression are checked between
+# batches. The ledger records outcomes every MISSIVE_SEND_FLUSH_EVERY messages, which
+# bounds what a killed worker can send twice.
+MISSIVE_SEND_BATCH_SIZE = env_int("MISSIVE_SEND_BATCH_SIZE", 200)
+MISSIVE_SEND_FLUSH_EVERY = env_int("MISSIVE_SEND_FLUSH_EVERY", 50)
+# Batches of one campaign in flight at once (across all workers).
+MISSIVE_SEND_LANES = env_int("MISSIVE_SEND_LANES", 4)
+# A claim older than this (seconds) belongs to a dead worker and goes back to the queue.
+MISSIVE_SEND_CLAIM_TIMEOUT = env_int("MISSIVE_SEND_CLAIM_TIMEOUT", 300)
+# Transient failures (4xx, timeouts, throttling) are retried with backoff this many times.
+MISSIVE_SEND_MAX_ATTEMPTS = env_int("MISSIVE_SEND_MAX_ATTEMPTS", 5)
+MISSIVE_SEND_RETRY_BASE = env_int("MISSIVE_SEND_RETRY_BASE", 60)
+# Messages per second per account, across all workers (0: no limit); the operator can set
+# another rate per account in the admin.
+MISSIVE_DEFAULT_SEND_RATE = env_int("MISSIVE_DEFAULT_SEND_RATE", 0)
+# The mailto: address of the List-Unsubscribe header (an https URL always comes first).
+MISSIVE_UNSUBSCRIBE_MAILTO = env_str(
+    "MISSIVE_UNSUBSCRIBE_MAILTO",
+    f"unsubscribe@{urlsplit(MISSIVE_BASE_URL).hostname or 'localhost'}",
+)
+
 # Where the local mail catcher (`manage.py mailcatcher`) stores what it receives; the
 # staff Outbox page reads it. Empty in production.
 MAIL_CATCHER_DIR = env_str("MAIL_CATCHER_DIR")

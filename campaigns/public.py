@@ -1,0 +1,250 @@
+"""What the links inside a campaign message do: record an open, resolve a click, unsubscribe,
+change preferences, show the message again.
+
+These run for anyone who holds a link, thousands of times a second at the peak of a send,
+so each is a few hand-written statements (the pixel and the click three at most, the
+one-click unsubscribe six at most, pinned by tests) and none of them opens a transaction
+of its own. Ids come from the signed token; a click's target comes from the campaign's
+Link table by position, never from the request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from accounts.models import Account
+from campaigns.models import Campaign, Delivery, DeliveryBody
+from contacts.models import Contact, ContactList, Subscription, email_sha256
+from contacts.selectors import forget_list_counts
+from stats import machines
+from stats.models import Event
+from stats.services import record_event
+
+REDIRECT_SCHEMES = ("http", "https", "mailto")
+
+_OPENED_SQL = """
+UPDATE campaigns_delivery AS d SET first_opened_at = COALESCE(d.first_opened_at, %s)
+FROM campaigns_campaign AS c
+WHERE d.id = %s AND c.id = d.campaign_id
+RETURNING d.campaign_id, c.account_id
+"""
+_SEEN_SQL = """
+SELECT d.campaign_id, c.account_id FROM campaigns_delivery AS d
+JOIN campaigns_campaign AS c ON c.id = d.campaign_id
+WHERE d.id = %s
+"""
+
+
+def record_open(delivery_id: int, *, user_agent: str) -> bool:
+    """An open of the message. Machine opens (image proxies, prefetchers) are recorded
+    but flagged, and do not count as the recipient's first open. False if the delivery
+    does not exist."""
+    machine = machines.is_machine_open(user_agent)
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        if machine:
+            cursor.execute(_SEEN_SQL, [delivery_id])
+        else:
+            cursor.execute(_OPENED_SQL, [now, delivery_id])
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    campaign_id, account_id = row
+    record_event(
+        Event.Type.OPEN,
+        account_id=account_id,
+        campaign_id=campaign_id,
+        delivery_id=delivery_id,
+        machine=machine,
+        occurred_at=now,
+    )
+    return True
+
+
+_LINK_SQL = """
+SELECT l.id, l.url, d.campaign_id, c.account_id
+FROM campaigns_delivery AS d
+JOIN campaigns_campaign AS c ON c.id = d.campaign_id
+JOIN campaigns_link AS l ON l.campaign_id = d.campaign_id AND l.position = %s
+WHERE d.id = %s
+"""
+# The first human click, and the contact's last activity, in one statement.
+_CLICKED_SQL = """
+WITH clicked AS (
+    UPDATE campaigns_delivery SET first_clicked_at = COALESCE(first_clicked_at, %s)
+    WHERE id = %s
+    RETURNING contact_id
+)
+UPDATE contacts_contact SET last_activity_at = %s
+WHERE id = (SELECT contact_id FROM clicked)
+"""
+
+
+def resolve_click(delivery_id: int, position: int, *, user_agent: str) -> str | None:
+    """The target of a tracked link, after recording the click; None if there is none."""
+    with connection.cursor() as cursor:
+        cursor.execute(_LINK_SQL, [position, delivery_id])
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        link_id, url, campaign_id, account_id = row
+        if urlsplit(url).scheme.lower() not in REDIRECT_SCHEMES:
+            return None
+        machine = machines.is_machine_click(user_agent)
+        now = timezone.now()
+        if not machine:
+            cursor.execute(_CLICKED_SQL, [now, delivery_id, now])
+    record_event(
+        Event.Type.CLICK,
+        account_id=account_id,
+        campaign_id=campaign_id,
+        delivery_id=delivery_id,
+        link_id=link_id,
+        machine=machine,
+        occurred_at=now,
+    )
+    return url
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who a recipient link speaks to: the delivery, its campaign and account, and the
+    contact (None once erased)."""
+
+    delivery: Delivery
+    campaign: Campaign
+    account: Account
+    contact: Contact | None
+
+
+def recipient(delivery_id: int) -> Recipient | None:
+    delivery = (
+        Delivery.objects.select_related("campaign__account", "contact")
+        .filter(pk=delivery_id)
+        .first()
+    )
+    if delivery is None:
+        return None
+    return Recipient(
+        delivery=delivery,
+        campaign=delivery.campaign,
+        account=delivery.campaign.account,
+        contact=delivery.contact,
+    )
+
+
+_UNSUBSCRIBE_SQL = """
+UPDATE contacts_subscription AS s
+SET status = 'unsubscribed', unsubscribed_at = %s, updated_at = %s
+WHERE s.contact_id = %s AND s.status <> 'unsubscribed'
+  AND s.contact_list_id IN (
+      SELECT contactlist_id FROM campaigns_campaign_lists WHERE campaign_id = %s)
+RETURNING s.contact_list_id
+"""
+
+
+def unsubscribe(who: Recipient, *, how: str) -> int:
+    """Unsubscribe the recipient from the campaign's lists, at once; idempotent. Returns
+    how many subscriptions changed."""
+    if who.contact is None:
+        return 0
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(_UNSUBSCRIBE_SQL, [now, now, who.contact.pk, who.campaign.pk])
+        list_ids = [row[0] for row in cursor.fetchall()]
+    if list_ids:
+        forget_list_counts(list_ids)
+        record_event(
+            Event.Type.UNSUBSCRIBE,
+            account_id=who.account.pk,
+            campaign_id=who.campaign.pk,
+            delivery_id=who.delivery.pk,
+            detail={"how": how, "lists": list_ids},
+            occurred_at=now,
+        )
+    return len(list_ids)
+
+
+def campaign_lists(who: Recipient) -> list[ContactList]:
+    return list(who.campaign.lists.order_by("name"))
+
+
+def preferences(who: Recipient) -> list[Subscription]:
+    """The recipient's subscriptions with this account (the lists they are on)."""
+    if who.contact is None:
+        return []
+    return list(
+        Subscription.objects.filter(contact=who.contact)
+        .select_related("contact_list")
+        .order_by("contact_list__name")
+    )
+
+
+@transaction.atomic
+def update_preferences(
+    who: Recipient,
+    *,
+    keep: set[int],
+    stop_everything: bool,
+    ip: str | None,
+    user_agent: str,
+) -> None:
+    """The recipient's own choice: lists in ``keep`` stay (or are subscribed again, which
+    they ask for themselves, recording the consent); the others are unsubscribed;
+    ``stop_everything`` also puts the address on the account's suppression list."""
+    from contacts.models import Suppression
+
+    if who.contact is None:
+        return
+    now = timezone.now()
+    changed, left = [], []
+    for subscription in preferences(who):
+        wanted = subscription.contact_list_id in keep and not stop_everything
+        if wanted and subscription.status == Subscription.Status.UNSUBSCRIBED:
+            subscription.status = Subscription.Status.SUBSCRIBED
+            subscription.source = Subscription.Source.FORM
+            subscription.legal_basis = Subscription.LegalBasis.CONSENT
+            subscription.consent_at = now
+            subscription.confirmed_at = now
+            subscription.consent_ip = ip
+            subscription.consent_user_agent = user_agent[:500]
+            subscription.consent_text = (
+                f"Subscribed again to {subscription.contact_list.name} from the "
+                f"preferences page of a message of {who.account.name}."
+            )
+            subscription.unsubscribed_at = None
+        elif not wanted and subscription.status != Subscription.Status.UNSUBSCRIBED:
+            subscription.status = Subscription.Status.UNSUBSCRIBED
+            subscription.unsubscribed_at = now
+            left.append(subscription.contact_list_id)
+        else:
+            continue
+        subscription.updated_at = now
+        subscription.save()
+        changed.append(subscription.contact_list_id)
+    if stop_everything:
+        Suppression.objects.get_or_create(
+            account=who.account,
+            email_sha256=email_sha256(who.contact.email),
+            defaults={"reason": Suppression.Reason.UNSUBSCRIBE, "note": "From a message"},
+        )
+    Contact.objects.filter(pk=who.contact.pk).update(last_activity_at=now)
+    forget_list_counts(changed)
+    if left or stop_everything:
+        record_event(
+            Event.Type.UNSUBSCRIBE,
+            account_id=who.account.pk,
+            campaign_id=who.campaign.pk,
+            delivery_id=who.delivery.pk,
+            detail={"how": "preferences", "lists": left, "everything": stop_everything},
+            occurred_at=now,
+        )
+
+
+def stored_body(delivery_id: int) -> DeliveryBody | None:
+    """The message as sent, while it is kept (6 days)."""
+    return DeliveryBody.objects.filter(pk=delivery_id).first()

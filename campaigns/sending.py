@@ -1,0 +1,436 @@
+"""The sending pipeline (DESIGN.md §4): snapshot, claim, send, record, sweep.
+
+- The audience is taken once, by one ``INSERT … SELECT … ON CONFLICT DO NOTHING`` into
+  the Delivery ledger: subscribed to one of the campaign's lists, on no suppression list,
+  one row per contact however many lists they are on.
+- Workers claim batches with ``FOR UPDATE SKIP LOCKED`` (queued → sending), so any number
+  of them, on any number of machines, share a campaign without overlap. The claim reads
+  each recipient's subscription and suppressions again: whoever unsubscribed or was
+  suppressed since the snapshot is skipped, not sent.
+- A batch is sent over one connection. Outcomes are written to the ledger every
+  ``MISSIVE_SEND_FLUSH_EVERY`` messages, so a worker killed mid-batch can repeat at most
+  that many messages; its claims go back to the queue when their lease expires (the
+  sweeper).
+- Pause, resume and cancel are read between batches. Each batch task queues the next one
+  of its lane; ``MISSIVE_SEND_LANES`` lanes run per campaign.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Exists, F, OuterRef
+from django.utils import timezone
+from psycopg import sql
+
+from accounts.models import Account
+from campaigns import ratelimit
+from campaigns.messages import (
+    ConnectionLost,
+    MessageFactory,
+    Recipient,
+    Result,
+    Transport,
+    transport_for,
+)
+from campaigns.models import Campaign, Delivery, DeliveryBody, Link
+from campaigns.states import Action, State, next_state
+from contacts.models import Subscription
+from contacts.selectors import sendable_subscriptions
+from stats.models import Event
+from stats.services import NewEvent, record_events
+
+logger = logging.getLogger(__name__)
+
+D = Delivery.Status
+
+
+# -- snapshot ----------------------------------------------------------------------------------
+
+
+def take_snapshot(campaign_id: int) -> int:
+    """Create the campaign's ledger, once. Returns the number of recipients (0 when the
+    snapshot was taken before, or the campaign is not sending)."""
+    with transaction.atomic():
+        campaign = (
+            Campaign.objects.select_for_update().select_related("account").filter(pk=campaign_id)
+        ).first()
+        if campaign is None or campaign.status != State.SENDING or campaign.snapshot_at:
+            return 0
+        list_ids = list(campaign.lists.values_list("pk", flat=True))
+        audience = sendable_subscriptions(campaign.account, list_ids).values("contact_id")
+        select_sql, params = audience.distinct().query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                sql.SQL(_SNAPSHOT_SQL).format(audience=sql.SQL(select_sql)),
+                [campaign.pk, *params],
+            )
+            recipients = cursor.rowcount
+        subscribed = (
+            Subscription.objects.filter(
+                contact_list_id__in=list_ids, status=Subscription.Status.SUBSCRIBED
+            )
+            .values("contact_id")
+            .distinct()
+            .count()
+        )
+        campaign.snapshot_at = timezone.now()
+        campaign.recipients_count = recipients
+        campaign.excluded_count = max(subscribed - recipients, 0)
+        fields = ["snapshot_at", "recipients_count", "excluded_count"]
+        if recipients == 0:
+            campaign.status = next_state(campaign.status, Action.FAIL)
+            campaign.failure_reason = (
+                "Nobody could receive it any more: everyone on the lists unsubscribed or was "
+                "suppressed before sending began."
+            )
+            campaign.finished_at = timezone.now()
+            fields += ["status", "failure_reason", "finished_at"]
+        campaign.save(update_fields=fields)
+    return recipients
+
+
+_SNAPSHOT_SQL = """
+INSERT INTO campaigns_delivery (campaign_id, contact_id)
+SELECT %s, audience.contact_id FROM ({audience}) AS audience
+ORDER BY audience.contact_id
+ON CONFLICT (campaign_id, contact_id) DO NOTHING
+"""
+
+# -- claiming ----------------------------------------------------------------------------------
+
+_CLAIM_SQL = """
+WITH claimed AS (
+    UPDATE campaigns_delivery AS d
+    SET status = 'sending', claimed_at = now(), attempts = d.attempts + 1
+    WHERE d.id IN (
+        SELECT q.id FROM campaigns_delivery AS q
+        WHERE q.campaign_id = %(campaign)s AND q.status = 'queued'
+          AND (q.retry_at IS NULL OR q.retry_at <= now())
+        ORDER BY q.id
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING d.id, d.contact_id, d.attempts
+)
+SELECT claimed.id, claimed.attempts, c.email, c.first_name, c.last_name, c.attributes,
+    (c.id IS NOT NULL
+     AND EXISTS (
+        SELECT 1 FROM contacts_subscription AS s
+        WHERE s.contact_id = c.id AND s.status = 'subscribed'
+          AND s.contact_list_id = ANY(%(lists)s))
+     AND NOT EXISTS (
+        SELECT 1 FROM contacts_suppression AS x
+        WHERE x.email_sha256 = encode(sha256(convert_to(c.email, 'UTF8')), 'hex')
+          AND (x.account_id = %(account)s OR x.account_id IS NULL))
+    ) AS sendable
+FROM claimed LEFT JOIN contacts_contact AS c ON c.id = claimed.contact_id
+ORDER BY claimed.id
+"""
+
+
+@dataclass
+class Claimed:
+    recipients: list[Recipient]
+    attempts: dict[int, int]
+    skipped: list[int]
+
+
+def claim_batch(campaign: Campaign, list_ids: list[int], limit: int) -> Claimed:
+    """Claim up to ``limit`` queued deliveries (committed at once, so other workers see
+    the claim) and read who may still receive them."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            _CLAIM_SQL,
+            {
+                "campaign": campaign.pk,
+                "limit": limit,
+                "lists": list_ids,
+                "account": campaign.account_id,
+            },
+        )
+        rows = cursor.fetchall()
+    claimed = Claimed(recipients=[], attempts={}, skipped=[])
+    for delivery_id, attempts, email, first_name, last_name, attributes, sendable in rows:
+        claimed.attempts[delivery_id] = attempts
+        if not sendable:
+            claimed.skipped.append(delivery_id)
+            continue
+        claimed.recipients.append(
+            Recipient(
+                delivery_id=delivery_id,
+                email=email,
+                first_name=first_name,
+                last_name=last_name,
+                attributes=attributes if isinstance(attributes, dict) else {},
+            )
+        )
+    return claimed
+
+
+# -- recording ----
+
+_SENT_SQL = """
+UPDATE campaigns_delivery AS d
+SET status = 'sent', sent_at = %s, message_id = v.mid, esp_message_id = v.esp, error = '',
+    claimed_at = NULL
+FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS v(id, mid, esp)
+WHERE d.id = v.id
+"""
+_RETRY_SQL = """
+UPDATE campaigns_delivery SET status = 'queued', claimed_at = NULL, retry_at = %s, error = %s
+WHERE id = %s
+"""
+_FAILED_SQL = """
+UPDATE campaigns_delivery AS d SET status = 'failed', claimed_at = NULL, error = v.error
+FROM unnest(%s::bigint[], %s::text[]) AS v(id, error)
+WHERE d.id = v.id
+"""
+_SKIPPED_SQL = """
+UPDATE campaigns_delivery
+SET status = 'skipped', claimed_at = NULL,
+    error = 'Unsubscribed, suppressed or erased before sending.'
+WHERE id = ANY(%s)
+"""
+
+
+@dataclass
+class Outcomes:
+    """What happened to the messages of a batch since the last flush."""
+
+    sent: list[tuple[int, str, str]] = field(default_factory=list)  # id, message id, esp id
+    bodies: list[DeliveryBody] = field(default_factory=list)
+    retry: list[tuple[int, str]] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.sent) + len(self.retry) + len(self.failed) + len(self.skipped)
+
+
+def _retry_delay(attempts: int) -> timedelta:
+    return timedelta(seconds=settings.MISSIVE_SEND_RETRY_BASE * 2 ** max(attempts - 1, 0))
+
+
+def flush(campaign: Campaign, outcomes: Outcomes, attempts: dict[int, int]) -> None:
+    """Write a batch's outcomes to the ledger, the bodies, the events and the counters, in
+    one transaction."""
+    if not len(outcomes):
+        return
+    now = timezone.now()
+    retry, failed = [], list(outcomes.failed)
+    for delivery_id, error in outcomes.retry:
+        if attempts[delivery_id] < settings.MISSIVE_SEND_MAX_ATTEMPTS:
+            retry.append((delivery_id, error))
+        else:
+            failed.append((delivery_id, f"Gave up after {attempts[delivery_id]} attempts: {error}"))
+    with transaction.atomic(), connection.cursor() as cursor:
+        if outcomes.sent:
+            ids, message_ids, esp_ids = zip(*outcomes.sent, strict=True)
+            cursor.execute(
+                _SENT_SQL,
+                [now, list(ids), list(message_ids), list(esp_ids)],
+            )
+            DeliveryBody.objects.bulk_create(outcomes.bodies, ignore_conflicts=True)
+        for delivery_id, error in retry:
+            cursor.execute(
+                _RETRY_SQL,
+                [now + _retry_delay(attempts[delivery_id]), error[:1000], delivery_id],
+            )
+        if failed:
+            ids, errors = zip(*failed, strict=True)
+            cursor.execute(
+                _FAILED_SQL,
+                [list(ids), [e[:1000] for e in errors]],
+            )
+        if outcomes.skipped:
+            cursor.execute(
+                _SKIPPED_SQL,
+                [outcomes.skipped],
+            )
+        record_events(
+            [
+                NewEvent(
+                    type=Event.Type.SENT,
+                    account_id=campaign.account_id,
+                    campaign_id=campaign.pk,
+                    delivery_id=i,
+                    occurred_at=now,
+                )
+                for i, _, _ in outcomes.sent
+            ]
+            + [
+                NewEvent(
+                    type=Event.Type.FAILED,
+                    account_id=campaign.account_id,
+                    campaign_id=campaign.pk,
+                    delivery_id=i,
+                    occurred_at=now,
+                    detail={"error": error[:500]},
+                )
+                for i, error in failed
+            ]
+        )
+        Campaign.objects.filter(pk=campaign.pk).update(
+            sent_count=F("sent_count") + len(outcomes.sent),
+            failed_count=F("failed_count") + len(failed),
+            skipped_count=F("skipped_count") + len(outcomes.skipped),
+        )
+    outcomes.sent.clear()
+    outcomes.bodies.clear()
+    outcomes.retry.clear()
+    outcomes.failed.clear()
+    outcomes.skipped.clear()
+
+
+# -- one batch ---------------------------------------------------------------------------------
+
+_FACTORIES: OrderedDict[tuple[int, str], MessageFactory] = OrderedDict()
+
+
+def factory_for(campaign: Campaign) -> MessageFactory:
+    """The campaign's message factory, built once per process (content cannot change
+    while a campaign is sending)."""
+    key = (campaign.pk, campaign.updated_at.isoformat())
+    factory = _FACTORIES.get(key)
+    if factory is None:
+        positions = dict(Link.objects.filter(campaign=campaign).values_list("url", "position"))
+        factory = MessageFactory(campaign, positions=positions)
+        _FACTORIES[key] = factory
+        while len(_FACTORIES) > 8:
+            _FACTORIES.popitem(last=False)
+    return factory
+
+
+def send_rate(account: Account) -> int:
+    if account.send_rate is not None:
+        return account.send_rate
+    return settings.MISSIVE_DEFAULT_SEND_RATE
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    claimed: int
+    sent: int
+    more: bool  # queued deliveries remain that are due now
+
+
+def send_batch(campaign_id: int, *, transport: Transport | None = None) -> BatchReport:
+    """Claim one batch of the campaign and send it. Does nothing unless it is sending."""
+    campaign = Campaign.objects.select_related("account").filter(pk=campaign_id).first()
+    if campaign is None or campaign.status != State.SENDING or not campaign.snapshot_at:
+        return BatchReport(claimed=0, sent=0, more=False)
+    rate = send_rate(campaign.account)
+    limit = settings.MISSIVE_SEND_BATCH_SIZE
+    if rate:
+        # A batch takes at most a few seconds, so an unsubscribe during a slow,
+        # rate-limited send is still seen before the next messages go.
+        limit = max(1, min(limit, rate * 5))
+    list_ids = list(campaign.lists.values_list("pk", flat=True))
+    claimed = claim_batch(campaign, list_ids, limit)
+    total = len(claimed.recipients) + len(claimed.skipped)
+    if not total:
+        finish_if_done(campaign.pk)
+        return BatchReport(claimed=0, sent=0, more=_has_due(campaign.pk))
+    outcomes = Outcomes(skipped=list(claimed.skipped))
+    sent = 0
+    factory = factory_for(campaign)
+    transport = transport or transport_for(campaign.account)
+    pending = list(claimed.recipients)
+    try:
+        if pending:
+            transport.open()
+        while pending:
+            recipient = pending[0]
+            if rate:
+                ratelimit.acquire(f"account:{campaign.account_id}", rate)
+            message = factory.build(recipient)
+            result = transport.send(factory, message)
+            pending.pop(0)
+            if result.outcome == Result.SENT:
+                sent += 1
+                outcomes.sent.append((recipient.delivery_id, message.message_id, result.detail))
+                outcomes.bodies.append(
+                    DeliveryBody(
+                        delivery_id=recipient.delivery_id,
+                        subject=message.subject,
+                        html=message.html,
+                        text=message.text,
+                    )
+                )
+            elif result.outcome == Result.FAILED:
+                outcomes.failed.append((recipient.delivery_id, result.detail))
+            else:
+                outcomes.retry.append((recipient.delivery_id, result.detail))
+            if len(outcomes) >= settings.MISSIVE_SEND_FLUSH_EVERY:
+                flush(campaign, outcomes, claimed.attempts)
+    except ConnectionLost as lost:
+        logger.warning("Campaign %s: %s", campaign.pk, lost)
+        outcomes.retry.extend((r.delivery_id, str(lost)) for r in pending)
+    finally:
+        try:
+            transport.close()
+        finally:
+            flush(campaign, outcomes, claimed.attempts)
+    finish_if_done(campaign.pk)
+    return BatchReport(claimed=total, sent=sent, more=_has_due(campaign.pk))
+
+
+def _has_due(campaign_id: int) -> bool:
+    now = timezone.now()
+    return (
+        Delivery.objects.filter(campaign_id=campaign_id, status=D.QUEUED)
+        .exclude(retry_at__gt=now)
+        .exists()
+    )
+
+
+def finish_if_done(campaign_id: int) -> bool:
+    """Mark a sending campaign sent once no delivery is queued or in flight."""
+    open_rows = Delivery.objects.filter(campaign_id=campaign_id, status__in=[D.QUEUED, D.SENDING])
+    if open_rows.exists():
+        return False
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().filter(pk=campaign_id).first()
+        if campaign is None or campaign.status != State.SENDING or not campaign.snapshot_at:
+            return False
+        if open_rows.exists():
+            return False
+        campaign.status = next_state(campaign.status, Action.FINISH)
+        campaign.finished_at = timezone.now()
+        campaign.save(update_fields=["status", "finished_at"])
+    return True
+
+
+# -- sweeping ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    returned: int  # claims of dead workers put back in the queue
+    kicked: list[int]  # campaigns whose lanes were started again
+    finished: list[int]
+
+
+def sweep() -> SweepReport:
+    """Return expired claims to the queue; restart the lanes of sending campaigns that
+    have due work and nobody working on it; close campaigns that are done."""
+    lease = timedelta(seconds=settings.MISSIVE_SEND_CLAIM_TIMEOUT)
+    expired_before = timezone.now() - lease
+    returned = Delivery.objects.filter(status=D.SENDING, claimed_at__lt=expired_before).update(
+        status=D.QUEUED, claimed_at=None
+    )
+    sending = Campaign.objects.filter(status=State.SENDING, snapshot_at__isnull=False)
+    in_flight = Delivery.objects.filter(campaign=OuterRef("pk"), status=D.SENDING)
+    kicked, finished = [], []
+    for campaign_id, busy in sending.annotate(busy=Exists(in_flight)).values_list("pk", "busy"):
+        if finish_if_done(campaign_id):
+            finished.append(campaign_id)
+        elif not busy and _has_due(campaign_id):
+            kicked.append(campaign_id)
+    return SweepReport(returned=returned, kicked=kicked, finished=finished)
