@@ -109,9 +109,9 @@ class MessageFactory:
         first_list = campaign.lists.order_by("pk").first()
         list_name = (first_list.name if first_list else campaign.name).replace('"', "")
         list_key = f"list-{first_list.pk if first_list else 0}.account-{account.pk}"
-        host = settings.MISSIVE_BASE_URL.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
         self.headers = {
-            "List-Id": f"{list_name} <{list_key}.{host or 'localhost'}>",
+            # RFC 2919: a unique name under a domain of the sender's.
+            "List-Id": f"{list_name} <{list_key}.{self.domain}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             "Precedence": "bulk",
             "Feedback-ID": f"{campaign.pk}:{account.pk}:missive",
@@ -170,7 +170,7 @@ class MessageFactory:
                 self.fixed_header_lines,
                 _address_header("To", "", message.to),
                 _header("Subject", message.subject),
-                f"Date: {formatdate(localtime=False)}",
+                f"Date: {formatdate(usegmt=True)}",
                 f"Message-ID: {message.message_id}",
                 *(_header(name, value) for name, value in message.headers.items()),
                 f'Content-Type: multipart/alternative; boundary="{self.boundary}"',

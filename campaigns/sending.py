@@ -29,7 +29,7 @@ from django.utils import timezone
 from psycopg import sql
 
 from accounts.models import Account
-from campaigns import ratelimit
+from campaigns import ratelimit, rendering
 from campaigns.messages import (
     ConnectionLost,
     MessageFactory,
@@ -339,19 +339,19 @@ def send_batch(campaign_id: int, *, transport: Transport | None = None) -> Batch
         return BatchReport(claimed=0, sent=0, more=_has_due(campaign.pk))
     outcomes = Outcomes(skipped=list(claimed.skipped))
     sent = 0
-    factory = factory_for(campaign)
-    transport = transport or transport_for(campaign.account)
-    pending = list(claimed.recipients)
+    pending = claimed.recipients
+    done = 0  # how many of ``pending`` have an outcome
     try:
         if pending:
+            factory = factory_for(campaign)
+            transport = transport or transport_for(campaign.account)
             transport.open()
-        while pending:
-            recipient = pending[0]
+        for recipient in pending:
             if rate:
                 ratelimit.acquire(f"account:{campaign.account_id}", rate)
             message = factory.build(recipient)
             result = transport.send(factory, message)
-            pending.pop(0)
+            done += 1
             if result.outcome == Result.SENT:
                 sent += 1
                 outcomes.sent.append((recipient.delivery_id, message.message_id, result.detail))
@@ -371,14 +371,30 @@ def send_batch(campaign_id: int, *, transport: Transport | None = None) -> Batch
                 flush(campaign, outcomes, claimed.attempts)
     except ConnectionLost as lost:
         logger.warning("Campaign %s: %s", campaign.pk, lost)
-        outcomes.retry.extend((r.delivery_id, str(lost)) for r in pending)
+        outcomes.retry.extend((r.delivery_id, str(lost)) for r in pending[done:])
+    except rendering.TemplateRefused as refused:
+        # Only a template stored by other means than the editor can get here.
+        _fail(campaign.pk, f"The message cannot be rendered: {refused}")
+        outcomes.retry.extend((r.delivery_id, str(refused)) for r in pending[done:])
     finally:
         try:
-            transport.close()
+            if transport is not None:
+                transport.close()
         finally:
             flush(campaign, outcomes, claimed.attempts)
     finish_if_done(campaign.pk)
     return BatchReport(claimed=total, sent=sent, more=_has_due(campaign.pk))
+
+
+def _fail(campaign_id: int, reason: str) -> None:
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().filter(pk=campaign_id).first()
+        if campaign is None or campaign.status != State.SENDING:
+            return
+        campaign.status = next_state(campaign.status, Action.FAIL)
+        campaign.failure_reason = reason
+        campaign.finished_at = timezone.now()
+        campaign.save(update_fields=["status", "failure_reason", "finished_at"])
 
 
 def _has_due(campaign_id: int) -> bool:
@@ -422,9 +438,22 @@ def sweep() -> SweepReport:
     have due work and nobody working on it; close campaigns that are done."""
     lease = timedelta(seconds=settings.MISSIVE_SEND_CLAIM_TIMEOUT)
     expired_before = timezone.now() - lease
-    returned = Delivery.objects.filter(status=D.SENDING, claimed_at__lt=expired_before).update(
-        status=D.QUEUED, claimed_at=None
-    )
+    expired = Delivery.objects.filter(status=D.SENDING, claimed_at__lt=expired_before)
+    # A message whose worker died with it every time is given up, not retried for ever.
+    hopeless = expired.filter(attempts__gte=settings.MISSIVE_SEND_MAX_ATTEMPTS)
+    campaign_ids = hopeless.values_list("campaign_id", flat=True).distinct().order_by()
+    for campaign_id in list(campaign_ids):
+        with transaction.atomic():
+            given_up = hopeless.filter(campaign_id=campaign_id).update(
+                status=D.FAILED,
+                claimed_at=None,
+                error=f"Given up after {settings.MISSIVE_SEND_MAX_ATTEMPTS} attempts: the "
+                "worker sending it stopped each time.",
+            )
+            Campaign.objects.filter(pk=campaign_id).update(
+                failed_count=F("failed_count") + given_up
+            )
+    returned = expired.update(status=D.QUEUED, claimed_at=None)
     sending = Campaign.objects.filter(status=State.SENDING, snapshot_at__isnull=False)
     in_flight = Delivery.objects.filter(campaign=OuterRef("pk"), status=D.SENDING)
     kicked, finished = [], []

@@ -343,10 +343,10 @@ MISSIVE_SEND_RETRY_BASE = env_int("MISSIVE_SEND_RETRY_BASE", 60)
 # another rate per account in the admin.
 MISSIVE_DEFAULT_SEND_RATE = env_int("MISSIVE_DEFAULT_SEND_RATE", 0)
 # The mailto: address of the List-Unsubscribe header (an https URL always comes first).
-MISSIVE_UNSUBSCRIBE_MAILTO = env_str(
-    "MISSIVE_UNSUBSCRIBE_MAILTO",
-    f"unsubscribe@{urlsplit(MISSIVE_BASE_URL).hostname or 'localhost'}",
-)
+_base_host = urlsplit(MISSIVE_BASE_URL).hostname or ""
+if "." not in _base_host or _base_host[-1].isdigit():  # an IP address or a bare name
+    _base_host = "localhost"
+MISSIVE_UNSUBSCRIBE_MAILTO = env_str("MISSIVE_UNSUBSCRIBE_MAILTO", f"unsubscribe@{_base_host}")
 
 # Where the local mail catcher (`manage.py mailcatcher`) stores what it receives; the
 # staff Outbox page reads it. Empty in production.

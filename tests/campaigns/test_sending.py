@@ -204,3 +204,50 @@ def test_every_message_parses_without_defects_and_keeps_lines_short(ready):
     assert "€" * 300 in html
     token = html.split("/t/c/")[1].split('"')[0]
     assert tokens.read_click_token(token) == (7, 1)
+
+
+def test_the_rate_limit_is_one_bucket_in_redis_for_every_worker():
+    key = "test-bucket"
+    from campaigns import ratelimit
+
+    ratelimit._client().delete(f"missive:rate:{key}")
+    waits = [ratelimit.reserve(key, 10) for _ in range(12)]
+
+    assert waits[:10] == [0] * 10  # one second's worth at once
+    assert 0.05 <= waits[10] <= 0.2
+    assert waits[11] > waits[10]  # the debt grows for whoever comes next
+
+
+def test_a_message_that_kills_its_worker_every_time_is_given_up(
+    ready, settings, django_capture_on_commit_callbacks
+):
+    campaign, _ = ready
+    campaign = _start(campaign, django_capture_on_commit_callbacks)
+    settings.MISSIVE_SEND_CLAIM_TIMEOUT = 0
+    list_ids = list(campaign.lists.values_list("pk", flat=True))
+    for _attempt in range(settings.MISSIVE_SEND_MAX_ATTEMPTS):
+        sending.claim_batch(campaign, list_ids, 1)  # claimed, then the worker "dies"
+        sending.sweep()
+
+    first = Delivery.objects.filter(campaign=campaign).order_by("pk").first()
+    assert first.status == Delivery.Status.FAILED
+    assert "Given up" in first.error
+    campaign.refresh_from_db()
+    assert campaign.failed_count == 1
+
+
+def test_a_forbidden_tag_stored_by_other_means_renders_nothing(
+    ready, django_capture_on_commit_callbacks
+):
+    campaign, _ = ready
+    Campaign.objects.filter(pk=campaign.pk).update(
+        html="<p>Hi {{ first_name }}{% debug %}{{ settings.SECRET_KEY }}</p>"
+    )
+    campaign = _start(campaign, django_capture_on_commit_callbacks)
+
+    sending.send_batch(campaign.pk)
+
+    html = mail.outbox[0].alternatives[0][0]
+    assert "Hi " in html
+    assert "test-secret-key" not in html
+    assert "{%" not in html

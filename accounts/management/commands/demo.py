@@ -21,6 +21,16 @@ from accounts.roles import Role
 DEMO_EMAIL = "demo@missive.test"
 DEMO_PASSWORD = "Demo-pass-1"  # noqa: S105 - printed for the local demo on purpose
 DEMO_ACCOUNT = "Demo Company"
+DEMO_LIST = "Demo newsletter"
+# Every address is on example.com, which receives no mail: in `make run` the local mail
+# catcher takes all of it, and the Outbox shows it.
+DEMO_CONTACTS = (
+    ("ada@example.com", "Ada", "Lovelace"),
+    ("alan@example.com", "Alan", "Turing"),
+    ("grace@example.com", "Grace", "Hopper"),
+    ("katherine@example.com", "Katherine", "Johnson"),
+    ("linus@example.com", "Linus", "Torvalds"),
+)
 
 
 def demo_api_key() -> str:
@@ -52,6 +62,7 @@ class Command(BaseCommand):
             )
         else:
             account = membership.account
+        self._demo_list(account)
         key = demo_api_key()
         if not ApiKey.objects.filter(key_hash=hash_token(key), revoked_at__isnull=True).exists():
             ApiKey.objects.filter(key_hash=hash_token(key)).delete()
@@ -70,3 +81,22 @@ class Command(BaseCommand):
             f"Try it:       curl -H 'Authorization: Bearer {key}' "
             f"{settings.MISSIVE_BASE_URL}/api/v1/account/"
         )
+
+    def _demo_list(self, account: object) -> None:
+        """A small list to send a first campaign to, made once."""
+        from contacts import services as contact_services
+        from contacts.models import ContactList
+
+        if ContactList.objects.for_account(account).filter(name=DEMO_LIST).exists():
+            return
+        demo_list = contact_services.list_create(account=account, actor=None, name=DEMO_LIST)
+        for email, first_name, last_name in DEMO_CONTACTS:
+            contact_services.contact_create(
+                account=account,
+                actor=None,
+                email=email,
+                first_name=first_name,
+                last_name=last_name,
+                lists=[demo_list],
+                consent_text="Demo contact created by `manage.py demo`.",
+            )
