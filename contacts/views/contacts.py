@@ -14,6 +14,7 @@ from accounts.views.decorators import account_required
 from contacts import selectors, services
 from contacts.forms import ContactForm, NewContactForm
 from contacts.models import Contact, ContactList
+from stats.selectors import contact_activity
 
 
 def _attribute_errors_to_fields(form: ContactForm, error: ValidationError) -> None:
@@ -115,6 +116,7 @@ def contact_detail(request: HttpRequest, contact_id: int) -> HttpResponse:
             "form": form,
             "can_edit": can_edit,
             "subscriptions": selectors.subscriptions_of(contact),
+            "activity": contact_activity(request.account, contact),
             "undeclared": {k: v for k, v in contact.attributes.items() if k not in declared},
         },
     )

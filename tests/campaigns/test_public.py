@@ -213,3 +213,16 @@ def test_view_in_browser_shows_the_message_then_says_it_is_gone(sent, client):
     assert b"no longer available" in gone.content
     # The unsubscribe link of the message still works.
     assert client.post(f"/u/{token}", {"List-Unsubscribe": "One-Click"}).status_code == 200
+
+
+def test_the_contact_page_shows_the_recent_activity(sent, client, alice_client):
+    client.get(f"/t/o/{tokens.recipient_token(sent.pk)}", HTTP_USER_AGENT=BROWSER)
+    client.get(f"/t/c/{tokens.click_token(sent.pk, 0)}", HTTP_USER_AGENT=BROWSER)
+
+    page = alice_client.get(f"/contacts/{sent.contact_id}/")
+
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Recent activity" in text
+    for seen in ("Sent", "Open", "Click", "https://example.com/offer", "Offer"):
+        assert seen in text

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import email
 import email.policy
+from datetime import timedelta
 
 import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from campaigns import sending, services, tokens
 from campaigns.messages import MessageFactory, Recipient
@@ -251,3 +253,39 @@ def test_a_forbidden_tag_stored_by_other_means_renders_nothing(
     assert "Hi " in html
     assert "test-secret-key" not in html
     assert "{%" not in html
+
+
+def test_a_scheduled_campaign_is_started_by_beat_when_due(
+    ready, django_capture_on_commit_callbacks, time_machine
+):
+    campaign, _ = ready
+    when = timezone.now() + timedelta(hours=2)
+    services.campaign_schedule(campaign=campaign, actor=None, when=when)
+
+    with django_capture_on_commit_callbacks(execute=False):
+        assert services.start_due_campaigns() == []
+    time_machine.move_to(when + timedelta(seconds=5))
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert services.start_due_campaigns() == [campaign.pk]
+
+    campaign.refresh_from_db()
+    assert campaign.status == State.SENDING
+    assert len(callbacks) == 1  # the snapshot task, queued once the start commits
+
+
+def test_a_due_campaign_that_can_no_longer_be_sent_fails_with_the_reason(
+    ready, django_capture_on_commit_callbacks, time_machine
+):
+    campaign, _ = ready
+    when = timezone.now() + timedelta(hours=1)
+    services.campaign_schedule(campaign=campaign, actor=None, when=when)
+    campaign.account.postal_address = ""
+    campaign.account.save()
+    time_machine.move_to(when + timedelta(seconds=5))
+
+    with django_capture_on_commit_callbacks(execute=False):
+        services.start_due_campaigns()
+
+    campaign.refresh_from_db()
+    assert campaign.status == State.FAILED
+    assert "postal address" in campaign.failure_reason

@@ -1,0 +1,53 @@
+"""Reads of events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from accounts.models import Account
+from campaigns.models import Delivery, Link
+from contacts.models import Contact
+from stats.models import Event
+
+
+@dataclass(frozen=True)
+class Activity:
+    occurred_at: datetime
+    type: str
+    label: str
+    campaign_id: int | None
+    campaign_name: str
+    link_url: str
+    machine: bool
+
+
+def contact_activity(account: Account, contact: Contact, *, limit: int = 20) -> list[Activity]:
+    """The newest events of the messages sent to ``contact`` (their last 200 campaigns)."""
+    deliveries = dict(
+        Delivery.objects.for_account(account)
+        .filter(contact=contact)
+        .order_by("-pk")
+        .values_list("pk", "campaign__name")[:200]
+    )
+    if not deliveries:
+        return []
+    events = list(
+        Event.objects.for_account(account)
+        .filter(delivery_id__in=list(deliveries))
+        .order_by("-occurred_at")[:limit]
+    )
+    link_ids = {e.link_id for e in events if e.link_id}
+    links = dict(Link.objects.for_account(account).filter(pk__in=link_ids).values_list("pk", "url"))
+    return [
+        Activity(
+            occurred_at=e.occurred_at,
+            type=e.type,
+            label=Event.Type(e.type).label if e.type in Event.Type.values else e.type,
+            campaign_id=e.campaign_id,
+            campaign_name=deliveries.get(e.delivery_id, ""),
+            link_url=links.get(e.link_id, ""),
+            machine=e.machine,
+        )
+        for e in events
+    ]
