@@ -4,20 +4,28 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0002_account_name_single_line'),
+        ("accounts", "0002_account_name_single_line"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='account',
-            name='send_rate',
-            field=models.PositiveIntegerField(blank=True, help_text="Messages per second across all workers; empty: the platform's default.", null=True, verbose_name='sending rate'),
+            model_name="account",
+            name="send_rate",
+            field=models.PositiveIntegerField(
+                blank=True,
+                help_text="Messages per second across all workers; empty: the platform's default.",
+                null=True,
+                verbose_name="sending rate",
+            ),
         ),
         migrations.AddField(
-            model_name='account',
-            name='sending_backend',
-            field=models.CharField(blank=True, help_text="Name of one of the operator's configured sending backends (MISSIVE_BACKEND_<NAME>); empty: the platform's default.", max_length=50),
+            model_name="account",
+            name="sending_backend",
+            field=models.CharField(
+                blank=True,
+                help_text="Name of one of the operator's configured sending backends (MISSIVE_BACKEND_<NAME>); empty: the platform's default.",
+                max_length=50,
+            ),
         ),
     ]
