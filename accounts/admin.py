@@ -54,10 +54,26 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
-    list_display = ["name", "status", "created_at", "require_mfa", "send_rate", "sending_backend"]
-    list_filter = ["status"]
+    list_display = [
+        "name",
+        "status",
+        "created_at",
+        "require_mfa",
+        "send_rate",
+        "sending_backend",
+        "sending_suspended_at",
+    ]
+    list_filter = ["status", ("sending_suspended_at", admin.EmptyFieldListFilter)]
     search_fields = ["name"]
     inlines = [MembershipInline]
+    actions = ["lift_sending_suspension"]
+
+    @admin.action(description="Lift the sending suspension of the selected accounts")
+    def lift_sending_suspension(self, request, queryset) -> None:
+        lifted = queryset.exclude(sending_suspended_at=None).update(
+            sending_suspended_at=None, sending_suspended_reason=""
+        )
+        self.message_user(request, f"Sending suspension lifted for {lifted} account(s).")
 
 
 @admin.register(ApiKey)

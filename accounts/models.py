@@ -115,6 +115,10 @@ class Account(models.Model):
         help_text="Name of one of the operator's configured sending backends "
         "(MISSIVE_BACKEND_<NAME>); empty: the platform's default.",
     )
+    # Set when sending is stopped for the account's own good (a complaint rate over the
+    # limit); only an operator lifts it, in the admin.
+    sending_suspended_at = models.DateTimeField(null=True, blank=True)
+    sending_suspended_reason = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

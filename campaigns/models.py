@@ -176,6 +176,12 @@ class Delivery(models.Model):
                 name="delivery_queued",
                 condition=models.Q(status="queued"),
             ),
+            # Provider feedback (webhooks, bounce reports) finds its delivery by this id.
+            models.Index(
+                fields=["esp_message_id"],
+                name="delivery_esp_message_id",
+                condition=~models.Q(esp_message_id=""),
+            ),
             # What the sweeper looks at: claims in flight.
             models.Index(
                 fields=["claimed_at"],

@@ -325,6 +325,9 @@ def send_batch(campaign_id: int, *, transport: Transport | None = None) -> Batch
     campaign = Campaign.objects.select_related("account").filter(pk=campaign_id).first()
     if campaign is None or campaign.status != State.SENDING or not campaign.snapshot_at:
         return BatchReport(claimed=0, sent=0, more=False)
+    account = campaign.account
+    if not account.is_active or account.sending_suspended_at:
+        return BatchReport(claimed=0, sent=0, more=False)
     rate = send_rate(campaign.account)
     limit = settings.MISSIVE_SEND_BATCH_SIZE
     if rate:

@@ -221,11 +221,20 @@ def _locked(campaign: Campaign, action: str) -> tuple[Campaign, str]:
         raise ValidationError(str(refused)) from None
 
 
+def _check_account_can_send(account: Account) -> None:
+    if not account.is_active:
+        raise ValidationError("The account is closed: nothing can be sent.")
+    if account.sending_suspended_at:
+        raise ValidationError(
+            f"Sending is suspended for this account: {account.sending_suspended_reason} "
+            "Missive's operators can lift the suspension."
+        )
+
+
 def _check_startable(campaign: Campaign) -> None:
     from campaigns.selectors import start_problems
 
-    if not campaign.account.is_active:
-        raise ValidationError("The account is closed: nothing can be sent.")
+    _check_account_can_send(campaign.account)
     problems = start_problems(campaign)
     if problems:
         raise ValidationError(problems)
@@ -299,8 +308,7 @@ def campaign_resume(*, campaign: Campaign, actor: User | None) -> Campaign:
     from campaigns import tasks
 
     campaign, to = _locked(campaign, Action.RESUME)
-    if not campaign.account.is_active:
-        raise ValidationError("The account is closed: nothing can be sent.")
+    _check_account_can_send(campaign.account)
     campaign.status = to
     campaign.save(update_fields=["status"])
     campaign_id = campaign.pk

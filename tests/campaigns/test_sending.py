@@ -289,3 +289,19 @@ def test_a_due_campaign_that_can_no_longer_be_sent_fails_with_the_reason(
     campaign.refresh_from_db()
     assert campaign.status == State.FAILED
     assert "postal address" in campaign.failure_reason
+
+
+def test_a_suspended_account_cannot_start_or_resume_and_its_lanes_stop(
+    ready, django_capture_on_commit_callbacks
+):
+    campaign, _ = ready
+    campaign = _start(campaign, django_capture_on_commit_callbacks)
+    account = campaign.account
+    account.sending_suspended_at = timezone.now()
+    account.sending_suspended_reason = "Complaint rate over 0.3%."
+    account.save()
+
+    assert sending.send_batch(campaign.pk).sent == 0
+    services.campaign_pause(campaign=campaign, actor=None)
+    with pytest.raises(ValidationError, match="suspended"):
+        services.campaign_resume(campaign=campaign, actor=None)
