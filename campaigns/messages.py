@@ -126,6 +126,15 @@ class MessageFactory:
         self.mailto = settings.MISSIVE_UNSUBSCRIBE_MAILTO
         self.support_prefix = f"{account.pk}-{campaign.pk}-"
 
+    def envelope_sender(self, message: Outgoing) -> str:
+        """Where bounces go: the operator's return path with the delivery's signed id in
+        it (VERP), or the campaign's sender."""
+        return_path = settings.MISSIVE_RETURN_PATH
+        if not return_path:
+            return self.from_email
+        local, _, domain = return_path.rpartition("@")
+        return f"{local}+{tokens.bounce_token(message.delivery_id)}@{domain}"
+
     def build(self, recipient: Recipient) -> Outgoing:
         delivery_id = recipient.delivery_id
         token = tokens.recipient_token(delivery_id)
@@ -268,7 +277,9 @@ class SmtpTransport:
     def send(self, factory: MessageFactory, message: Outgoing) -> Result:
         assert self.connection is not None, "open() first"
         try:
-            self.connection.sendmail(factory.from_email, [message.to], factory.as_bytes(message))
+            self.connection.sendmail(
+                factory.envelope_sender(message), [message.to], factory.as_bytes(message)
+            )
         except smtplib.SMTPRecipientsRefused as error:
             code, reply = next(iter(error.recipients.values()), (450, b""))
             return _smtp_result(code, reply)

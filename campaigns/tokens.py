@@ -94,3 +94,15 @@ def click_token(delivery_id: int, position: int) -> str:
 def read_click_token(token: str) -> tuple[int, int] | None:
     ids = read(CLICK, token, 2)
     return (ids[0], ids[1]) if ids else None
+
+
+BOUNCE = "bounce"  # the envelope sender of a message: bounces+<token>@domain
+
+
+def bounce_token(delivery_id: int) -> str:
+    return make(BOUNCE, delivery_id)
+
+
+def read_bounce_token(token: str) -> int | None:
+    ids = read(BOUNCE, token, 1)
+    return ids[0] if ids else None

@@ -342,6 +342,11 @@ MISSIVE_SEND_RETRY_BASE = env_int("MISSIVE_SEND_RETRY_BASE", 60)
 # Messages per second per account, across all workers (0: no limit); the operator can set
 # another rate per account in the admin.
 MISSIVE_DEFAULT_SEND_RATE = env_int("MISSIVE_DEFAULT_SEND_RATE", 0)
+# The envelope sender (Return-Path) of campaign mail sent over SMTP, e.g.
+# bounces@mail.example.com: each message then goes out from bounces+<signed id>@…, so the
+# delivery status notifications that come back name their delivery (VERP). Empty: the
+# campaign's sender address.
+MISSIVE_RETURN_PATH = env_str("MISSIVE_RETURN_PATH")
 # The mailto: address of the List-Unsubscribe header (an https URL always comes first).
 _base_host = urlsplit(MISSIVE_BASE_URL).hostname or ""
 if "." not in _base_host or _base_host[-1].isdigit():  # an IP address or a bare name

@@ -150,3 +150,18 @@ def test_schedule_needs_a_future_time(campaign):
         services.campaign_schedule(
             campaign=campaign, actor=None, when=timezone.now() - timedelta(minutes=5)
         )
+
+
+def test_bounces_come_back_to_a_signed_return_path(smtp_server, campaign, settings):
+    from campaigns import tokens
+
+    settings.MISSIVE_RETURN_PATH = "bounces@mail.missive.test"
+    factory = MessageFactory(campaign, positions={})
+    message = factory.build(Recipient(42, "ok@example.net", "Ann", "", {}))
+
+    sender = factory.envelope_sender(message)
+
+    local, domain = sender.split("@")
+    assert domain == "mail.missive.test"
+    assert local.startswith("bounces+")
+    assert tokens.read_bounce_token(local.removeprefix("bounces+")) == 42
