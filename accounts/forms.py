@@ -36,8 +36,19 @@ class AccountSettingsForm(forms.ModelForm):
             "default_from_name",
             "default_from_email",
             "time_zone",
+            "tracking",
         ]
-        widgets = {"postal_address": forms.Textarea(attrs={"rows": 3})}
+        widgets = {
+            "postal_address": forms.Textarea(attrs={"rows": 3}),
+            "tracking": forms.RadioSelect,
+        }
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["tracking"].required = False  # a new account starts per recipient
+
+    def clean_tracking(self) -> str:
+        return self.cleaned_data.get("tracking") or Account.Tracking.PER_RECIPIENT
 
 
 class SecuritySettingsForm(forms.ModelForm):

@@ -115,6 +115,20 @@ class Account(models.Model):
         help_text="Name of one of the operator's configured sending backends "
         "(MISSIVE_BACKEND_<NAME>); empty: the platform's default.",
     )
+
+    class Tracking(models.TextChoices):
+        PER_RECIPIENT = "per_recipient", "Per recipient (who opened, who clicked)"
+        ANONYMOUS = "anonymous", "Anonymous counts only (how many opened and clicked)"
+        OFF = "off", "Off (no open pixel, links go straight to their target)"
+
+    tracking = models.CharField(
+        "open and click tracking",
+        max_length=15,
+        choices=Tracking.choices,
+        default=Tracking.PER_RECIPIENT,
+        help_text="Where recipients' consent to tracking is required (CNIL's "
+        "recommendation), choose anonymous counts or off.",
+    )
     # Set when sending is stopped for the account's own good (a complaint rate over the
     # limit); only an operator lifts it, in the admin.
     sending_suspended_at = models.DateTimeField(null=True, blank=True)

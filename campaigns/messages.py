@@ -87,12 +87,24 @@ class MessageFactory:
     def __init__(self, campaign: Campaign, *, positions: Mapping[str, int]) -> None:
         account = campaign.account
         self.campaign = campaign
+        tracking = account.tracking
+        track_clicks = campaign.track_clicks and tracking != Account.Tracking.OFF
+        track_opens = campaign.track_opens and tracking != Account.Tracking.OFF
         self.composed: Composed = compose(
-            campaign,
-            links=positions if campaign.track_clicks else None,
-            pixel=campaign.track_opens,
+            campaign, links=positions if track_clicks else None, pixel=track_opens
         )
-        self.positions = sorted(set(positions.values())) if campaign.track_clicks else []
+        self.positions = sorted(set(positions.values())) if track_clicks else []
+        # Anonymous counts: the same links for everyone, naming only the campaign.
+        self.anonymous = tracking == Account.Tracking.ANONYMOUS
+        self.anonymous_pixel = _public_prefix("track_open_anonymous").replace(
+            "TOKEN", tokens.campaign_open_token(campaign.pk)
+        )
+        self.anonymous_links = {
+            str(p): _public_prefix("track_click_anonymous").replace(
+                "TOKEN", tokens.campaign_click_token(campaign.pk, p)
+            )
+            for p in self.positions
+        }
         self.domain = campaign.from_email.rpartition("@")[2].lower() or "localhost"
         self.from_email = campaign.from_email
         self.from_header = _address_header("From", campaign.from_name, campaign.from_email)
@@ -135,6 +147,17 @@ class MessageFactory:
         local, _, domain = return_path.rpartition("@")
         return f"{local}+{tokens.bounce_token(message.delivery_id)}@{domain}"
 
+    def _tracking_values(self, delivery_id: int, token: str) -> dict[str, object]:
+        if self.anonymous:
+            return {"missive_pixel": self.anonymous_pixel, "missive_links": self.anonymous_links}
+        return {
+            "missive_pixel": self.pixel_prefix.replace("TOKEN", token),
+            "missive_links": {
+                str(p): self.click_prefix.replace("TOKEN", tokens.click_token(delivery_id, p))
+                for p in self.positions
+            },
+        }
+
     def build(self, recipient: Recipient) -> Outgoing:
         delivery_id = recipient.delivery_id
         token = tokens.recipient_token(delivery_id)
@@ -150,11 +173,7 @@ class MessageFactory:
             "preferences_url": preferences,
             "stop_tracking_url": preferences,
             "view_in_browser_url": self.view_prefix.replace("TOKEN", token),
-            "missive_pixel": self.pixel_prefix.replace("TOKEN", token),
-            "missive_links": {
-                str(p): self.click_prefix.replace("TOKEN", tokens.click_token(delivery_id, p))
-                for p in self.positions
-            },
+            **self._tracking_values(delivery_id, token),
             **self.static_values,
         }
         subject, html, text = self.composed.render(values)

@@ -26,49 +26,24 @@ from stats.services import record_event
 
 REDIRECT_SCHEMES = ("http", "https", "mailto")
 
-_OPENED_SQL = """
-UPDATE campaigns_delivery AS d SET first_opened_at = COALESCE(d.first_opened_at, %s)
-FROM campaigns_campaign AS c
-WHERE d.id = %s AND c.id = d.campaign_id
-RETURNING d.campaign_id, c.account_id
-"""
-_SEEN_SQL = """
-SELECT d.campaign_id, c.account_id FROM campaigns_delivery AS d
-JOIN campaigns_campaign AS c ON c.id = d.campaign_id
-WHERE d.id = %s
-"""
-
-
-def record_open(delivery_id: int, *, user_agent: str) -> bool:
-    """An open of the message. Machine opens (image proxies, prefetchers) are recorded
-    but flagged, and do not count as the recipient's first open. False if the delivery
-    does not exist."""
-    machine = machines.is_machine_open(user_agent)
-    now = timezone.now()
-    with connection.cursor() as cursor:
-        if machine:
-            cursor.execute(_SEEN_SQL, [delivery_id])
-        else:
-            cursor.execute(_OPENED_SQL, [now, delivery_id])
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    campaign_id, account_id = row
-    record_event(
-        Event.Type.OPEN,
-        account_id=account_id,
-        campaign_id=campaign_id,
-        delivery_id=delivery_id,
-        machine=machine,
-        occurred_at=now,
-    )
-    return True
-
-
-_LINK_SQL = """
-SELECT l.id, l.url, d.campaign_id, c.account_id
+# What the pixel and the click need to know, in one read: the campaign, the account and
+# its tracking choice (read when the link is fetched, so a change applies at once), and
+# when the message went out.
+_DELIVERY_SQL = """
+SELECT d.campaign_id, c.account_id, a.tracking, d.sent_at
 FROM campaigns_delivery AS d
 JOIN campaigns_campaign AS c ON c.id = d.campaign_id
+JOIN accounts_account AS a ON a.id = c.account_id
+WHERE d.id = %s
+"""
+_OPENED_SQL = """
+UPDATE campaigns_delivery SET first_opened_at = COALESCE(first_opened_at, %s) WHERE id = %s
+"""
+_LINK_SQL = """
+SELECT l.id, l.url, d.campaign_id, c.account_id, a.tracking, d.sent_at
+FROM campaigns_delivery AS d
+JOIN campaigns_campaign AS c ON c.id = d.campaign_id
+JOIN accounts_account AS a ON a.id = c.account_id
 JOIN campaigns_link AS l ON l.campaign_id = d.campaign_id AND l.position = %s
 WHERE d.id = %s
 """
@@ -82,31 +57,116 @@ WITH clicked AS (
 UPDATE contacts_contact SET last_activity_at = %s
 WHERE id = (SELECT contact_id FROM clicked)
 """
+_CAMPAIGN_SQL = """
+SELECT c.account_id, a.tracking FROM campaigns_campaign AS c
+JOIN accounts_account AS a ON a.id = c.account_id
+WHERE c.id = %s
+"""
+_CAMPAIGN_LINK_SQL = """
+SELECT l.id, l.url, c.account_id, a.tracking FROM campaigns_campaign AS c
+JOIN accounts_account AS a ON a.id = c.account_id
+JOIN campaigns_link AS l ON l.campaign_id = c.id AND l.position = %s
+WHERE c.id = %s
+"""
+
+PER_RECIPIENT = Account.Tracking.PER_RECIPIENT
+OFF = Account.Tracking.OFF
+
+
+def record_open(delivery_id: int, *, user_agent: str) -> bool:
+    """An open of the message. Machine opens (image proxies, prefetchers) are recorded
+    but flagged, and do not count as the recipient's first open; under anonymous
+    tracking the open is counted for the campaign only; with tracking off, nothing is
+    kept. False if the delivery does not exist."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(_DELIVERY_SQL, [delivery_id])
+        row = cursor.fetchone()
+        if row is None:
+            return False
+        campaign_id, account_id, tracking, _sent_at = row
+        if tracking == OFF:
+            return True
+        machine = machines.is_machine_open(user_agent)
+        personal = tracking == PER_RECIPIENT
+        if personal and not machine:
+            cursor.execute(_OPENED_SQL, [now, delivery_id])
+    record_event(
+        Event.Type.OPEN,
+        account_id=account_id,
+        campaign_id=campaign_id,
+        delivery_id=delivery_id if personal else None,
+        machine=machine,
+        occurred_at=now,
+    )
+    return True
 
 
 def resolve_click(delivery_id: int, position: int, *, user_agent: str) -> str | None:
-    """The target of a tracked link, after recording the click; None if there is none."""
+    """The target of a tracked link, after recording the click (as ``record_open`` does
+    for opens); None if there is none."""
     with connection.cursor() as cursor:
         cursor.execute(_LINK_SQL, [position, delivery_id])
         row = cursor.fetchone()
         if row is None:
             return None
-        link_id, url, campaign_id, account_id = row
+        link_id, url, campaign_id, account_id, tracking, _sent_at = row
         if urlsplit(url).scheme.lower() not in REDIRECT_SCHEMES:
             return None
+        if tracking == OFF:
+            return url
         machine = machines.is_machine_click(user_agent)
+        personal = tracking == PER_RECIPIENT
         now = timezone.now()
-        if not machine:
+        if personal and not machine:
             cursor.execute(_CLICKED_SQL, [now, delivery_id, now])
     record_event(
         Event.Type.CLICK,
         account_id=account_id,
         campaign_id=campaign_id,
-        delivery_id=delivery_id,
+        delivery_id=delivery_id if personal else None,
         link_id=link_id,
         machine=machine,
         occurred_at=now,
     )
+    return url
+
+
+def record_anonymous_open(campaign_id: int, *, user_agent: str) -> bool:
+    """An open counted for the campaign only: the link names no one."""
+    with connection.cursor() as cursor:
+        cursor.execute(_CAMPAIGN_SQL, [campaign_id])
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    account_id, tracking = row
+    if tracking != OFF:
+        record_event(
+            Event.Type.OPEN,
+            account_id=account_id,
+            campaign_id=campaign_id,
+            machine=machines.is_machine_open(user_agent),
+        )
+    return True
+
+
+def resolve_anonymous_click(campaign_id: int, position: int, *, user_agent: str) -> str | None:
+    with connection.cursor() as cursor:
+        cursor.execute(_CAMPAIGN_LINK_SQL, [position, campaign_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    link_id, url, account_id, tracking = row
+    if urlsplit(url).scheme.lower() not in REDIRECT_SCHEMES:
+        return None
+    if tracking != OFF:
+        record_event(
+            Event.Type.CLICK,
+            account_id=account_id,
+            campaign_id=campaign_id,
+            link_id=link_id,
+            machine=machines.is_machine_click(user_agent),
+        )
     return url
 
 

@@ -106,3 +106,26 @@ def bounce_token(delivery_id: int) -> str:
 def read_bounce_token(token: str) -> int | None:
     ids = read(BOUNCE, token, 1)
     return ids[0] if ids else None
+
+
+# Anonymous tracking: the links name the campaign, never the recipient.
+CAMPAIGN_OPEN = "campaign-open"
+CAMPAIGN_CLICK = "campaign-click"
+
+
+def campaign_open_token(campaign_id: int) -> str:
+    return make(CAMPAIGN_OPEN, campaign_id)
+
+
+def read_campaign_open_token(token: str) -> int | None:
+    ids = read(CAMPAIGN_OPEN, token, 1)
+    return ids[0] if ids else None
+
+
+def campaign_click_token(campaign_id: int, position: int) -> str:
+    return make(CAMPAIGN_CLICK, campaign_id, position)
+
+
+def read_campaign_click_token(token: str) -> tuple[int, int] | None:
+    ids = read(CAMPAIGN_CLICK, token, 2)
+    return (ids[0], ids[1]) if ids else None

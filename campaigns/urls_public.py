@@ -6,6 +6,9 @@ from campaigns.views import public
 urlpatterns = [
     path("t/o/<str:token>", public.track_open, name="track_open"),
     path("t/c/<str:token>", public.track_click, name="track_click"),
+    # Anonymous counts: the token names the campaign, not the recipient.
+    path("t/ao/<str:token>", public.track_open_anonymous, name="track_open_anonymous"),
+    path("t/ac/<str:token>", public.track_click_anonymous, name="track_click_anonymous"),
     path("u/<str:token>", public.unsubscribe, name="unsubscribe"),
     path("u/<str:token>/preferences", public.preferences, name="preferences"),
     path("v/<str:token>", public.view_in_browser, name="view_in_browser"),

@@ -30,10 +30,8 @@ def _recipient(token: str) -> public.Recipient:
     return who
 
 
-@require_GET
-def track_open(request: HttpRequest, token: str) -> HttpResponse:
-    delivery_id = tokens.read_recipient_token(token)
-    if delivery_id is None or not public.record_open(delivery_id, user_agent=_user_agent(request)):
+def _pixel(recorded: bool) -> HttpResponse:
+    if not recorded:
         raise Http404("This link is not valid.")
     response = HttpResponse(PIXEL, content_type="image/gif")
     response["Cache-Control"] = NO_STORE
@@ -41,10 +39,7 @@ def track_open(request: HttpRequest, token: str) -> HttpResponse:
     return response
 
 
-@require_GET
-def track_click(request: HttpRequest, token: str) -> HttpResponse:
-    ids = tokens.read_click_token(token)
-    target = public.resolve_click(ids[0], ids[1], user_agent=_user_agent(request)) if ids else None
+def _redirect(target: str | None) -> HttpResponse:
     if target is None:
         raise Http404("This link is not valid.")
     # The target is one of the campaign's own links (http, https or mailto), never a
@@ -52,6 +47,37 @@ def track_click(request: HttpRequest, token: str) -> HttpResponse:
     response = HttpResponseRedirect(target)
     response["Cache-Control"] = NO_STORE
     return response
+
+
+@require_GET
+def track_open(request: HttpRequest, token: str) -> HttpResponse:
+    delivery_id = tokens.read_recipient_token(token)
+    return _pixel(
+        delivery_id is not None and public.record_open(delivery_id, user_agent=_user_agent(request))
+    )
+
+
+@require_GET
+def track_click(request: HttpRequest, token: str) -> HttpResponse:
+    ids = tokens.read_click_token(token)
+    return _redirect(public.resolve_click(*ids, user_agent=_user_agent(request)) if ids else None)
+
+
+@require_GET
+def track_open_anonymous(request: HttpRequest, token: str) -> HttpResponse:
+    campaign_id = tokens.read_campaign_open_token(token)
+    return _pixel(
+        campaign_id is not None
+        and public.record_anonymous_open(campaign_id, user_agent=_user_agent(request))
+    )
+
+
+@require_GET
+def track_click_anonymous(request: HttpRequest, token: str) -> HttpResponse:
+    ids = tokens.read_campaign_click_token(token)
+    return _redirect(
+        public.resolve_anonymous_click(*ids, user_agent=_user_agent(request)) if ids else None
+    )
 
 
 # Exempt from CSRF, and only this view: RFC 8058 one-click unsubscribe is a POST from the

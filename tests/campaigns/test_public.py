@@ -226,3 +226,68 @@ def test_the_contact_page_shows_the_recent_activity(sent, client, alice_client):
     assert "Recent activity" in text
     for seen in ("Sent", "Open", "Click", "https://example.com/offer", "Offer"):
         assert seen in text
+
+
+def _send_with_tracking(world, tracking, django_capture_on_commit_callbacks):
+    from django.core import mail
+
+    account = world.account_a
+    account.postal_address = "1 Alpha Road"
+    account.tracking = tracking
+    account.save()
+    campaign = services.campaign_create(
+        account=account,
+        actor=None,
+        name=f"Tracking {tracking}",
+        subject="S",
+        from_email="news@alpha.test",
+        html=HTML,
+        lists=[world.extras["list"]],
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        services.campaign_start(campaign=campaign, actor=None)
+    sending.take_snapshot(campaign.pk)
+    sending.send_batch(campaign.pk)
+    return campaign, mail.outbox[-1].alternatives[0][0]
+
+
+def test_anonymous_tracking_counts_for_the_campaign_without_naming_anyone(
+    world, client, django_capture_on_commit_callbacks
+):
+    campaign, html = _send_with_tracking(world, "anonymous", django_capture_on_commit_callbacks)
+
+    assert "/t/o/" not in html
+    assert "/t/c/" not in html
+    pixel = html.split('src="http://testserver')[1].split('"')[0]
+    click = html.split('href="http://testserver/t/ac/')[1].split('"')[0]
+    assert client.get(pixel, HTTP_USER_AGENT=BROWSER).status_code == 200
+    response = client.get(f"/t/ac/{click}", HTTP_USER_AGENT=BROWSER)
+    assert response["Location"] == "https://example.com/offer"
+
+    events = Event.objects.filter(campaign_id=campaign.pk).exclude(type="sent")
+    assert sorted(events.values_list("type", flat=True)) == ["click", "open"]
+    assert set(events.values_list("delivery_id", flat=True)) == {None}
+    delivery = Delivery.objects.get(campaign=campaign)
+    assert delivery.first_opened_at is None
+
+
+def test_tracking_off_sends_plain_links_and_no_pixel(world, django_capture_on_commit_callbacks):
+    _campaign, html = _send_with_tracking(world, "off", django_capture_on_commit_callbacks)
+
+    assert 'href="https://example.com/offer"' in html
+    assert "/t/" not in html
+
+
+def test_turning_tracking_off_later_applies_to_messages_already_sent(sent, client):
+    account = sent.campaign.account
+    account.tracking = "off"
+    account.save()
+
+    assert client.get(f"/t/o/{tokens.recipient_token(sent.pk)}").status_code == 200
+    response = client.get(f"/t/c/{tokens.click_token(sent.pk, 0)}")
+
+    assert response.status_code == 302
+    assert Event.objects.exclude(type="sent").count() == 0
+    sent.refresh_from_db()
+    assert sent.first_opened_at is None
+    assert sent.first_clicked_at is None
