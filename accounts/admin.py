@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
-from accounts.models import Account, ApiKey, AuditEntry, Invitation, Membership, User
+from accounts.models import Account, ApiKey, AuditEntry, Invitation, Membership, RetentionRun, User
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -94,6 +94,20 @@ class AuditEntryAdmin(admin.ModelAdmin):
     list_display = ["created_at", "account", "actor_label", "action"]
     list_filter = ["action"]
     search_fields = ["account__name", "actor_label"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(RetentionRun)
+class RetentionRunAdmin(admin.ModelAdmin):
+    """What each retention policy removed, and when (read-only)."""
+
+    list_display = ["started_at", "policy", "dry_run", "removed", "duration_ms", "error"]
+    list_filter = ["policy", "dry_run"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False

@@ -37,6 +37,7 @@ class AccountSettingsForm(forms.ModelForm):
             "default_from_email",
             "time_zone",
             "tracking",
+            "inactivity_horizon_days",
         ]
         widgets = {
             "postal_address": forms.Textarea(attrs={"rows": 3}),

@@ -52,6 +52,10 @@ class RequireMFAMiddleware:
         "/invitations/",
         "/do-not-contact/",
         "/subscribe/",
+        # The links inside campaign messages, which any member may also receive.
+        "/t/",
+        "/u/",
+        "/v/",
     )
 
     def __init__(self, get_response: Handler) -> None:

@@ -97,6 +97,8 @@ class Account(models.Model):
     time_zone = models.CharField(max_length=64, default="UTC", choices=TIME_ZONE_CHOICES)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # When a closed account's data were deleted (only an anonymized stub stays).
+    purged_at = models.DateTimeField(null=True, blank=True)
     require_mfa = models.BooleanField(
         "require two-factor authentication",
         default=False,
@@ -129,6 +131,15 @@ class Account(models.Model):
         help_text="Where recipients' consent to tracking is required (CNIL's "
         "recommendation), choose anonymous counts or off.",
     )
+    inactivity_horizon_days = models.PositiveIntegerField(
+        "remove inactive contacts after (days)",
+        null=True,
+        blank=True,
+        default=3 * 365,
+        help_text="Contacts with no click, confirmation or form submission for this long are "
+        "removed, after you are told how many 30 days before. Empty: never.",
+    )
+    inactivity_notified_at = models.DateTimeField(null=True, blank=True)
     # Set when sending is stopped for the account's own good (a complaint rate over the
     # limit); only an operator lifts it, in the admin.
     sending_suspended_at = models.DateTimeField(null=True, blank=True)
@@ -299,3 +310,22 @@ class AuditEntry(models.Model):
     @property
     def label(self) -> str:
         return AUDIT_LABELS.get(self.action, self.action)
+
+
+class RetentionRun(models.Model):
+    """One run of one retention policy: what it removed and how long it took, for
+    Missive's operators (the admin) and the accounts' audit."""
+
+    policy = models.CharField(max_length=50)
+    dry_run = models.BooleanField(default=False)
+    started_at = models.DateTimeField(default=timezone.now)
+    duration_ms = models.PositiveIntegerField(default=0)
+    removed = models.PositiveBigIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["policy", "-started_at"], name="retention_run_policy")]
+
+    def __str__(self) -> str:
+        return f"{self.policy} at {self.started_at:%Y-%m-%d %H:%M}: {self.removed}"

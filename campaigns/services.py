@@ -358,3 +358,18 @@ def start_due_campaigns() -> list[int]:
             _begin(campaign, next_state(campaign.status, Action.START))
             started.append(campaign.pk)
     return started
+
+
+def stop_all_sending(*, account: Account, actor: User | None) -> int:
+    """Cancel every campaign of the account that is sending, paused or scheduled (the
+    account is closing); batches in flight finish, no other starts. How many stopped."""
+    stopped = 0
+    active = Campaign.objects.for_account(account).filter(
+        status__in=[State.SENDING, State.PAUSED, State.SCHEDULED]
+    )
+    for campaign in active.select_for_update():
+        campaign.status = next_state(campaign.status, Action.CANCEL)
+        campaign.finished_at = timezone.now()
+        campaign.save(update_fields=["status", "finished_at"])
+        stopped += 1
+    return stopped

@@ -189,6 +189,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(days=1),
         "options": {"expires": 60 * 60},
     },
+    # Daily: every retention policy of every app (accounts/purge.py).
+    "accounts-run-retention": {
+        "task": "accounts.run_retention",
+        "schedule": timedelta(days=1),
+        "options": {"expires": 6 * 60 * 60},
+    },
     "accounts-purge-expired-invitations": {
         "task": "accounts.purge_expired_invitations",
         "schedule": timedelta(hours=1),
@@ -352,6 +358,26 @@ _base_host = urlsplit(MISSIVE_BASE_URL).hostname or ""
 if "." not in _base_host or _base_host[-1].isdigit():  # an IP address or a bare name
     _base_host = "localhost"
 MISSIVE_UNSUBSCRIBE_MAILTO = env_str("MISSIVE_UNSUBSCRIBE_MAILTO", f"unsubscribe@{_base_host}")
+
+# Retention: how long each kind of data is kept (accounts/purge.py runs the policies
+# declared in each app's retention.py once a day; `manage.py purge --dry-run` shows them).
+MISSIVE_RETENTION = {
+    # Tracking events, removed in whole months once a month's newest event is this old.
+    "events_months": env_int("MISSIVE_RETAIN_EVENTS_MONTHS", 13),
+    # The personalized copy of each message ("view in browser").
+    "message_bodies_days": env_int("MISSIVE_RETAIN_BODIES_DAYS", 6),
+    # Everything of a closed account but an anonymized stub.
+    "closed_accounts_days": env_int("MISSIVE_RETAIN_CLOSED_ACCOUNTS_DAYS", 90),
+    # Opt-ins never confirmed (and contacts that exist only for them).
+    "unconfirmed_days": env_int("MISSIVE_RETAIN_UNCONFIRMED_DAYS", 30),
+    # Uploaded import files not imported.
+    "import_uploads_hours": env_int("MISSIVE_RETAIN_IMPORT_UPLOADS_HOURS", 24),
+    # The accounts' audit logs of personal-data operations.
+    "audit_log_days": env_int("MISSIVE_RETAIN_AUDIT_LOG_DAYS", 365),
+    # Inactive contacts go after each account's own horizon, this many days after the
+    # account was told how many would go.
+    "inactivity_notice_days": env_int("MISSIVE_INACTIVITY_NOTICE_DAYS", 30),
+}
 
 # Where the local mail catcher (`manage.py mailcatcher`) stores what it receives; the
 # staff Outbox page reads it. Empty in production.
