@@ -24,7 +24,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         return redirect("account_login")
     if not request.membership:
-        return redirect("account_new")
+        from accounts.closing import closed_memberships
+
+        return redirect("account_closed" if closed_memberships(request.user) else "account_new")
     account = request.account
     checklist = [
         {

@@ -25,6 +25,10 @@ def account_required(perm: Perm = Perm.VIEW) -> Callable[[View], View]:
         @login_required
         def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
             if not request.membership:
+                from accounts.closing import closed_memberships
+
+                if closed_memberships(request.user):
+                    return redirect("account_closed")
                 return redirect("account_new")
             if not role_can(request.membership.role, perm):
                 raise PermissionDenied(
