@@ -210,8 +210,8 @@ def test_it_ignores_a_closed_account(world, alice_client):
     world.account_a.status = "closed"
     world.account_a.save()
 
-    # alice's only account is closed: nothing of it is reachable
-    assert alice_client.get("/").url == "/account/new/"
+    # alice's only account is closed: nothing of it is reachable but the closure page
+    assert alice_client.get("/").url == "/account/closed/"
     assert alice_client.post("/settings/", {"name": "Renamed"}).status_code == 302
     world.account_a.refresh_from_db()
     assert world.account_a.name == "Alpha Sentinel Corp"
