@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import datetime as dt
+import zoneinfo
+
 from django import forms
+from django.utils import timezone
 
 from accounts.models import Account
 from campaigns.models import Campaign, Template
@@ -90,3 +94,34 @@ class TestSendForm(forms.Form):
 
 class SaveTemplateForm(forms.Form):
     name = forms.CharField(max_length=200, label="Template name")
+
+
+class ScheduleForm(forms.Form):
+    """When to send, as a wall-clock time in the account's time zone (a datetime-local
+    field carries no zone of its own)."""
+
+    when = forms.DateTimeField(
+        label="Send at",
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+
+    def __init__(self, *args: object, time_zone: str, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.zone = zoneinfo.ZoneInfo(time_zone)
+        self.fields["when"].help_text = f"In the account's time zone, {time_zone}."
+
+    @classmethod
+    def around(cls, when: dt.datetime, time_zone: str) -> ScheduleForm:
+        """An unbound form showing ``when`` (aware) in the account's time zone."""
+        local = timezone.localtime(when, zoneinfo.ZoneInfo(time_zone))
+        return cls(
+            initial={"when": local.replace(tzinfo=None, second=0, microsecond=0)},
+            time_zone=time_zone,
+        )
+
+    def full_clean(self) -> None:
+        # Django reads a naive time in the current time zone, and refuses one that does not
+        # exist there (a daylight-saving gap): make that zone the account's.
+        with timezone.override(self.zone):
+            super().full_clean()

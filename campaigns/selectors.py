@@ -1,14 +1,17 @@
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from accounts.models import Account
-from campaigns.models import Campaign, Template
+from campaigns.models import Campaign, Delivery, Template
 from campaigns.rendering import sample_values
+from campaigns.states import TRANSITIONS, State
 from contacts.models import Contact, Subscription
 from contacts.selectors import sendable_subscriptions
 
@@ -88,3 +91,83 @@ def start_problems(campaign: Campaign, reach: Audience | None = None) -> list[st
                 "suppressed)."
             )
     return problems
+
+
+# -- sending progress ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a send stands, from the campaign's own counters (never a count of its
+    deliveries: the page polls this every two seconds, at any audience size)."""
+
+    total: int  # recipients in the audience snapshot
+    sent: int
+    failed: int
+    skipped: int
+    remaining: int  # neither sent, failed nor skipped yet
+    percent: int  # share of the audience handled, 0 to 100
+    rate: float  # recipients handled per second since the send started
+    seconds_left: int | None  # estimate while sending; None when it cannot be told
+    finished: bool  # sent, cancelled or failed: nothing more will move
+
+
+def _is_final(state: str) -> bool:
+    """A state no transition leaves."""
+    return not any(source == state for source, _action in TRANSITIONS)
+
+
+def progress(campaign: Campaign, now: dt.datetime | None = None) -> Progress:
+    total = campaign.recipients_count
+    handled = campaign.sent_count + campaign.failed_count + campaign.skipped_count
+    remaining = max(total - handled, 0)
+    finished = _is_final(campaign.status)
+    rate = 0.0
+    if campaign.started_at is not None:
+        until = campaign.finished_at if finished and campaign.finished_at else now or timezone.now()
+        seconds = (until - campaign.started_at).total_seconds()
+        rate = handled / seconds if seconds > 0 else 0.0
+    seconds_left = None
+    if campaign.status == State.SENDING and campaign.snapshot_at is not None and rate > 0:
+        seconds_left = round(remaining / rate)
+    if total:
+        percent = min(100, handled * 100 // total)
+    else:
+        percent = 100 if campaign.status == State.SENT else 0
+    return Progress(
+        total=total,
+        sent=campaign.sent_count,
+        failed=campaign.failed_count,
+        skipped=campaign.skipped_count,
+        remaining=remaining,
+        percent=percent,
+        rate=rate,
+        seconds_left=seconds_left,
+        finished=finished,
+    )
+
+
+@dataclass(frozen=True)
+class FailedDelivery:
+    email: str  # empty once the person is erased
+    error: str
+    # The ledger keeps no failure time: this is when the last retry was due, None for a
+    # message refused at its first attempt.
+    last_attempt_at: dt.datetime | None
+
+
+def recent_failures(campaign: Campaign, limit: int = 20) -> list[FailedDelivery]:
+    """The last messages of the campaign that could not be sent, newest first."""
+    if not campaign.failed_count:
+        # The counter says there are none: spare a scan of the campaign's deliveries.
+        return []
+    rows = (
+        Delivery.objects.for_account(campaign.account)
+        .filter(campaign=campaign, status=Delivery.Status.FAILED)
+        .order_by("-id")
+        .values_list("contact__email", "error", "retry_at")[:limit]
+    )
+    return [
+        FailedDelivery(email=email or "", error=error, last_attempt_at=at)
+        for email, error, at in rows
+    ]

@@ -15,6 +15,21 @@ urlpatterns = [
     path("campaigns/<int:campaign_id>/preview/", manage.campaign_preview, name="campaign_preview"),
     path("campaigns/<int:campaign_id>/test/", manage.campaign_test, name="campaign_test"),
     path("campaigns/<int:campaign_id>/delete/", manage.campaign_delete, name="campaign_delete"),
+    path("campaigns/<int:campaign_id>/start/", manage.campaign_start, name="campaign_start"),
+    path(
+        "campaigns/<int:campaign_id>/schedule/", manage.campaign_schedule, name="campaign_schedule"
+    ),
+    path(
+        "campaigns/<int:campaign_id>/unschedule/",
+        manage.campaign_unschedule,
+        name="campaign_unschedule",
+    ),
+    path("campaigns/<int:campaign_id>/pause/", manage.campaign_pause, name="campaign_pause"),
+    path("campaigns/<int:campaign_id>/resume/", manage.campaign_resume, name="campaign_resume"),
+    path("campaigns/<int:campaign_id>/cancel/", manage.campaign_cancel, name="campaign_cancel"),
+    path(
+        "campaigns/<int:campaign_id>/progress/", manage.campaign_progress, name="campaign_progress"
+    ),
     path(
         "campaigns/<int:campaign_id>/save-template/",
         manage.campaign_save_template,

@@ -14,6 +14,7 @@ api_v1 = [
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("accounts.api.urls")),
     path("", include("contacts.api_urls")),
+    path("", include("campaigns.api_urls")),
     # Anything else under the API answers in JSON too.
     re_path(r"^.*$", api_not_found),
 ]

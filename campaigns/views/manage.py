@@ -1,22 +1,34 @@
-"""The customer's side of campaigns: list, create, edit, preview, test, templates."""
+"""The customer's side of campaigns: list, create, edit, preview, test, templates, and
+the sending actions (start, schedule, pause, resume, cancel) with their progress."""
 
 from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.http import require_POST
 
 from accounts.roles import Perm, role_can
 from accounts.scoping import get_for_account_or_404
 from accounts.views.decorators import account_required
 from campaigns import selectors, services
 from campaigns.composing import compose
-from campaigns.forms import CampaignForm, NewCampaignForm, SaveTemplateForm, TestSendForm
+from campaigns.forms import (
+    CampaignForm,
+    NewCampaignForm,
+    SaveTemplateForm,
+    ScheduleForm,
+    TestSendForm,
+)
 from campaigns.models import Campaign, Template
 from campaigns.rendering import TemplateRefused
-from campaigns.states import Action, allowed_actions
+from campaigns.states import Action, State, allowed_actions
 from contacts.models import Contact
 from contacts.views.lists import _add_errors
 
@@ -26,7 +38,10 @@ def campaigns(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "campaigns/campaigns.html",
-        {"campaigns": selectors.campaigns(request.account)[:200]},
+        {
+            "campaigns": selectors.campaigns(request.account)[:200],
+            "time_zone": request.account.time_zone,
+        },
     )
 
 
@@ -78,22 +93,190 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
             else:
                 messages.success(request, "Campaign saved.")
                 return redirect("campaign_detail", campaign_id=campaign.pk)
-    reach = selectors.audience(campaign)
+    context = {
+        "campaign": campaign,
+        "form": form,
+        "can_edit": can_edit,
+        "links": campaign.links.all(),
+        "actions": (
+            allowed_actions(campaign.status) if role_can(request.membership.role, Perm.SEND) else []
+        ),
+        "time_zone": campaign.account.time_zone,
+        "test_form": TestSendForm(),
+        "template_form": SaveTemplateForm(initial={"name": campaign.name}),
+        "preview_contacts": Contact.objects.for_account(request.account).order_by("email")[:20],
+    }
+    if campaign.status in (State.DRAFT, State.SCHEDULED):
+        # Counting the audience is only worth it before the send; afterwards the
+        # snapshot's counters tell.
+        reach = selectors.audience(campaign)
+        context.update(
+            reach=reach,
+            problems=selectors.start_problems(campaign, reach),
+            schedule_form=ScheduleForm.around(
+                campaign.scheduled_at or timezone.now() + dt.timedelta(hours=1),
+                campaign.account.time_zone,
+            ),
+        )
+    else:
+        context.update(_progress_context(campaign), failures=selectors.recent_failures(campaign))
     return render(
         request,
         "campaigns/campaign_detail.html",
-        {
-            "campaign": campaign,
-            "form": form,
-            "can_edit": can_edit,
-            "links": campaign.links.all(),
-            "reach": reach,
-            "problems": selectors.start_problems(campaign, reach),
-            "test_form": TestSendForm(),
-            "template_form": SaveTemplateForm(initial={"name": campaign.name}),
-            "preview_contacts": Contact.objects.for_account(request.account).order_by("email")[:20],
-        },
+        context,
         status=400 if form.errors else 200,
+    )
+
+
+# -- sending ------------------------------------------------------------------------------------
+
+
+def _progress_context(campaign: Campaign) -> dict[str, object]:
+    progress = selectors.progress(campaign)
+    return {
+        "campaign": campaign,
+        "progress": progress,
+        "polling": campaign.status == State.SENDING,
+        "finishes_at": (
+            timezone.now() + dt.timedelta(seconds=progress.seconds_left)
+            if progress.seconds_left is not None
+            else None
+        ),
+    }
+
+
+@account_required(Perm.VIEW)
+def campaign_progress(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """The progress panel alone, polled by htmx every 2 seconds while the campaign sends."""
+    campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
+    context = _progress_context(campaign)
+    response = render(request, "campaigns/_campaign_progress.html", context)
+    if request.htmx and not context["polling"]:
+        # Sent, paused, cancelled or failed: the actions and the failures change too, so
+        # the page reloads once, and the panel it gets back no longer polls.
+        response["HX-Refresh"] = "true"
+    return response
+
+
+def _act(
+    request: HttpRequest,
+    campaign: Campaign,
+    service: Callable[..., Campaign],
+    done: str,
+    **arguments: object,
+) -> HttpResponse:
+    """Call one sending service; its refusals become messages on the campaign's page."""
+    try:
+        service(campaign=campaign, actor=request.user, **arguments)
+    except ValidationError as refused:
+        for reason in refused.messages:
+            messages.error(request, reason)
+    else:
+        messages.success(request, done)
+    return redirect("campaign_detail", campaign_id=campaign.pk)
+
+
+def _confirm(request: HttpRequest, campaign: Campaign, **context: object) -> HttpResponse:
+    return render(request, "campaigns/campaign_confirm.html", {"campaign": campaign, **context})
+
+
+@account_required(Perm.SEND)
+def campaign_start(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """Send now: a page saying whom it will reach, then the POST that starts it."""
+    campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
+    if request.method == "POST":
+        return _act(
+            request,
+            campaign,
+            services.campaign_start,
+            f"“{campaign.name}” is being sent.",
+        )
+    reach = selectors.audience(campaign)
+    return _confirm(
+        request,
+        campaign,
+        title=f"Send “{campaign.name}” now?",
+        reach=reach,
+        problems=selectors.start_problems(campaign, reach),
+        possible=Action.START in allowed_actions(campaign.status),
+        confirm_label="Send now",
+    )
+
+
+@account_required(Perm.SEND)
+@require_POST
+def campaign_schedule(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
+    form = ScheduleForm(request.POST, time_zone=campaign.account.time_zone)
+    if not form.is_valid():
+        for reason in form.errors["when"]:
+            messages.error(request, f"Not scheduled: {reason}")
+        return redirect("campaign_detail", campaign_id=campaign.pk)
+    when = form.cleaned_data["when"]
+    local = timezone.localtime(when, form.zone)
+    return _act(
+        request,
+        campaign,
+        services.campaign_schedule,
+        f"“{campaign.name}” will be sent on {local:%Y-%m-%d at %H:%M} ({form.zone.key}).",
+        when=when,
+    )
+
+
+@account_required(Perm.SEND)
+@require_POST
+def campaign_unschedule(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
+    return _act(
+        request, campaign, services.campaign_unschedule, "Back to draft: nothing is scheduled."
+    )
+
+
+@account_required(Perm.SEND)
+@require_POST
+def campaign_pause(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
+    return _act(
+        request,
+        campaign,
+        services.campaign_pause,
+        "Paused: the messages already on their way finish, no others leave until you resume.",
+    )
+
+
+@account_required(Perm.SEND)
+@require_POST
+def campaign_resume(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
+    return _act(
+        request,
+        campaign,
+        services.campaign_resume,
+        "Resumed: sending continues with those not reached yet.",
+    )
+
+
+@account_required(Perm.SEND)
+def campaign_cancel(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
+    if request.method == "POST":
+        return _act(
+            request,
+            campaign,
+            services.campaign_cancel,
+            f"“{campaign.name}” is cancelled: nobody else will receive it.",
+        )
+    return _confirm(
+        request,
+        campaign,
+        title=f"Cancel “{campaign.name}”?",
+        body=(
+            "Nobody else receives it: those not reached yet never will, and a cancelled "
+            "campaign cannot be resumed. Messages already sent stay sent."
+        ),
+        possible=Action.CANCEL in allowed_actions(campaign.status),
+        confirm_label="Cancel the campaign",
+        danger=True,
     )
 
 

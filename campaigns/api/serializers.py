@@ -1,0 +1,258 @@
+"""What the campaigns API reads and writes. Input serializers only check shapes and
+types; the rules (sanitized HTML, merge tags, states, readiness to send) live in
+campaigns.services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from campaigns import selectors
+from campaigns.models import Campaign, Template
+from campaigns.starters import STARTERS
+from campaigns.states import HUMAN_ACTIONS, State, allowed_actions
+from contacts.models import ContactList
+
+
+class CampaignStatusField(serializers.ChoiceField):
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(choices=State.choices, **kwargs)
+
+
+class CampaignStatusSchema(OpenApiSerializerFieldExtension):
+    """Names the campaign states ``CampaignStatusEnum``: left to drf-spectacular, they
+    would clash with the other ``status`` enums of the schema."""
+
+    target_class = CampaignStatusField
+
+    def get_name(self) -> str:
+        return "CampaignStatusEnum"
+
+    def map_serializer_field(self, auto_schema: object, direction: str) -> dict:
+        return {"type": "string", "enum": State.values}
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 date and time that must carry its offset: a bare time would be read
+    in whatever zone the server happens to use."""
+
+    default_error_messages = {
+        "naive": "Give the time with its offset, e.g. 2030-06-01T09:00:00+02:00.",
+    }
+
+    def enforce_timezone(self, value: Any) -> Any:
+        if timezone.is_naive(value):
+            self.fail("naive")
+        return super().enforce_timezone(value)
+
+
+class ProgressSerializer(serializers.Serializer):
+    total = serializers.IntegerField(help_text="Recipients in the audience taken at the start.")
+    sent = serializers.IntegerField()
+    failed = serializers.IntegerField(help_text="Messages given up on after their retries.")
+    skipped = serializers.IntegerField(
+        help_text="Recipients who unsubscribed or were suppressed after the start."
+    )
+    remaining = serializers.IntegerField(help_text="Neither sent, failed nor skipped yet.")
+    percent = serializers.IntegerField(help_text="Share of the audience handled, 0 to 100.")
+    rate = serializers.FloatField(help_text="Recipients handled per second since the start.")
+    seconds_left = serializers.IntegerField(
+        allow_null=True, help_text="Estimate while sending; null when it cannot be told."
+    )
+    finished = serializers.BooleanField(
+        help_text="True once the campaign is sent, cancelled or failed."
+    )
+
+    def to_representation(self, instance: Any) -> dict:
+        data = super().to_representation(instance)
+        data["rate"] = round(data["rate"], 1)
+        return data
+
+
+class CampaignProgressSerializer(serializers.Serializer):
+    """A campaign's send, from its counters: cheap enough to poll every few seconds."""
+
+    id = serializers.IntegerField()
+    status = CampaignStatusField()
+    progress = ProgressSerializer()
+    excluded = serializers.IntegerField(
+        help_text="Subscribed but suppressed when the audience was taken: not sent to."
+    )
+    scheduled_at = serializers.DateTimeField(allow_null=True)
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    failure_reason = serializers.CharField(help_text="Why the send failed, when it did.")
+
+    @classmethod
+    def of(cls, campaign: Campaign) -> dict:
+        return cls(
+            {
+                "id": campaign.pk,
+                "status": campaign.status,
+                "progress": selectors.progress(campaign),
+                "excluded": campaign.excluded_count,
+                "scheduled_at": campaign.scheduled_at,
+                "started_at": campaign.started_at,
+                "finished_at": campaign.finished_at,
+                "failure_reason": campaign.failure_reason,
+            }
+        ).data
+
+
+class AccountObjectField(serializers.PrimaryKeyRelatedField):
+    """The id of one of the account's objects (``queryset`` names the model); another
+    account's is answered like a missing one."""
+
+    def get_queryset(self) -> Any:
+        return self.queryset.model._default_manager.for_account(self.context["account"])
+
+
+class CampaignSerializer(serializers.ModelSerializer):
+    """A campaign without its body, as listed."""
+
+    status = CampaignStatusField(read_only=True)
+    lists = AccountObjectField(
+        queryset=ContactList.objects.none(),
+        many=True,
+        required=False,
+        error_messages={"does_not_exist": "No list with id {pk_value}."},
+        help_text="Ids of the lists the campaign goes to.",
+    )
+    actions = serializers.SerializerMethodField(
+        help_text="What may be done to the campaign in its state: "
+        + ", ".join(f"`{a}`" for a in HUMAN_ACTIONS)
+        + "."
+    )
+    progress = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "id",
+            "name",
+            "status",
+            "subject",
+            "preheader",
+            "from_name",
+            "from_email",
+            "reply_to",
+            "lists",
+            "scheduled_at",
+            "started_at",
+            "finished_at",
+            "created_at",
+            "updated_at",
+            "actions",
+            "progress",
+        ]
+        read_only_fields = [
+            "id",
+            "scheduled_at",
+            "started_at",
+            "finished_at",
+            "created_at",
+            "updated_at",
+        ]
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_actions(self, campaign: Campaign) -> list[str]:
+        return [str(action) for action in allowed_actions(campaign.status)]
+
+    @extend_schema_field(ProgressSerializer)
+    def get_progress(self, campaign: Campaign) -> dict:
+        return ProgressSerializer(selectors.progress(campaign)).data
+
+
+class CampaignDetailSerializer(CampaignSerializer):
+    """A campaign with its body. On update, only the fields given change; the text part
+    is made from the HTML unless ``text_is_custom`` is true."""
+
+    failure_reason = serializers.CharField(read_only=True)
+
+    class Meta(CampaignSerializer.Meta):
+        fields = [
+            *CampaignSerializer.Meta.fields,
+            "html",
+            "text",
+            "text_is_custom",
+            "track_opens",
+            "track_clicks",
+            "failure_reason",
+        ]
+        extra_kwargs = {
+            "html": {"help_text": "Sanitized when saved: scripts, forms and event handlers go."}
+        }
+
+
+class CampaignCreateSerializer(CampaignDetailSerializer):
+    """A new draft: blank, from one of Missive's starters, or from one of your templates."""
+
+    starter = serializers.ChoiceField(
+        choices=[(s.key, s.name) for s in STARTERS],
+        required=False,
+        write_only=True,
+        help_text="Start from this starter's subject and body.",
+    )
+    template = AccountObjectField(
+        queryset=Template.objects.none(),
+        required=False,
+        write_only=True,
+        error_messages={"does_not_exist": "No template with id {pk_value}."},
+        help_text="Start from this template of yours (its id).",
+    )
+
+    class Meta(CampaignDetailSerializer.Meta):
+        fields = [*CampaignDetailSerializer.Meta.fields, "starter", "template"]
+
+    def validate(self, data: dict) -> dict:
+        if data.get("starter") and data.get("template"):
+            raise serializers.ValidationError(
+                {"template": "Start from a starter or a template, not both."}
+            )
+        return data
+
+
+class CampaignFilterSerializer(serializers.Serializer):
+    status = CampaignStatusField(required=False, help_text="Only campaigns in this state.")
+
+
+class TestSendSerializer(serializers.Serializer):
+    recipients = serializers.ListField(
+        child=serializers.EmailField(max_length=254),
+        min_length=1,
+        max_length=5,
+        help_text="1 to 5 addresses.",
+    )
+
+
+class TestSentSerializer(serializers.Serializer):
+    sent = serializers.IntegerField(help_text="Messages the mail server accepted.")
+
+
+class ScheduleSerializer(serializers.Serializer):
+    scheduled_at = AwareDateTimeField(
+        help_text="ISO 8601, with its offset: 2030-06-01T09:00:00+02:00. At least a minute "
+        "from now."
+    )
+
+
+class TemplateSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Template
+        fields = ["id", "name", "subject", "preheader", "html", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class TemplateCreateSerializer(serializers.Serializer):
+    campaign = AccountObjectField(
+        queryset=Campaign.objects.none(),
+        error_messages={"does_not_exist": "No campaign with id {pk_value}."},
+        help_text="The campaign whose subject, preheader and body to keep (its id).",
+    )
+    name = serializers.CharField(
+        max_length=200, help_text="A template of the same name is replaced."
+    )
