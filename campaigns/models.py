@@ -157,6 +157,7 @@ class Delivery(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     retry_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
     message_id = models.CharField(max_length=255, blank=True, default="", db_default="")
     esp_message_id = models.CharField(max_length=255, blank=True, default="", db_default="")
     error = models.TextField(blank=True, default="", db_default="")
@@ -181,6 +182,12 @@ class Delivery(models.Model):
                 fields=["esp_message_id"],
                 name="delivery_esp_message_id",
                 condition=~models.Q(esp_message_id=""),
+            ),
+            # The campaign page's newest failures.
+            models.Index(
+                fields=["campaign", "-id"],
+                name="delivery_failed",
+                condition=models.Q(status="failed"),
             ),
             # What the sweeper looks at: claims in flight.
             models.Index(

@@ -151,9 +151,7 @@ def progress(campaign: Campaign, now: dt.datetime | None = None) -> Progress:
 class FailedDelivery:
     email: str  # empty once the person is erased
     error: str
-    # The ledger keeps no failure time: this is when the last retry was due, None for a
-    # message refused at its first attempt.
-    last_attempt_at: dt.datetime | None
+    failed_at: dt.datetime | None
 
 
 def recent_failures(campaign: Campaign, limit: int = 20) -> list[FailedDelivery]:
@@ -165,9 +163,8 @@ def recent_failures(campaign: Campaign, limit: int = 20) -> list[FailedDelivery]
         Delivery.objects.for_account(campaign.account)
         .filter(campaign=campaign, status=Delivery.Status.FAILED)
         .order_by("-id")
-        .values_list("contact__email", "error", "retry_at")[:limit]
+        .values_list("contact__email", "error", "failed_at")[:limit]
     )
     return [
-        FailedDelivery(email=email or "", error=error, last_attempt_at=at)
-        for email, error, at in rows
+        FailedDelivery(email=email or "", error=error, failed_at=at) for email, error, at in rows
     ]

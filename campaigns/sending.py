@@ -175,27 +175,39 @@ def claim_batch(campaign: Campaign, list_ids: list[int], limit: int) -> Claimed:
 
 # -- recording ----
 
+# Every outcome is written only while the row is still this worker's claim ("sending"):
+# if the sweeper took a claim back (its worker looked dead), another lane owns it now and
+# this lane's outcome is dropped, so nothing is counted twice.
 _SENT_SQL = """
 UPDATE campaigns_delivery AS d
 SET status = 'sent', sent_at = %s, message_id = v.mid, esp_message_id = v.esp, error = '',
     claimed_at = NULL
 FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS v(id, mid, esp)
-WHERE d.id = v.id
+WHERE d.id = v.id AND d.status = 'sending'
+RETURNING d.id
 """
 _RETRY_SQL = """
-UPDATE campaigns_delivery SET status = 'queued', claimed_at = NULL, retry_at = %s, error = %s
-WHERE id = %s
+UPDATE campaigns_delivery AS d
+SET status = 'queued', claimed_at = NULL, retry_at = v.retry_at, error = v.error
+FROM unnest(%s::bigint[], %s::timestamptz[], %s::text[]) AS v(id, retry_at, error)
+WHERE d.id = v.id AND d.status = 'sending'
 """
 _FAILED_SQL = """
-UPDATE campaigns_delivery AS d SET status = 'failed', claimed_at = NULL, error = v.error
+UPDATE campaigns_delivery AS d
+SET status = 'failed', claimed_at = NULL, error = v.error, failed_at = %s
 FROM unnest(%s::bigint[], %s::text[]) AS v(id, error)
-WHERE d.id = v.id
+WHERE d.id = v.id AND d.status = 'sending'
+RETURNING d.id
 """
 _SKIPPED_SQL = """
 UPDATE campaigns_delivery
 SET status = 'skipped', claimed_at = NULL,
     error = 'Unsubscribed, suppressed or erased before sending.'
-WHERE id = ANY(%s)
+WHERE id = ANY(%s) AND status = 'sending'
+"""
+# A batch still at work renews its lease, so a slow batch is not taken for a dead one.
+_RENEW_SQL = """
+UPDATE campaigns_delivery SET claimed_at = %s WHERE id = ANY(%s) AND status = 'sending'
 """
 
 
@@ -217,10 +229,16 @@ def _retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=settings.MISSIVE_SEND_RETRY_BASE * 2 ** max(attempts - 1, 0))
 
 
-def flush(campaign: Campaign, outcomes: Outcomes, attempts: dict[int, int]) -> None:
+def flush(
+    campaign: Campaign,
+    outcomes: Outcomes,
+    attempts: dict[int, int],
+    *,
+    renew: list[int] = (),
+) -> None:
     """Write a batch's outcomes to the ledger, the bodies, the events and the counters, in
-    one transaction."""
-    if not len(outcomes):
+    one transaction; renew the lease of the deliveries in ``renew`` (still to send)."""
+    if not len(outcomes) and not renew:
         return
     now = timezone.now()
     retry, failed = [], list(outcomes.failed)
@@ -229,30 +247,35 @@ def flush(campaign: Campaign, outcomes: Outcomes, attempts: dict[int, int]) -> N
             retry.append((delivery_id, error))
         else:
             failed.append((delivery_id, f"Gave up after {attempts[delivery_id]} attempts: {error}"))
+    sent_ids: set[int] = set()
+    failed_ids: set[int] = set()
+    skipped = 0
     with transaction.atomic(), connection.cursor() as cursor:
         if outcomes.sent:
             ids, message_ids, esp_ids = zip(*outcomes.sent, strict=True)
-            cursor.execute(
-                _SENT_SQL,
-                [now, list(ids), list(message_ids), list(esp_ids)],
+            cursor.execute(_SENT_SQL, [now, list(ids), list(message_ids), list(esp_ids)])
+            sent_ids = {row[0] for row in cursor.fetchall()}
+            DeliveryBody.objects.bulk_create(
+                [b for b in outcomes.bodies if b.delivery_id in sent_ids], ignore_conflicts=True
             )
-            DeliveryBody.objects.bulk_create(outcomes.bodies, ignore_conflicts=True)
-        for delivery_id, error in retry:
+        if retry:
             cursor.execute(
                 _RETRY_SQL,
-                [now + _retry_delay(attempts[delivery_id]), error[:1000], delivery_id],
+                [
+                    [i for i, _ in retry],
+                    [now + _retry_delay(attempts[i]) for i, _ in retry],
+                    [e[:1000] for _, e in retry],
+                ],
             )
         if failed:
             ids, errors = zip(*failed, strict=True)
-            cursor.execute(
-                _FAILED_SQL,
-                [list(ids), [e[:1000] for e in errors]],
-            )
+            cursor.execute(_FAILED_SQL, [now, list(ids), [e[:1000] for e in errors]])
+            failed_ids = {row[0] for row in cursor.fetchall()}
         if outcomes.skipped:
-            cursor.execute(
-                _SKIPPED_SQL,
-                [outcomes.skipped],
-            )
+            cursor.execute(_SKIPPED_SQL, [outcomes.skipped])
+            skipped = cursor.rowcount
+        if renew:
+            cursor.execute(_RENEW_SQL, [now, list(renew)])
         record_events(
             [
                 NewEvent(
@@ -263,6 +286,7 @@ def flush(campaign: Campaign, outcomes: Outcomes, attempts: dict[int, int]) -> N
                     occurred_at=now,
                 )
                 for i, _, _ in outcomes.sent
+                if i in sent_ids
             ]
             + [
                 NewEvent(
@@ -274,13 +298,15 @@ def flush(campaign: Campaign, outcomes: Outcomes, attempts: dict[int, int]) -> N
                     detail={"error": error[:500]},
                 )
                 for i, error in failed
+                if i in failed_ids
             ]
         )
-        Campaign.objects.filter(pk=campaign.pk).update(
-            sent_count=F("sent_count") + len(outcomes.sent),
-            failed_count=F("failed_count") + len(failed),
-            skipped_count=F("skipped_count") + len(outcomes.skipped),
-        )
+        if sent_ids or failed_ids or skipped:
+            Campaign.objects.filter(pk=campaign.pk).update(
+                sent_count=F("sent_count") + len(sent_ids),
+                failed_count=F("failed_count") + len(failed_ids),
+                skipped_count=F("skipped_count") + skipped,
+            )
     outcomes.sent.clear()
     outcomes.bodies.clear()
     outcomes.retry.clear()
@@ -331,9 +357,9 @@ def send_batch(campaign_id: int, *, transport: Transport | None = None) -> Batch
     rate = send_rate(campaign.account)
     limit = settings.MISSIVE_SEND_BATCH_SIZE
     if rate:
-        # A batch takes at most a few seconds, so an unsubscribe during a slow,
-        # rate-limited send is still seen before the next messages go.
-        limit = max(1, min(limit, rate * 5))
+        # The lanes share the account's rate: a batch takes about five seconds, so an
+        # unsubscribe during a slow, rate-limited send is seen before the next messages go.
+        limit = max(1, min(limit, rate * 5 // settings.MISSIVE_SEND_LANES))
     list_ids = list(campaign.lists.values_list("pk", flat=True))
     claimed = claim_batch(campaign, list_ids, limit)
     total = len(claimed.recipients) + len(claimed.skipped)
@@ -371,7 +397,8 @@ def send_batch(campaign_id: int, *, transport: Transport | None = None) -> Batch
             else:
                 outcomes.retry.append((recipient.delivery_id, result.detail))
             if len(outcomes) >= settings.MISSIVE_SEND_FLUSH_EVERY:
-                flush(campaign, outcomes, claimed.attempts)
+                renew = [r.delivery_id for r in pending[done:]]
+                flush(campaign, outcomes, claimed.attempts, renew=renew)
     except ConnectionLost as lost:
         logger.warning("Campaign %s: %s", campaign.pk, lost)
         outcomes.retry.extend((r.delivery_id, str(lost)) for r in pending[done:])
@@ -434,6 +461,7 @@ class SweepReport:
     returned: int  # claims of dead workers put back in the queue
     kicked: list[int]  # campaigns whose lanes were started again
     finished: list[int]
+    unsnapshotted: list[int]  # campaigns whose snapshot must be taken again
 
 
 def sweep() -> SweepReport:
@@ -450,6 +478,7 @@ def sweep() -> SweepReport:
             given_up = hopeless.filter(campaign_id=campaign_id).update(
                 status=D.FAILED,
                 claimed_at=None,
+                failed_at=timezone.now(),
                 error=f"Given up after {settings.MISSIVE_SEND_MAX_ATTEMPTS} attempts: the "
                 "worker sending it stopped each time.",
             )
@@ -457,6 +486,13 @@ def sweep() -> SweepReport:
                 failed_count=F("failed_count") + given_up
             )
     returned = expired.update(status=D.QUEUED, claimed_at=None)
+    # A campaign started (or resumed) whose snapshot task never ran: the broker lost it,
+    # or refused it after the start was committed. Taking the snapshot is idempotent.
+    unsnapshotted = list(
+        Campaign.objects.filter(
+            status=State.SENDING, snapshot_at__isnull=True, started_at__lt=expired_before
+        ).values_list("pk", flat=True)
+    )
     sending = Campaign.objects.filter(status=State.SENDING, snapshot_at__isnull=False)
     in_flight = Delivery.objects.filter(campaign=OuterRef("pk"), status=D.SENDING)
     kicked, finished = [], []
@@ -465,4 +501,6 @@ def sweep() -> SweepReport:
             finished.append(campaign_id)
         elif not busy and _has_due(campaign_id):
             kicked.append(campaign_id)
-    return SweepReport(returned=returned, kicked=kicked, finished=finished)
+    return SweepReport(
+        returned=returned, kicked=kicked, finished=finished, unsnapshotted=unsnapshotted
+    )

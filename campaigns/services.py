@@ -133,6 +133,13 @@ def campaign_update(
         campaign.lists.set([cl for cl in lists if cl.account_id == campaign.account_id])
     if "html" in prepared:
         _replace_links(campaign)
+    audit_log(
+        account=campaign.account,
+        actor=actor,
+        action="campaign.updated",
+        name=campaign.name,
+        fields=sorted(prepared) + (["lists"] if lists is not None else []),
+    )
     return campaign
 
 

@@ -45,7 +45,14 @@ def sweep_sending() -> dict[str, object]:
     report = sending.sweep()
     for campaign_id in report.kicked:
         dispatch(campaign_id)
-    return {"returned": report.returned, "kicked": report.kicked, "finished": report.finished}
+    for campaign_id in report.unsnapshotted:
+        take_snapshot.delay(campaign_id)
+    return {
+        "returned": report.returned,
+        "kicked": report.kicked,
+        "finished": report.finished,
+        "snapshots": report.unsnapshotted,
+    }
 
 
 @shared_task(name="campaigns.start_due")
