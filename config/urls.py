@@ -27,6 +27,7 @@ urlpatterns = [
     path("", include("contacts.urls")),
     path("", include("contacts.urls_suppressions")),
     path("", include("contacts.urls_subscribe")),
+    path("", include("contacts.urls_data_requests")),
     path("", include("campaigns.urls")),
     path("", include("campaigns.urls_public")),
     path("api/v1/", include(api_v1)),

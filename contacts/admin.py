@@ -1,5 +1,6 @@
 """The operators' view of the suppression lists, above all the platform-wide "do not
-contact" list (account empty), which no customer can see or change.
+contact" list (account empty), which no customer can see or change; and, read-only, the
+log of recipients' data requests.
 
 Addresses are typed and searched in clear, and only ever stored or compared as their
 SHA-256. Removals go through the service, so an account's activity log records them.
@@ -15,7 +16,7 @@ from django.http import HttpRequest
 
 from contacts import services, suppressing
 from contacts.forms_suppressions import PlatformSuppressionForm
-from contacts.models import Suppression, email_sha256
+from contacts.models import DataRequest, Suppression, email_sha256
 
 HEX = re.compile(r"^[0-9a-f]{6,64}$")
 
@@ -87,6 +88,45 @@ class SuppressionAdmin(admin.ModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         for suppression in queryset.select_related("account"):
             services.suppression_remove(suppression=suppression, actor=request.user)
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        term = search_term.strip().lower()
+        if not term:
+            return queryset, False
+        if "@" in term:
+            return queryset.filter(email_sha256=email_sha256(term)), False
+        if HEX.match(term):
+            return queryset.filter(email_sha256__startswith=term), False
+        return queryset.none(), False
+
+
+@admin.register(DataRequest)
+class DataRequestAdmin(admin.ModelAdmin):
+    """Read-only: the record of what people asked and what Missive did, for operators
+    answering a customer's or a regulator's question."""
+
+    list_display = ["created_at", "account", "kind", "hash_prefix", "outcome"]
+    list_filter = ["kind"]
+    list_select_related = ["account"]
+    search_fields = ["email_sha256"]  # replaced by get_search_results
+    search_help_text = "An exact email address, or the start of a SHA-256 hash."
+    ordering = ["-created_at", "-id"]
+    show_full_result_count = False
+
+    @admin.display(description="address (SHA-256)", ordering="email_sha256")
+    def hash_prefix(self, obj: DataRequest) -> str:
+        return f"{obj.email_sha256[:12]}…"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: DataRequest | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: DataRequest | None = None) -> bool:
+        return False
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str

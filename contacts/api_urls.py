@@ -29,6 +29,16 @@ urlpatterns = [
         "contacts/export.<str:fmt>", views.ContactsExportView.as_view(), name="api-contacts-export"
     ),
     path("contacts/<int:contact_id>/", views.ContactView.as_view(), name="api-contact"),
+    path(
+        "contacts/<int:contact_id>/erase/",
+        views.ContactEraseView.as_view(),
+        name="api-contact-erase",
+    ),
+    path(
+        "contacts/<int:contact_id>/export/",
+        views.ContactDataExportView.as_view(),
+        name="api-contact-export",
+    ),
     path("suppressions/", views.SuppressionsView.as_view(), name="api-suppressions"),
     path(
         "suppressions/<int:suppression_id>/",

@@ -113,6 +113,9 @@ class Contact(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
     # Moves on human activity only (clicks, confirmations, form submissions).
     last_activity_at = models.DateTimeField(null=True, blank=True)
+    # The person objected to open and click tracking (GDPR Art. 21), from their data
+    # request page; the pixel and click endpoints read it when they are fetched.
+    tracking_objected_at = models.DateTimeField(null=True, blank=True)
 
     objects = AccountScopedManager()
 
@@ -345,3 +348,41 @@ class ImportReject(models.Model):
 
     def __str__(self) -> str:
         return f"row {self.row_number}: {self.reason}"
+
+
+class DataRequest(models.Model):
+    """A person used their data rights on this account's data, through the verified link
+    of the public "your data" page: the customer's record of what was asked, what was
+    done and when. It keeps the address's SHA-256 only, so it outlives an erasure
+    without keeping the address."""
+
+    class Kind(models.TextChoices):
+        ACCESS = "access", "Access"
+        EXPORT = "export", "Export"
+        CORRECTION = "correction", "Correction"
+        UNSUBSCRIBE = "unsubscribe", "Unsubscribe from everything"
+        OBJECTION = "objection", "Objection to tracking"
+        ERASURE = "erasure", "Erasure"
+
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="data_requests", db_index=False
+    )
+    # While the contact exists, the log links to it; an erasure leaves the hash alone.
+    contact = models.ForeignKey(
+        Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    email_sha256 = models.CharField(max_length=64)
+    outcome = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = AccountScopedManager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["account", "-created_at", "-id"], name="datarequest_account"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for {self.email_sha256[:12]}… ({self.outcome})"

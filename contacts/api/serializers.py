@@ -118,8 +118,15 @@ class ContactSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
             "last_activity_at",
+            "tracking_objected_at",
         ]
-        read_only_fields = ["id", "created_at", "updated_at", "last_activity_at"]
+        read_only_fields = [
+            "id",
+            "created_at",
+            "updated_at",
+            "last_activity_at",
+            "tracking_objected_at",
+        ]
 
 
 class ContactDetailSerializer(ContactSerializer):
@@ -260,4 +267,84 @@ class SuppressionCreateSerializer(serializers.Serializer):
 class SuppressionFilterSerializer(serializers.Serializer):
     email = serializers.EmailField(
         required=False, help_text="Only the entry for this address, if there is one."
+    )
+
+
+# One contact's data (GET /contacts/{id}/export/) and its erasure
+
+
+class ExportedContactSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
+    attributes = serializers.DictField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    last_activity_at = serializers.DateTimeField(allow_null=True)
+    tracking_objected_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the person objected to open and click tracking."
+    )
+
+
+class ExportedSubscriptionSerializer(serializers.Serializer):
+    list = serializers.CharField(help_text="The list's name.")
+    status = SubscriptionStatusField()
+    source = serializers.CharField()
+    legal_basis = serializers.CharField()
+    consent_at = serializers.DateTimeField(allow_null=True)
+    consent_ip = serializers.IPAddressField(allow_null=True)
+    consent_user_agent = serializers.CharField()
+    consent_text = serializers.CharField()
+    confirmed_at = serializers.DateTimeField(allow_null=True)
+    unsubscribed_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class ExportedDeliverySerializer(serializers.Serializer):
+    campaign = serializers.CharField(help_text="The campaign's name.")
+    status = serializers.CharField()
+    sent_at = serializers.DateTimeField(allow_null=True)
+    first_opened_at = serializers.DateTimeField(allow_null=True)
+    first_clicked_at = serializers.DateTimeField(allow_null=True)
+
+
+class ExportedEventSerializer(serializers.Serializer):
+    campaign = serializers.CharField()
+    type = serializers.CharField()
+    occurred_at = serializers.DateTimeField()
+    machine = serializers.BooleanField(
+        help_text="A mail provider's proxy or a link scanner, not the person."
+    )
+    link = serializers.CharField(help_text="The clicked link's target, for clicks.")
+    detail = serializers.DictField()
+
+
+class ControllerSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    postal_address = serializers.CharField()
+
+
+class ContactExportSerializer(serializers.Serializer):
+    """Everything Missive holds on one contact: the document a person gets from an
+    access request, for portability (GDPR Art. 15 and 20)."""
+
+    exported_at = serializers.DateTimeField()
+    controller = ControllerSerializer()
+    contact = ExportedContactSerializer()
+    subscriptions = ExportedSubscriptionSerializer(many=True)
+    deliveries = ExportedDeliverySerializer(many=True)
+    events = ExportedEventSerializer(many=True)
+
+
+class ErasedSerializer(serializers.Serializer):
+    contact = serializers.IntegerField(source="contact_id", help_text="The erased contact's id.")
+    email_sha256 = serializers.CharField(help_text="What remains of the address, suppressed.")
+    subscriptions = serializers.IntegerField(help_text="Subscriptions deleted.")
+    deliveries = serializers.IntegerField(
+        help_text="Messages that still count in their campaign, no longer linked to anyone."
+    )
+    bodies = serializers.IntegerField(help_text="Stored message copies deleted.")
+    events = serializers.IntegerField(help_text="Events (opens, clicks…) deleted.")
+    suppression = serializers.IntegerField(
+        source="suppression_id", help_text="The suppression entry that keeps it from mail."
     )
