@@ -17,17 +17,24 @@ FOOTER_HTML = """
 <div style="max-width:600px;margin:0 auto;padding:16px 32px;font-family:Arial,sans-serif;\
 font-size:12px;line-height:1.5;color:#6b7280;text-align:center">
 {{ account_name }} · {{ postal_address }}<br>
-You receive this because you subscribed to our mailing list.{unsubscribe}
+You receive this because you subscribed to our mailing list.{unsubscribe}{stop_tracking}
 </div>
 """
+STOP_TRACKING_HTML = (
+    '<br><a href="{{ stop_tracking_url }}" style="color:#6b7280">'
+    "Don't track my opens and clicks</a>"
+)
 UNSUBSCRIBE_HTML = ' <a href="{{ unsubscribe_url }}" style="color:#6b7280">Unsubscribe</a>.'
 FOOTER_TEXT = "\n\n--\n{{ account_name }} · {{ postal_address }}\n{unsubscribe}"
 UNSUBSCRIBE_TEXT = "Unsubscribe: {{ unsubscribe_url }}"
 
 
-def _with_footer(html: str) -> str:
+def _with_footer(html: str, *, stop_tracking: bool = False) -> str:
     footer = FOOTER_HTML.replace(
         "{unsubscribe}", "" if "unsubscribe_url" in html else UNSUBSCRIBE_HTML
+    ).replace(
+        "{stop_tracking}",
+        STOP_TRACKING_HTML if stop_tracking and "stop_tracking_url" not in html else "",
     )
     lower = html.lower()
     at = lower.rfind("</body>")
@@ -86,7 +93,11 @@ def compose(
 ) -> Composed:
     """``links`` maps the URLs to track to their positions in the campaign's Link table;
     ``pixel`` adds the open pixel. Previews and test sends track nothing."""
-    html = sanitizing.inline_css(_with_footer(campaign.html or "<p></p>"))
+    # Tracked per recipient: the footer lets each person opt out of it.
+    per_recipient = campaign.account.tracking == "per_recipient" and (links or pixel)
+    html = sanitizing.inline_css(
+        _with_footer(campaign.html or "<p></p>", stop_tracking=bool(per_recipient))
+    )
     if links or pixel:
         html = _with_tracking(html, links or {}, pixel)
     return Composed(

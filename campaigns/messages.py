@@ -47,6 +47,8 @@ class Recipient:
     first_name: str
     last_name: str
     attributes: Mapping[str, object]
+    # The person objected to tracking: their links and pixel name only the campaign.
+    untracked: bool = False
 
 
 @dataclass
@@ -111,6 +113,7 @@ class MessageFactory:
         self.reply_to = campaign.reply_to
         self.unsubscribe_prefix = _public_prefix("unsubscribe")
         self.preferences_prefix = _public_prefix("preferences")
+        self.stop_tracking_prefix = _public_prefix("stop_tracking")
         self.view_prefix = _public_prefix("view_in_browser")
         self.pixel_prefix = _public_prefix("track_open")
         self.click_prefix = _public_prefix("track_click")
@@ -147,8 +150,10 @@ class MessageFactory:
         local, _, domain = return_path.rpartition("@")
         return f"{local}+{tokens.bounce_token(message.delivery_id)}@{domain}"
 
-    def _tracking_values(self, delivery_id: int, token: str) -> dict[str, object]:
-        if self.anonymous:
+    def _tracking_values(
+        self, delivery_id: int, token: str, *, anonymous: bool
+    ) -> dict[str, object]:
+        if self.anonymous or anonymous:
             return {"missive_pixel": self.anonymous_pixel, "missive_links": self.anonymous_links}
         return {
             "missive_pixel": self.pixel_prefix.replace("TOKEN", token),
@@ -171,9 +176,9 @@ class MessageFactory:
             "attributes": dict(recipient.attributes),
             "unsubscribe_url": unsubscribe,
             "preferences_url": preferences,
-            "stop_tracking_url": preferences,
+            "stop_tracking_url": self.stop_tracking_prefix.replace("TOKEN", token),
             "view_in_browser_url": self.view_prefix.replace("TOKEN", token),
-            **self._tracking_values(delivery_id, token),
+            **self._tracking_values(delivery_id, token, anonymous=recipient.untracked),
             **self.static_values,
         }
         subject, html, text = self.composed.render(values)

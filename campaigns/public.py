@@ -30,21 +30,24 @@ REDIRECT_SCHEMES = ("http", "https", "mailto")
 # its tracking choice (read when the link is fetched, so a change applies at once), and
 # when the message went out.
 _DELIVERY_SQL = """
-SELECT d.campaign_id, c.account_id, a.tracking, d.sent_at
+SELECT d.campaign_id, c.account_id, a.tracking, d.sent_at, ct.tracking_objected_at IS NOT NULL
 FROM campaigns_delivery AS d
 JOIN campaigns_campaign AS c ON c.id = d.campaign_id
 JOIN accounts_account AS a ON a.id = c.account_id
+LEFT JOIN contacts_contact AS ct ON ct.id = d.contact_id
 WHERE d.id = %s
 """
 _OPENED_SQL = """
 UPDATE campaigns_delivery SET first_opened_at = COALESCE(first_opened_at, %s) WHERE id = %s
 """
 _LINK_SQL = """
-SELECT l.id, l.url, d.campaign_id, c.account_id, a.tracking, d.sent_at
+SELECT l.id, l.url, d.campaign_id, c.account_id, a.tracking, d.sent_at,
+    ct.tracking_objected_at IS NOT NULL
 FROM campaigns_delivery AS d
 JOIN campaigns_campaign AS c ON c.id = d.campaign_id
 JOIN accounts_account AS a ON a.id = c.account_id
 JOIN campaigns_link AS l ON l.campaign_id = d.campaign_id AND l.position = %s
+LEFT JOIN contacts_contact AS ct ON ct.id = d.contact_id
 WHERE d.id = %s
 """
 # The first human click, and the contact's last activity, in one statement.
@@ -84,11 +87,12 @@ def record_open(delivery_id: int, *, user_agent: str) -> bool:
         row = cursor.fetchone()
         if row is None:
             return False
-        campaign_id, account_id, tracking, _sent_at = row
+        campaign_id, account_id, tracking, _sent_at, objected = row
         if tracking == OFF:
             return True
         machine = machines.is_machine_open(user_agent)
-        personal = tracking == PER_RECIPIENT
+        # A person who objected to tracking is counted, never named.
+        personal = tracking == PER_RECIPIENT and not objected
         if personal and not machine:
             cursor.execute(_OPENED_SQL, [now, delivery_id])
     record_event(
@@ -110,13 +114,13 @@ def resolve_click(delivery_id: int, position: int, *, user_agent: str) -> str | 
         row = cursor.fetchone()
         if row is None:
             return None
-        link_id, url, campaign_id, account_id, tracking, _sent_at = row
+        link_id, url, campaign_id, account_id, tracking, _sent_at, objected = row
         if urlsplit(url).scheme.lower() not in REDIRECT_SCHEMES:
             return None
         if tracking == OFF:
             return url
         machine = machines.is_machine_click(user_agent)
-        personal = tracking == PER_RECIPIENT
+        personal = tracking == PER_RECIPIENT and not objected
         now = timezone.now()
         if personal and not machine:
             cursor.execute(_CLICKED_SQL, [now, delivery_id, now])
@@ -308,3 +312,16 @@ def update_preferences(
 def stored_body(delivery_id: int) -> DeliveryBody | None:
     """The message as sent, while it is kept (6 days)."""
     return DeliveryBody.objects.filter(pk=delivery_id).first()
+
+
+def stop_tracking(who: Recipient) -> bool:
+    """The recipient objects to tracking: from now on their opens and clicks are counted
+    for the campaign without naming them, here and in every later message. Idempotent;
+    True when it changed something."""
+    if who.contact is None:
+        return False
+    now = timezone.now()
+    changed = Contact.objects.filter(pk=who.contact.pk, tracking_objected_at__isnull=True).update(
+        tracking_objected_at=now, updated_at=now
+    )
+    return bool(changed)

@@ -119,6 +119,7 @@ WITH claimed AS (
     RETURNING d.id, d.contact_id, d.attempts
 )
 SELECT claimed.id, claimed.attempts, c.email, c.first_name, c.last_name, c.attributes,
+    c.tracking_objected_at IS NOT NULL AS untracked,
     (c.id IS NOT NULL
      AND EXISTS (
         SELECT 1 FROM contacts_subscription AS s
@@ -156,7 +157,16 @@ def claim_batch(campaign: Campaign, list_ids: list[int], limit: int) -> Claimed:
         )
         rows = cursor.fetchall()
     claimed = Claimed(recipients=[], attempts={}, skipped=[])
-    for delivery_id, attempts, email, first_name, last_name, attributes, sendable in rows:
+    for (
+        delivery_id,
+        attempts,
+        email,
+        first_name,
+        last_name,
+        attributes,
+        untracked,
+        sendable,
+    ) in rows:
         claimed.attempts[delivery_id] = attempts
         if not sendable:
             claimed.skipped.append(delivery_id)
@@ -168,6 +178,7 @@ def claim_batch(campaign: Campaign, list_ids: list[int], limit: int) -> Claimed:
                 first_name=first_name,
                 last_name=last_name,
                 attributes=attributes if isinstance(attributes, dict) else {},
+                untracked=bool(untracked),
             )
         )
     return claimed

@@ -11,5 +11,6 @@ urlpatterns = [
     path("t/ac/<str:token>", public.track_click_anonymous, name="track_click_anonymous"),
     path("u/<str:token>", public.unsubscribe, name="unsubscribe"),
     path("u/<str:token>/preferences", public.preferences, name="preferences"),
+    path("u/<str:token>/stop-tracking", public.stop_tracking, name="stop_tracking"),
     path("v/<str:token>", public.view_in_browser, name="view_in_browser"),
 ]

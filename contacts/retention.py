@@ -195,6 +195,25 @@ def inactive_purge(now: datetime) -> int:
     return removed
 
 
+# -- the data requests log ----------------------------------------------------------------------
+
+
+def _old_requests(now: datetime) -> QuerySet:
+    from contacts.models import DataRequest
+
+    days = settings.MISSIVE_RETENTION["audit_log_days"]
+    return DataRequest.objects.filter(created_at__lt=now - timedelta(days=days))
+
+
+def requests_due(now: datetime) -> int:
+    return _old_requests(now).count()
+
+
+def requests_purge(now: datetime) -> int:
+    deleted, _ = _old_requests(now).delete()
+    return deleted
+
+
 POLICIES = [
     Policy(
         name="unconfirmed_opt_ins",
@@ -214,5 +233,11 @@ POLICIES = [
         "years by default), removed 30 days after the account is told how many.",
         due=inactive_due,
         purge=inactive_purge,
+    ),
+    Policy(
+        name="data_requests_log",
+        description="The log of recipients' data requests, kept one year like the audit log.",
+        due=requests_due,
+        purge=requests_purge,
     ),
 ]

@@ -105,6 +105,23 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+def stop_tracking(request: HttpRequest, token: str) -> HttpResponse:
+    """GET explains and shows a button (scanners fetch links); POST records the
+    objection."""
+    who = _recipient(token)
+    done = request.method == "POST"
+    if done:
+        public.stop_tracking(who)
+    response = render(
+        request,
+        "campaigns/public/stop_tracking.html",
+        {"who": who, "token": token, "done": done},
+    )
+    response["Cache-Control"] = NO_STORE
+    return response
+
+
+@require_http_methods(["GET", "POST"])
 def preferences(request: HttpRequest, token: str) -> HttpResponse:
     who = _recipient(token)
     saved = False

@@ -291,3 +291,35 @@ def test_turning_tracking_off_later_applies_to_messages_already_sent(sent, clien
     sent.refresh_from_db()
     assert sent.first_opened_at is None
     assert sent.first_clicked_at is None
+
+
+def test_a_recipient_can_stop_being_tracked_from_the_footer(
+    sent, client, world, django_capture_on_commit_callbacks
+):
+    from django.core import mail
+
+    html = mail.outbox[-1].alternatives[0][0]
+    assert "Don't track my opens and clicks" in html
+    url = f"/u/{tokens.recipient_token(sent.pk)}/stop-tracking"
+    assert b"Stop tracking me" in client.get(url).content
+    sent.contact.refresh_from_db()
+    assert sent.contact.tracking_objected_at is None  # GET changes nothing
+
+    client.post(url)
+    client.get(f"/t/o/{tokens.recipient_token(sent.pk)}", HTTP_USER_AGENT=BROWSER)
+    client.get(f"/t/c/{tokens.click_token(sent.pk, 0)}", HTTP_USER_AGENT=BROWSER)
+
+    sent.refresh_from_db()
+    assert sent.contact.tracking_objected_at is not None
+    assert sent.first_opened_at is None
+    assert sent.first_clicked_at is None
+    events = Event.objects.filter(campaign_id=sent.campaign_id).exclude(type="sent")
+    assert sorted(events.values_list("type", flat=True)) == ["click", "open"]
+    assert set(events.values_list("delivery_id", flat=True)) == {None}
+
+    # The next message carries only campaign-level links for this person.
+    _campaign, next_html = _send_with_tracking(
+        world, "per_recipient", django_capture_on_commit_callbacks
+    )
+    assert "/t/ao/" in next_html
+    assert "/t/o/" not in next_html

@@ -229,3 +229,20 @@ def test_an_unknown_policy_name_is_refused(db):
 
     with pytest.raises(CommandError, match="Unknown retention policy"):
         call_command("purge", "--policy", "nope", stdout=StringIO())
+
+
+def test_the_data_requests_log_goes_after_a_year(world):
+    from contacts.models import DataRequest
+
+    old = DataRequest.objects.create(
+        account=world.account_a, kind="access", email_sha256="0" * 64, created_at=NOW - DAY * 366
+    )
+    recent = DataRequest.objects.create(
+        account=world.account_a, kind="access", email_sha256="1" * 64, created_at=NOW - DAY * 300
+    )
+
+    assert _counts(["data_requests_log"], NOW) == {"data_requests_log": 1}
+    run_policies(names=["data_requests_log"], now=NOW)
+
+    assert list(DataRequest.objects.values_list("pk", flat=True)) == [recent.pk]
+    assert not DataRequest.objects.filter(pk=old.pk).exists()
