@@ -240,6 +240,9 @@ class MessageFactory:
             connection=connection,
         )
         email.attach_alternative(message.html, "text/html")
+        # Providers echo metadata back in their webhooks: feedback finds its delivery
+        # even when it arrives before the provider's message id is recorded.
+        email.metadata = {"missive": message.headers["X-Missive-Campaign"]}
         return email
 
 

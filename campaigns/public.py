@@ -40,9 +40,13 @@ WHERE d.id = %s
 _OPENED_SQL = """
 UPDATE campaigns_delivery SET first_opened_at = COALESCE(first_opened_at, %s) WHERE id = %s
 """
+# (with the times of the delivery's clicks of the last moment: a scanner clicks every link
+# at once)
 _LINK_SQL = """
 SELECT l.id, l.url, d.campaign_id, c.account_id, a.tracking, d.sent_at,
-    ct.tracking_objected_at IS NOT NULL
+    ct.tracking_objected_at IS NOT NULL,
+    ARRAY(SELECT e.occurred_at FROM stats_event AS e
+          WHERE e.delivery_id = d.id AND e.type = 'click' AND e.occurred_at >= %s)
 FROM campaigns_delivery AS d
 JOIN campaigns_campaign AS c ON c.id = d.campaign_id
 JOIN accounts_account AS a ON a.id = c.account_id
@@ -76,7 +80,7 @@ PER_RECIPIENT = Account.Tracking.PER_RECIPIENT
 OFF = Account.Tracking.OFF
 
 
-def record_open(delivery_id: int, *, user_agent: str) -> bool:
+def record_open(delivery_id: int, *, user_agent: str, ip: str | None = None) -> bool:
     """An open of the message. Machine opens (image proxies, prefetchers) are recorded
     but flagged, and do not count as the recipient's first open; under anonymous
     tracking the open is counted for the campaign only; with tracking off, nothing is
@@ -87,10 +91,10 @@ def record_open(delivery_id: int, *, user_agent: str) -> bool:
         row = cursor.fetchone()
         if row is None:
             return False
-        campaign_id, account_id, tracking, _sent_at, objected = row
+        campaign_id, account_id, tracking, sent_at, objected = row
         if tracking == OFF:
             return True
-        machine = machines.is_machine_open(user_agent)
+        machine = machines.is_machine_open(user_agent, ip, sent_at, now)
         # A person who objected to tracking is counted, never named.
         personal = tracking == PER_RECIPIENT and not objected
         if personal and not machine:
@@ -106,22 +110,24 @@ def record_open(delivery_id: int, *, user_agent: str) -> bool:
     return True
 
 
-def resolve_click(delivery_id: int, position: int, *, user_agent: str) -> str | None:
+def resolve_click(
+    delivery_id: int, position: int, *, user_agent: str, ip: str | None = None
+) -> str | None:
     """The target of a tracked link, after recording the click (as ``record_open`` does
     for opens); None if there is none."""
+    now = timezone.now()
     with connection.cursor() as cursor:
-        cursor.execute(_LINK_SQL, [position, delivery_id])
+        cursor.execute(_LINK_SQL, [now - machines.CLICK_BURST_WINDOW, position, delivery_id])
         row = cursor.fetchone()
         if row is None:
             return None
-        link_id, url, campaign_id, account_id, tracking, _sent_at, objected = row
+        link_id, url, campaign_id, account_id, tracking, sent_at, objected, recent = row
         if urlsplit(url).scheme.lower() not in REDIRECT_SCHEMES:
             return None
         if tracking == OFF:
             return url
-        machine = machines.is_machine_click(user_agent)
+        machine = machines.is_machine_click(user_agent, ip, sent_at, now, recent)
         personal = tracking == PER_RECIPIENT and not objected
-        now = timezone.now()
         if personal and not machine:
             cursor.execute(_CLICKED_SQL, [now, delivery_id, now])
     record_event(
@@ -136,7 +142,7 @@ def resolve_click(delivery_id: int, position: int, *, user_agent: str) -> str | 
     return url
 
 
-def record_anonymous_open(campaign_id: int, *, user_agent: str) -> bool:
+def record_anonymous_open(campaign_id: int, *, user_agent: str, ip: str | None = None) -> bool:
     """An open counted for the campaign only: the link names no one."""
     with connection.cursor() as cursor:
         cursor.execute(_CAMPAIGN_SQL, [campaign_id])
@@ -149,12 +155,14 @@ def record_anonymous_open(campaign_id: int, *, user_agent: str) -> bool:
             Event.Type.OPEN,
             account_id=account_id,
             campaign_id=campaign_id,
-            machine=machines.is_machine_open(user_agent),
+            machine=machines.is_machine_open(user_agent, ip),
         )
     return True
 
 
-def resolve_anonymous_click(campaign_id: int, position: int, *, user_agent: str) -> str | None:
+def resolve_anonymous_click(
+    campaign_id: int, position: int, *, user_agent: str, ip: str | None = None
+) -> str | None:
     with connection.cursor() as cursor:
         cursor.execute(_CAMPAIGN_LINK_SQL, [position, campaign_id])
         row = cursor.fetchone()
@@ -169,7 +177,7 @@ def resolve_anonymous_click(campaign_id: int, position: int, *, user_agent: str)
             account_id=account_id,
             campaign_id=campaign_id,
             link_id=link_id,
-            machine=machines.is_machine_click(user_agent),
+            machine=machines.is_machine_click(user_agent, ip),
         )
     return url
 

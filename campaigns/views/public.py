@@ -53,14 +53,19 @@ def _redirect(target: str | None) -> HttpResponse:
 def track_open(request: HttpRequest, token: str) -> HttpResponse:
     delivery_id = tokens.read_recipient_token(token)
     return _pixel(
-        delivery_id is not None and public.record_open(delivery_id, user_agent=_user_agent(request))
+        delivery_id is not None
+        and public.record_open(delivery_id, user_agent=_user_agent(request), ip=client_ip(request))
     )
 
 
 @require_GET
 def track_click(request: HttpRequest, token: str) -> HttpResponse:
     ids = tokens.read_click_token(token)
-    return _redirect(public.resolve_click(*ids, user_agent=_user_agent(request)) if ids else None)
+    return _redirect(
+        public.resolve_click(*ids, user_agent=_user_agent(request), ip=client_ip(request))
+        if ids
+        else None
+    )
 
 
 @require_GET
@@ -68,7 +73,9 @@ def track_open_anonymous(request: HttpRequest, token: str) -> HttpResponse:
     campaign_id = tokens.read_campaign_open_token(token)
     return _pixel(
         campaign_id is not None
-        and public.record_anonymous_open(campaign_id, user_agent=_user_agent(request))
+        and public.record_anonymous_open(
+            campaign_id, user_agent=_user_agent(request), ip=client_ip(request)
+        )
     )
 
 
@@ -76,7 +83,9 @@ def track_open_anonymous(request: HttpRequest, token: str) -> HttpResponse:
 def track_click_anonymous(request: HttpRequest, token: str) -> HttpResponse:
     ids = tokens.read_campaign_click_token(token)
     return _redirect(
-        public.resolve_anonymous_click(*ids, user_agent=_user_agent(request)) if ids else None
+        public.resolve_anonymous_click(*ids, user_agent=_user_agent(request), ip=client_ip(request))
+        if ids
+        else None
     )
 
 

@@ -4,8 +4,11 @@ cheap, and never an error on a bad token."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from campaigns import sending, services, tokens
 from campaigns.models import Delivery, DeliveryBody
@@ -39,6 +42,9 @@ def sent(world, django_capture_on_commit_callbacks):
     sending.send_batch(campaign.pk)
     delivery = Delivery.objects.get(campaign=campaign)
     assert delivery.status == Delivery.Status.SENT
+    # A minute ago: opens and clicks in the first seconds after sending are machines'.
+    Delivery.objects.filter(pk=delivery.pk).update(sent_at=delivery.sent_at - timedelta(minutes=1))
+    delivery.refresh_from_db()
     return delivery
 
 
@@ -323,3 +329,13 @@ def test_a_recipient_can_stop_being_tracked_from_the_footer(
     )
     assert "/t/ao/" in next_html
     assert "/t/o/" not in next_html
+
+
+def test_an_open_in_the_first_seconds_after_sending_is_a_machines(sent, client):
+    Delivery.objects.filter(pk=sent.pk).update(sent_at=timezone.now())
+
+    client.get(f"/t/o/{tokens.recipient_token(sent.pk)}", HTTP_USER_AGENT=BROWSER)
+
+    assert Event.objects.get(delivery_id=sent.pk, type="open").machine is True
+    sent.refresh_from_db()
+    assert sent.first_opened_at is None
