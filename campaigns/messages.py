@@ -28,6 +28,7 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.utils import DNS_NAME
 from django.urls import reverse
 from django.utils.module_loading import import_string
 
@@ -289,10 +290,16 @@ class SmtpTransport:
             if self.use_ssl:
                 context = ssl.create_default_context()
                 self.connection = smtplib.SMTP_SSL(
-                    self.host, self.port, timeout=self.timeout, context=context
+                    self.host,
+                    self.port,
+                    timeout=self.timeout,
+                    context=context,
+                    local_hostname=DNS_NAME,
                 )
             else:
-                self.connection = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+                self.connection = smtplib.SMTP(
+                    self.host, self.port, timeout=self.timeout, local_hostname=DNS_NAME
+                )
                 if self.use_tls:
                     self.connection.starttls(context=ssl.create_default_context())
             if self.username:

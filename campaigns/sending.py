@@ -216,6 +216,18 @@ SET status = 'skipped', claimed_at = NULL,
     error = 'Unsubscribed, suppressed or erased before sending.'
 WHERE id = ANY(%s) AND status = 'sending'
 """
+# The bodies as plain rows: Django's bulk_create sends them as UNNEST of text arrays,
+# which psycopg quotes in Python (a regex substitution per quote in the HTML), at some
+# 300 µs of CPU per message.
+_BODIES_SQL = """
+INSERT INTO campaigns_deliverybody (delivery_id, subject, html, text, created_at)
+VALUES {rows}
+ON CONFLICT (delivery_id) DO NOTHING
+"""
+_SENT_EVENTS_SQL = """
+INSERT INTO stats_event (account_id, campaign_id, delivery_id, type, occurred_at)
+SELECT %s, %s, v.id, 'sent', %s FROM unnest(%s::bigint[]) AS v(id)
+"""
 # A batch still at work renews its lease, so a slow batch is not taken for a dead one.
 _RENEW_SQL = """
 UPDATE campaigns_delivery SET claimed_at = %s WHERE id = ANY(%s) AND status = 'sending'
@@ -266,8 +278,20 @@ def flush(
             ids, message_ids, esp_ids = zip(*outcomes.sent, strict=True)
             cursor.execute(_SENT_SQL, [now, list(ids), list(message_ids), list(esp_ids)])
             sent_ids = {row[0] for row in cursor.fetchall()}
-            DeliveryBody.objects.bulk_create(
-                [b for b in outcomes.bodies if b.delivery_id in sent_ids], ignore_conflicts=True
+            bodies = [b for b in outcomes.bodies if b.delivery_id in sent_ids]
+            if bodies:
+                cursor.execute(
+                    _BODIES_SQL.format(rows=", ".join(["(%s, %s, %s, %s, %s)"] * len(bodies))),
+                    [v for b in bodies for v in (b.delivery_id, b.subject, b.html, b.text, now)],
+                )
+            cursor.execute(
+                _SENT_EVENTS_SQL,
+                [
+                    campaign.account_id,
+                    campaign.pk,
+                    now,
+                    [i for i, _, _ in outcomes.sent if i in sent_ids],
+                ],
             )
         if retry:
             cursor.execute(
@@ -289,17 +313,6 @@ def flush(
             cursor.execute(_RENEW_SQL, [now, list(renew)])
         record_events(
             [
-                NewEvent(
-                    type=Event.Type.SENT,
-                    account_id=campaign.account_id,
-                    campaign_id=campaign.pk,
-                    delivery_id=i,
-                    occurred_at=now,
-                )
-                for i, _, _ in outcomes.sent
-                if i in sent_ids
-            ]
-            + [
                 NewEvent(
                     type=Event.Type.FAILED,
                     account_id=campaign.account_id,

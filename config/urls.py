@@ -14,6 +14,7 @@ api_v1 = [
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("accounts.api.urls")),
     path("", include("contacts.api_urls")),
+    path("", include("stats.api_urls")),
     path("", include("campaigns.api_urls")),
     # Anything else under the API answers in JSON too.
     re_path(r"^.*$", api_not_found),
@@ -30,6 +31,8 @@ urlpatterns = [
     path("", include("contacts.urls_data_requests")),
     path("", include("campaigns.urls")),
     path("", include("campaigns.urls_public")),
+    path("", include("stats.urls_reports")),
+    path("webhooks/", include("stats.urls")),
     path("api/v1/", include(api_v1)),
     path("admin/", admin.site.urls),
 ]

@@ -189,6 +189,20 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(days=1),
         "options": {"expires": 60 * 60},
     },
+    # Every 10 seconds: new events are folded into the report counters, so reports are
+    # 10 to 20 seconds behind (stats/rollup.py). A run that overlaps another does nothing.
+    "stats-rollup": {
+        "task": "stats.rollup",
+        "schedule": timedelta(seconds=10),
+        "options": {"expires": 9},
+    },
+    # Every minute: the bounce mailbox of SMTP sending is read (stats/bounces.py); the
+    # task does nothing unless MISSIVE_BOUNCE_MAILBOX is set.
+    "stats-fetch-bounces": {
+        "task": "stats.fetch_bounces",
+        "schedule": timedelta(minutes=1),
+        "options": {"expires": 50},
+    },
     # Daily: every retention policy of every app (accounts/purge.py).
     "accounts-run-retention": {
         "task": "accounts.run_retention",
@@ -307,19 +321,25 @@ SPECTACULAR_SETTINGS = {
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Missive <no-reply@localhost>")
 SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 EMAIL_ESP = env_str("EMAIL_ESP").strip().lower()
+# django-anymail's settings come as ANYMAIL_<NAME> variables (a secret also as
+# ANYMAIL_<NAME>_FILE), e.g. ANYMAIL_POSTMARK_SERVER_TOKEN=…; read whatever the delivery,
+# since the providers' webhooks (ANYMAIL_WEBHOOK_SECRET, stats/webhooks.py) need them too.
+ANYMAIL = {
+    name: env_str(f"ANYMAIL_{name}")
+    for name in sorted(
+        {
+            key.removeprefix("ANYMAIL_").removesuffix("_FILE")
+            for key in os.environ
+            if key.startswith("ANYMAIL_")
+        }
+    )
+}
 if EMAIL_ESP:
-    # Any of django-anymail's providers; its settings come as ANYMAIL_<NAME> variables,
-    # e.g. EMAIL_ESP=postmark with ANYMAIL_POSTMARK_SERVER_TOKEN=….
+    # Any of django-anymail's providers, e.g. EMAIL_ESP=postmark.
     EMAIL_BACKEND = f"anymail.backends.{EMAIL_ESP}.EmailBackend"
-    ANYMAIL = {
-        key.removeprefix("ANYMAIL_"): value
-        for key, value in os.environ.items()
-        if key.startswith("ANYMAIL_") and not key.endswith("_FILE")
-    }
 else:
     _email = parse_email_url(env_str("EMAIL_URL", "console://" if DEBUG else ""))
     globals().update(_email)
-    ANYMAIL = {}
     if not env_str("EMAIL_URL") and not DEBUG:
         raise ImproperlyConfigured(
             "Email delivery is not configured: set EMAIL_URL (smtp://user:pass@host:587"
@@ -336,8 +356,8 @@ MISSIVE_SENDING_BACKENDS = {
 # Recipients a worker claims at a time; pause, cancel and suppression are checked between
 # batches. The ledger records outcomes every MISSIVE_SEND_FLUSH_EVERY messages, which
 # bounds what a killed worker can send twice.
-MISSIVE_SEND_BATCH_SIZE = env_int("MISSIVE_SEND_BATCH_SIZE", 200)
-MISSIVE_SEND_FLUSH_EVERY = env_int("MISSIVE_SEND_FLUSH_EVERY", 50)
+MISSIVE_SEND_BATCH_SIZE = env_int("MISSIVE_SEND_BATCH_SIZE", 500)
+MISSIVE_SEND_FLUSH_EVERY = env_int("MISSIVE_SEND_FLUSH_EVERY", 100)
 # Batches of one campaign in flight at once (across all workers).
 MISSIVE_SEND_LANES = env_int("MISSIVE_SEND_LANES", 4)
 # A claim older than this (seconds) belongs to a dead worker and goes back to the queue.
@@ -358,6 +378,9 @@ _base_host = urlsplit(MISSIVE_BASE_URL).hostname or ""
 if "." not in _base_host or _base_host[-1].isdigit():  # an IP address or a bare name
     _base_host = "localhost"
 MISSIVE_UNSUBSCRIBE_MAILTO = env_str("MISSIVE_UNSUBSCRIBE_MAILTO", f"unsubscribe@{_base_host}")
+# The mailbox that receives the bounces of SMTP sending and the mailto: unsubscribes
+# (imaps://user:password@host/INBOX or pop3s://user:password@host), read every minute.
+MISSIVE_BOUNCE_MAILBOX = env_str("MISSIVE_BOUNCE_MAILBOX")
 
 # Retention: how long each kind of data is kept (accounts/purge.py runs the policies
 # declared in each app's retention.py once a day; `manage.py purge --dry-run` shows them).

@@ -1,0 +1,13 @@
+"""The statistics endpoints of the API, under /api/v1/."""
+
+from django.urls import path
+
+from stats import api
+
+urlpatterns = [
+    path(
+        "campaigns/<int:campaign_id>/report/",
+        api.CampaignReportView.as_view(),
+        name="api-campaign-report",
+    ),
+]

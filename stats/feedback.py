@@ -1,0 +1,393 @@
+"""What the mail servers said about a message, and what Missive does about it.
+
+Both sources of feedback, the providers' webhooks (stats/webhooks.py) and the bounce
+mailbox of plain SMTP sending (stats/bounces.py), turn what they received into one
+``Feedback`` for one delivery and call ``feedback_record``. The rules (RFC 3463 status
+codes, the Gmail/Yahoo bulk-sender rules) are applied here and nowhere else:
+
+- a hard bounce (5.1.x, 5.2.1, or the provider's "invalid address" / "bounced") suppresses
+  the address for the account at once and marks the delivery bounced;
+- soft bounces (4.x.x, 5.2.2 mailbox full, deferrals) suppress the address once three
+  different messages to it failed over at least 72 hours;
+- a policy rejection (5.7.x, the provider's "blocked" / "spam") is the sender's problem,
+  not the address's: it is recorded for the customer to see, nothing is suppressed;
+- a complaint suppresses the address for all of the account's marketing at once, and
+  may suspend the account's sending (stats/health.py has the limits);
+- an unsubscribe reported by a provider unsubscribes like the message's own link.
+
+Guarantees: the event and everything it causes are written in one transaction; a provider
+event delivered twice is stored and acted on once (its id and its own timestamp are
+unique in the event table); every rule is idempotent besides.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import Max, Min
+from django.utils import timezone
+
+from accounts.models import Account
+from accounts.services import audit_log
+from campaigns import public
+from campaigns.models import Campaign, Delivery, Link
+from campaigns.services import campaign_pause
+from campaigns.states import State
+from contacts.models import Contact, Suppression
+from contacts.services import suppression_add
+from stats import health, machines
+from stats.models import Event
+
+logger = logging.getLogger(__name__)
+
+
+class Outcome(StrEnum):
+    DELIVERED = "delivered"
+    HARD_BOUNCE = "hard"  # the address does not exist or is disabled
+    SOFT_BOUNCE = "soft"  # it may work later: mailbox full, server busy, delayed
+    POLICY = "policy"  # refused for the sender's reputation or content, not the address
+    REJECTED = "rejected"  # refused by the sending provider for another reason
+    FAILED = "failed"  # not sent for a reason that is not the recipient's
+    COMPLAINT = "complaint"
+    UNSUBSCRIBE = "unsubscribe"
+    OPEN = "open"
+    CLICK = "click"
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """One thing that happened to one message, as a provider or a mail server said it."""
+
+    outcome: Outcome
+    source: str  # the provider ("Postmark") or "bounce mailbox"
+    occurred_at: datetime | None = None  # the source's own timestamp
+    dedup_key: str | None = None  # the source's id of this report
+    status: str = ""  # the RFC 3463 status code, when known
+    diagnostic: str = ""  # what the server said
+    deferred: bool = False  # a delay: the message may still arrive
+    machine: bool = False  # the source itself says a machine did it (a proxy open)
+    user_agent: str | None = None  # None: the source does not report it
+    ip: str = ""
+    url: str = ""
+
+
+# -- classification --------------------------------------------------------------------------
+
+# An RFC 3463 enhanced status code: class.subject.detail, not part of a longer dotted number.
+_ENHANCED_STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
+
+
+def enhanced_status(*texts: str | None) -> str:
+    """The first failure status code (4.x.x or 5.x.x) in ``texts``, else the first
+    success code, else ""."""
+    success = ""
+    for text in texts:
+        for match in _ENHANCED_STATUS.finditer(text or ""):
+            code = ".".join(match.groups())
+            if match.group(1) in "45":
+                return code
+            success = success or code
+    return success
+
+
+def outcome_of_status(status: str) -> Outcome | None:
+    """What an RFC 3463 code decides on its own; None when it leaves it to the context."""
+    parts = status.split(".")
+    if len(parts) != 3:
+        return None
+    klass, subject, detail = parts
+    if klass == "4":
+        return Outcome.SOFT_BOUNCE
+    if klass != "5":
+        return None
+    if subject == "1" or (subject == "2" and detail == "1"):  # bad address, mailbox disabled
+        return Outcome.HARD_BOUNCE
+    if subject == "2" and detail == "2":  # mailbox full
+        return Outcome.SOFT_BOUNCE
+    if subject == "7":  # security or policy
+        return Outcome.POLICY
+    return None
+
+
+# For servers that explain without a usable code (non-standard bounces). Policy first:
+# "rejected as spam" is about the message, whatever else the sentence says.
+_POLICY_WORDS = re.compile(
+    r"spam|block ?list|black ?list|blocked|reputation|policy|dmarc|\bspf\b|dkim|"
+    r"not authori[sz]ed|access denied|listed (?:at|on|in)",
+    re.IGNORECASE,
+)
+_SOFT_WORDS = re.compile(
+    r"mailbox (?:is )?full|over ?quota|quota exceeded|insufficient (?:system )?storage|"
+    r"temporar|try again|greylist|graylist|timed? ?out|connection refused|too many",
+    re.IGNORECASE,
+)
+_HARD_WORDS = re.compile(
+    r"user unknown|unknown user|no such (?:user|mailbox|recipient|address)|"
+    r"(?:mailbox|address|account|recipient|user)(?: address)? (?:is )?(?:unavailable|not found|"
+    r"does(?: not|n't) exist|disabled|inactive|invalid|unknown)|"
+    r"does(?: not|n't) exist|invalid (?:recipient|mailbox|address)|unrouteable address|"
+    r"host or domain name not found|domain (?:name )?not found|no mail(?: |-)?host|"
+    r"not a valid (?:mailbox|recipient|address)",
+    re.IGNORECASE,
+)
+
+
+def outcome_of_text(text: str) -> Outcome | None:
+    """What a server's explanation says, for bounces without a decisive status code."""
+    if _POLICY_WORDS.search(text):
+        return Outcome.POLICY
+    if _SOFT_WORDS.search(text):
+        return Outcome.SOFT_BOUNCE
+    if _HARD_WORDS.search(text):
+        return Outcome.HARD_BOUNCE
+    return None
+
+
+# -- recording -------------------------------------------------------------------------------
+
+_EVENT_TYPES = {
+    Outcome.DELIVERED: Event.Type.DELIVERED,
+    Outcome.HARD_BOUNCE: Event.Type.BOUNCE,
+    Outcome.SOFT_BOUNCE: Event.Type.BOUNCE,
+    Outcome.POLICY: Event.Type.REJECTED,
+    Outcome.REJECTED: Event.Type.REJECTED,
+    Outcome.FAILED: Event.Type.FAILED,
+    Outcome.COMPLAINT: Event.Type.COMPLAINT,
+    Outcome.OPEN: Event.Type.OPEN,
+    Outcome.CLICK: Event.Type.CLICK,
+}
+# Every event written here says in ``detail``: ``kind`` (an Outcome: hard, soft, policy,
+# rejected, failed, complaint, delivered), ``source`` (the provider, or "bounce mailbox")
+# and, when known, ``status`` (RFC 3463), ``diagnostic`` (the server's words) and
+# ``deferred``. Reports tell hard from soft bounces, and policy rejections, by ``kind``.
+SOFT_KINDS = (Outcome.SOFT_BOUNCE.value,)
+
+_INSERT_SQL = """
+INSERT INTO stats_event
+    (account_id, campaign_id, delivery_id, link_id, type, occurred_at, machine, detail,
+     dedup_key)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s)
+ON CONFLICT DO NOTHING
+RETURNING id
+"""
+
+
+def _insert_event(
+    delivery: Delivery,
+    *,
+    type: str,
+    occurred_at: datetime,
+    detail: dict[str, object],
+    dedup_key: str | None,
+    machine: bool = False,
+    link_id: int | None = None,
+) -> bool:
+    """One event; False when a report with the same key and time is already stored."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT_SQL,
+            [
+                delivery.campaign.account_id,
+                delivery.campaign_id,
+                delivery.pk,
+                link_id,
+                type,
+                occurred_at,
+                machine,
+                json.dumps(detail),
+                dedup_key,
+            ],
+        )
+        return cursor.fetchone() is not None
+
+
+def _detail(feedback: Feedback) -> dict[str, object]:
+    detail: dict[str, object] = {"kind": feedback.outcome.value, "source": feedback.source}
+    if feedback.status:
+        detail["status"] = feedback.status
+    if feedback.diagnostic:
+        detail["diagnostic"] = feedback.diagnostic.strip()[:500]
+    if feedback.deferred:
+        detail["deferred"] = True
+    return detail
+
+
+def feedback_record(*, delivery: Delivery, feedback: Feedback) -> bool:
+    """Record what happened to ``delivery`` and apply the rules. ``delivery`` comes with
+    its campaign, account and contact (select_related). False when the same report was
+    already recorded, or is not kept (an open the account does not track)."""
+    if feedback.outcome == Outcome.UNSUBSCRIBE:
+        return _unsubscribe(delivery, feedback)
+    at = feedback.occurred_at or timezone.now()
+    with transaction.atomic():
+        if feedback.outcome in (Outcome.OPEN, Outcome.CLICK):
+            return _engagement(delivery, feedback, at)
+        event_type = _EVENT_TYPES[feedback.outcome]
+        if feedback.outcome == Outcome.SOFT_BOUNCE and feedback.deferred:
+            event_type = Event.Type.DEFERRED
+        if not _insert_event(
+            delivery,
+            type=event_type,
+            occurred_at=at,
+            detail=_detail(feedback),
+            dedup_key=feedback.dedup_key,
+        ):
+            return False
+        if feedback.outcome == Outcome.HARD_BOUNCE:
+            _suppress(delivery, Suppression.Reason.HARD_BOUNCE, f"Hard bounce ({feedback.source})")
+            _mark(delivery, Delivery.Status.BOUNCED)
+        elif feedback.outcome == Outcome.SOFT_BOUNCE:
+            if not feedback.deferred:
+                _mark(delivery, Delivery.Status.BOUNCED)
+            _count_soft_bounces(delivery)
+        elif feedback.outcome == Outcome.COMPLAINT:
+            _suppress(delivery, Suppression.Reason.COMPLAINT, f"Complaint ({feedback.source})")
+            _mark(delivery, Delivery.Status.COMPLAINED)
+            complaints_check(delivery.campaign.account)
+    return True
+
+
+def _mark(delivery: Delivery, status: str) -> None:
+    # Only a message that went out changes: a failed or skipped one keeps its reason.
+    Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.SENT).update(status=status)
+
+
+def _suppress(delivery: Delivery, reason: str, note: str) -> None:
+    contact = delivery.contact
+    if contact is None:  # erased: a suppression of the address was left then
+        return
+    try:
+        suppression_add(
+            account=delivery.campaign.account, email=contact.email, reason=reason, note=note
+        )
+    except ValidationError:
+        logger.warning("Delivery %s: cannot suppress its contact's address", delivery.pk)
+
+
+def _count_soft_bounces(delivery: Delivery) -> None:
+    """Suppress the address once enough different messages to it bounced softly, far
+    enough apart: one message retried for days is one failure, not three."""
+    contact = delivery.contact
+    if contact is None:
+        return
+    account = delivery.campaign.account
+    since = timezone.now() - health.SOFT_BOUNCE_WINDOW
+    per_message = list(
+        Event.objects.for_account(account)
+        .filter(
+            delivery_id__in=Delivery.objects.filter(contact=contact).values("pk"),
+            type__in=[Event.Type.BOUNCE, Event.Type.DEFERRED],
+            detail__kind__in=SOFT_KINDS,
+            occurred_at__gte=since,
+        )
+        .order_by()
+        .values("delivery_id")
+        .annotate(first=Min("occurred_at"), last=Max("occurred_at"))
+    )
+    if len(per_message) < health.SOFT_BOUNCE_LIMIT:
+        return
+    span = max(row["last"] for row in per_message) - min(row["first"] for row in per_message)
+    if span >= health.SOFT_BOUNCE_SPAN:
+        hours = int(health.SOFT_BOUNCE_SPAN.total_seconds() // 3600)
+        _suppress(
+            delivery,
+            Suppression.Reason.HARD_BOUNCE,
+            f"{len(per_message)} soft bounces over {hours} hours or more",
+        )
+
+
+def _unsubscribe(delivery: Delivery, feedback: Feedback) -> bool:
+    who = public.recipient(delivery.pk)
+    if who is None:
+        return False
+    return public.unsubscribe(who, how=f"provider: {feedback.source}") > 0
+
+
+def _engagement(delivery: Delivery, feedback: Feedback, at: datetime) -> bool:
+    """An open or a click the provider tracked. Missive tracks both itself, so the
+    provider's count only where the campaign does not, and only for accounts that track
+    people at all."""
+    campaign = delivery.campaign
+    if campaign.account.tracking != Account.Tracking.PER_RECIPIENT:
+        return False
+    is_open = feedback.outcome == Outcome.OPEN
+    tracked_by_missive = campaign.track_opens if is_open else campaign.track_clicks
+    if tracked_by_missive:
+        return False
+    if is_open:
+        machine = feedback.machine or machines.is_machine_open(
+            feedback.user_agent, feedback.ip or None, delivery.sent_at, at
+        )
+        link_id = None
+    else:
+        machine = feedback.machine or machines.is_machine_click(
+            feedback.user_agent, feedback.ip or None, delivery.sent_at, at
+        )
+        link = Link.objects.filter(campaign=campaign, url=feedback.url).first()
+        link_id = link.pk if link else None
+    if not _insert_event(
+        delivery,
+        type=_EVENT_TYPES[feedback.outcome],
+        occurred_at=at,
+        detail={"source": feedback.source},
+        dedup_key=feedback.dedup_key,
+        machine=machine,
+        link_id=link_id,
+    ):
+        return False
+    if not machine:
+        field = "first_opened_at" if is_open else "first_clicked_at"
+        Delivery.objects.filter(pk=delivery.pk, **{f"{field}__isnull": True}).update(**{field: at})
+        if not is_open and delivery.contact_id:  # a person's click is activity; an open is not
+            Contact.objects.filter(pk=delivery.contact_id).update(last_activity_at=at)
+    return True
+
+
+# -- the account's complaint rate --------------------------------------------------------------
+
+
+def complaints_check(account: Account) -> bool:
+    """Suspend the account's sending if its complaint rate is over the limit. True when
+    this call suspended it."""
+    if account.sending_suspended_at:
+        return False
+    state = health.complaint_health(account)
+    if not state.over_limit:
+        return False
+    return sending_suspend(
+        account=account,
+        reason=(
+            f"{state.complaints} spam complaints for {state.sent} messages over the last "
+            f"30 days ({state.rate:.2%}); the limit is {health.COMPLAINT_SUSPEND_RATE:.1%}."
+        ),
+        detail={"rate": round(state.rate, 6), "complaints": state.complaints, "sent": state.sent},
+    )
+
+
+@transaction.atomic
+def sending_suspend(*, account: Account, reason: str, detail: dict[str, object]) -> bool:
+    """Stop the account's sending: refuse new starts (campaigns.services checks the flag)
+    and pause what is being sent. Only Missive's operators lift it, in the admin."""
+    locked = Account.objects.select_for_update().get(pk=account.pk)
+    if locked.sending_suspended_at:
+        return False
+    locked.sending_suspended_at = timezone.now()
+    locked.sending_suspended_reason = reason
+    locked.save(update_fields=["sending_suspended_at", "sending_suspended_reason"])
+    account.sending_suspended_at = locked.sending_suspended_at
+    account.sending_suspended_reason = reason
+    audit_log(account=locked, actor=None, action="account.sending_suspended", **detail)
+    for campaign in Campaign.objects.for_account(locked).filter(status=State.SENDING):
+        try:
+            campaign_pause(campaign=campaign, actor=None)
+        except ValidationError:  # it finished or was paused meanwhile
+            continue
+    logger.warning("Account %s: sending suspended: %s", locked.pk, reason)
+    return True
