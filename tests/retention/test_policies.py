@@ -246,3 +246,32 @@ def test_the_data_requests_log_goes_after_a_year(world):
 
     assert list(DataRequest.objects.values_list("pk", flat=True)) == [recent.pk]
     assert not DataRequest.objects.filter(pk=old.pk).exists()
+
+
+def test_closing_stops_a_sending_campaign_and_the_data_go_after_the_grace_period(
+    world, time_machine
+):
+    from accounts import closing
+    from campaigns.states import State
+    from tests.factories import PASSWORD
+
+    time_machine.move_to(NOW, tick=False)
+    campaign = world.extras["campaign"]
+    Campaign.objects.filter(pk=campaign.pk).update(status=State.SENDING)
+    account = world.account_a
+
+    closing.account_close(
+        account=account, actor=world.alice, password=PASSWORD, typed_name=account.name
+    )
+
+    campaign.refresh_from_db()
+    assert campaign.status == State.CANCELLED
+    assert run_policies(names=["closed_accounts"], now=NOW + DAY * 89)[0].count == 0
+    assert Contact.objects.filter(account=account).exists()
+
+    time_machine.move_to(NOW + DAY * 91, tick=False)
+    assert run_policies(names=["closed_accounts"])[0].count == 1
+    assert not Contact.objects.filter(account=account).exists()
+    assert not Campaign.objects.filter(account=account).exists()
+    account.refresh_from_db()
+    assert account.name == f"Closed account #{account.pk}"
