@@ -294,6 +294,7 @@ AUDIT_LABELS = {
     "account.closed": "closed the account",
     "account.reopened": "reopened the account",
     "account.exported": "downloaded all the account's data",
+    "account.sending_suspended": "had sending suspended (complaint rate over the limit)",
     "retention.inactive_contacts_notice": "was told inactive contacts will be removed",
     "retention.inactive_contacts_removed": "removed inactive contacts (retention)",
 }
