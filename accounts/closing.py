@@ -17,6 +17,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Account, Membership, User
@@ -178,6 +180,16 @@ def _csv_and_json(archive: zipfile.ZipFile, name: str, rows: list[dict]) -> None
     )
 
 
+def _count(deliveries: QuerySet) -> Coalesce:
+    return Coalesce(
+        Subquery(
+            deliveries.order_by().values("campaign").annotate(n=Count("pk")).values("n"),
+            output_field=IntegerField(),
+        ),
+        0,
+    )
+
+
 def full_export(account: Account) -> IO[bytes]:
     """A ZIP of everything the account holds, as CSV and JSON: contacts with their
     subscriptions and consent proof (streamed from PostgreSQL into the file), lists,
@@ -197,28 +209,36 @@ def full_export(account: Account) -> IO[bytes]:
                 out.write(chunk)
         lists = list(ContactList.objects.for_account(account).values("id", "name", "created_at"))
         _csv_and_json(archive, "lists", lists)
-        campaigns = []
-        for campaign in Campaign.objects.for_account(account).order_by("created_at"):
-            deliveries = Delivery.objects.filter(campaign=campaign)
-            campaigns.append(
-                {
-                    "id": campaign.pk,
-                    "name": campaign.name,
-                    "subject": campaign.subject,
-                    "status": campaign.status,
-                    "started_at": campaign.started_at,
-                    "finished_at": campaign.finished_at,
-                    "recipients": campaign.recipients_count,
-                    "sent": campaign.sent_count,
-                    "failed": campaign.failed_count,
-                    "opened": deliveries.filter(first_opened_at__isnull=False).count(),
-                    "clicked": deliveries.filter(first_clicked_at__isnull=False).count(),
-                    "bounced": deliveries.filter(status=Delivery.Status.BOUNCED).count(),
-                    "complained": deliveries.filter(status=Delivery.Status.COMPLAINED).count(),
-                    "html": campaign.html,
-                    "text": campaign.text,
-                }
+        delivered = Delivery.objects.filter(campaign=OuterRef("pk"))
+        statuses = Delivery.Status
+        campaigns = [
+            {
+                "id": campaign.pk,
+                "name": campaign.name,
+                "subject": campaign.subject,
+                "status": campaign.status,
+                "started_at": campaign.started_at,
+                "finished_at": campaign.finished_at,
+                "recipients": campaign.recipients_count,
+                "sent": campaign.sent_count,
+                "failed": campaign.failed_count,
+                "opened": campaign.opened,
+                "clicked": campaign.clicked,
+                "bounced": campaign.bounced,
+                "complained": campaign.complained,
+                "html": campaign.html,
+                "text": campaign.text,
+            }
+            # The statistics of every campaign in one statement, not four per campaign.
+            for campaign in Campaign.objects.for_account(account)
+            .order_by("created_at")
+            .annotate(
+                opened=_count(delivered.filter(first_opened_at__isnull=False)),
+                clicked=_count(delivered.filter(first_clicked_at__isnull=False)),
+                bounced=_count(delivered.filter(status=statuses.BOUNCED)),
+                complained=_count(delivered.filter(status=statuses.COMPLAINED)),
             )
+        ]
         _csv_and_json(archive, "campaigns", campaigns)
         suppressions = list(
             Suppression.objects.for_account(account).values("email_sha256", "reason", "created_at")

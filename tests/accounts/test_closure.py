@@ -78,3 +78,23 @@ def test_the_full_export_holds_contacts_with_consent_proof(alice_client, world):
     assert "erin@alpha.test" in contacts
     assert "consent_at" in contacts
     assert "Alpha Sentinel launch" in archive.read("campaigns.json").decode()
+
+
+def test_the_full_export_gives_each_campaigns_statistics(alice_client, world):
+    from django.utils import timezone
+
+    from campaigns.models import Delivery
+
+    campaign = world.extras["campaign"]
+    contact = world.extras["contact"]
+    Delivery.objects.create(
+        campaign=campaign, contact=contact, status="sent", first_opened_at=timezone.now()
+    )
+
+    response = alice_client.get("/settings/export/")
+
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    import json
+
+    (row,) = json.loads(archive.read("campaigns.json"))
+    assert (row["opened"], row["clicked"], row["bounced"]) == (1, 0, 0)
