@@ -498,7 +498,7 @@ class StepTimes:
 
 # (label, object, attribute); an indented label is a part of the step above it.
 def _steps() -> list[tuple[str, object, str]]:
-    from campaigns import composing, messages, sending, tokens
+    from campaigns import composing, messages, sending, tokens, transports
     from campaigns.models import DeliveryBody
 
     return [
@@ -506,7 +506,7 @@ def _steps() -> list[tuple[str, object, str]]:
         ("MessageFactory.build", messages.MessageFactory, "build"),
         ("  Composed.render (subject, html, text)", composing.Composed, "render"),
         ("  tokens (recipient + click)", tokens, "make"),
-        ("SmtpTransport.send", messages.SmtpTransport, "send"),
+        ("SmtpTransport.send", transports.SmtpTransport, "send"),
         ("  MessageFactory.as_bytes (MIME)", messages.MessageFactory, "as_bytes"),
         ("  smtplib sendmail (the SMTP exchange)", smtplib.SMTP, "sendmail"),
         ("flush (ledger, bodies, events, counters)", sending, "flush"),
@@ -525,9 +525,9 @@ def profile_one_batch(world: World, sink: Sink, batch: int, flush_every: int) ->
 
     from campaigns import sending
     from campaigns import services as campaign_services
-    from campaigns.messages import SmtpTransport
     from campaigns.models import Campaign
     from campaigns.states import State
+    from campaigns.transports import SmtpTransport
     from contacts import services
 
     small = services.list_create(account=world.account, actor=world.owner, name="Profiled")

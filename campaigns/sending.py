@@ -30,16 +30,10 @@ from psycopg import sql
 
 from accounts.models import Account
 from campaigns import ratelimit, rendering
-from campaigns.messages import (
-    ConnectionLost,
-    MessageFactory,
-    Recipient,
-    Result,
-    Transport,
-    transport_for,
-)
+from campaigns.messages import MessageFactory, Recipient
 from campaigns.models import Campaign, Delivery, DeliveryBody, Link
 from campaigns.states import Action, State, next_state
+from campaigns.transports import ConnectionLost, Result, Transport, transport_for
 from contacts.models import Subscription
 from contacts.selectors import sendable_subscriptions
 from stats.models import Event

@@ -10,9 +10,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from django.core.exceptions import ValidationError
 
-from campaigns import messages, sending, services
-from campaigns.messages import ConnectionLost, MessageFactory, Recipient, Result
+from campaigns import sending, services, transports
+from campaigns.messages import MessageFactory, Recipient
 from campaigns.models import Delivery
+from campaigns.transports import ConnectionLost, Result
 
 
 class Handler:
@@ -60,7 +61,7 @@ def campaign(world):
 
 def test_smtp_answers_are_classified(smtp_server, campaign):
     handler, port = smtp_server
-    transport = messages.SmtpTransport({"EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": port})
+    transport = transports.SmtpTransport({"EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": port})
     factory = MessageFactory(campaign, positions={"https://example.com/x": 0})
     results = {}
     transport.open()
@@ -79,7 +80,7 @@ def test_smtp_answers_are_classified(smtp_server, campaign):
 
 
 def test_an_unreachable_server_is_a_lost_connection_not_a_failure(free_port, campaign):
-    transport = messages.SmtpTransport({"EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": free_port})
+    transport = transports.SmtpTransport({"EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": free_port})
     with pytest.raises(ConnectionLost):
         transport.open()
 
@@ -115,10 +116,10 @@ def test_the_operator_can_give_an_account_another_backend(
         services.campaign_start(campaign=campaign, actor=None)
     sending.take_snapshot(campaign.pk)
 
-    transport = messages.transport_for(account)
+    transport = transports.transport_for(account)
     sending.send_batch(campaign.pk)
 
-    assert isinstance(transport, messages.DjangoTransport)
+    assert isinstance(transport, transports.DjangoTransport)
     assert transport.backend == "anymail.backends.test.EmailBackend"
     delivery = Delivery.objects.get(campaign=campaign)
     assert delivery.status == Delivery.Status.SENT
@@ -136,7 +137,7 @@ def test_an_unknown_backend_name_retries_rather_than_losing_mail(
     sending.take_snapshot(campaign.pk)
 
     with pytest.raises(ConnectionLost):
-        messages.transport_for(account)
+        transports.transport_for(account)
     sending.send_batch(campaign.pk)
     assert Delivery.objects.get(campaign=campaign).status == Delivery.Status.QUEUED
 
