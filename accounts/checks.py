@@ -35,3 +35,24 @@ def account_scoped_models(
                 )
             )
     return errors
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def base_url_is_https(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:
+    """The production settings refuse to start without it; this says so again in
+    ``check --deploy`` wherever those settings let a plain-http address through (DEBUG)."""
+    from urllib.parse import urlsplit
+
+    from django.conf import settings
+
+    if urlsplit(settings.MISSIVE_BASE_URL).scheme == "https":
+        return []
+    return [
+        checks.Error(
+            f"MISSIVE_BASE_URL is {settings.MISSIVE_BASE_URL!r}, not an https:// address.",
+            hint="One-click unsubscribe (RFC 8058) requires https links, and the links "
+            "Missive mails must not travel in the clear: set MISSIVE_BASE_URL to the "
+            "installation's https:// address.",
+            id="missive.E002",
+        )
+    ]

@@ -7,21 +7,29 @@ from django.contrib.auth import password_validation
 from django.core.cache import cache
 from django.http import HttpRequest
 
-from accounts.models import Account, ApiKey, User
+from accounts.models import Account, ApiKey, User, validate_single_line
 from accounts.roles import DESCRIPTIONS, RANK, Role, can_grant
 from accounts.services import account_create
 
 
 class SignupForm(forms.Form):
-    """Extra fields of allauth's sign-up form: the company the new account is for."""
+    """Extra fields of allauth's sign-up form: the person's name (kept on the login by
+    accounts.adapters) and the company the new account is for."""
 
+    name = forms.CharField(
+        label="Your name",
+        max_length=150,
+        required=False,
+        validators=[validate_single_line],
+        widget=forms.TextInput(attrs={"placeholder": "Ada Lovelace", "autocomplete": "name"}),
+    )
     company = forms.CharField(
         label="Company name",
         max_length=200,
         widget=forms.TextInput(attrs={"placeholder": "Acme Inc.", "autocomplete": "organization"}),
     )
 
-    field_order = ["company", "email", "password1"]
+    field_order = ["name", "company", "email", "password1"]
 
     def signup(self, request: HttpRequest, user: User) -> None:
         account_create(owner=user, name=self.cleaned_data["company"])
@@ -83,7 +91,9 @@ class RoleForm(forms.Form):
 
 class ApiKeyForm(forms.Form):
     name = forms.CharField(
-        max_length=100, widget=forms.TextInput(attrs={"placeholder": "e.g. CRM sync"})
+        max_length=100,
+        validators=[validate_single_line],
+        widget=forms.TextInput(attrs={"placeholder": "e.g. CRM sync"}),
     )
     role = forms.ChoiceField(initial=Role.EDITOR)
 

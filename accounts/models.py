@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import zoneinfo
 
+import idna
 from django.conf import settings
 from django.contrib.auth.base_user import BaseUserManager
 from django.contrib.auth.models import AbstractUser
@@ -25,7 +26,52 @@ def validate_single_line(value: str) -> None:
 
 
 def normalize_email(email: str) -> str:
-    return (email or "").strip().lower()
+    """The one form in which Missive stores, hashes and compares an address: trimmed,
+    lower-cased, and its domain in IDNA A-labels, so ``ANA@BÜCHER.DE``, ``ana@bücher.de``
+    and ``ana@xn--bcher-kva.de`` are one person and one suppression hash.
+
+    IDNA 2008 with the UTS 46 mapping, which is what browsers and mail servers resolve.
+    The local part is lower-cased, as Missive always did (one person, one row), and
+    otherwise kept as given: what it means is up to the receiving server.
+    Whether the result is a valid address is for the caller to check (``validate_email``);
+    a domain that has no A-label form raises ValidationError here, since nothing can be
+    stored or hashed for it.
+    """
+    email = (email or "").strip().lower()
+    local, at, domain = email.rpartition("@")
+    # An ASCII domain without A-labels is already in its one form; leaving it to the
+    # callers' validation keeps the message they give for it (IDNA 2008 would refuse
+    # e.g. underscores that Django's validator refuses anyway).
+    if not at or (domain.isascii() and "xn--" not in domain):
+        return email
+    try:
+        ascii_domain = idna.encode(domain, uts46=True).decode("ascii")
+    except UnicodeError:
+        raise ValidationError(
+            f"{email!r} has a domain that is not a valid internet domain name."
+        ) from None
+    return f"{local}@{ascii_domain}"
+
+
+def same_address(a: str, b: str) -> bool:
+    """Whether two addresses, in whatever form they were written, are one mailbox for
+    Missive. An address that cannot be normalized matches nothing."""
+    try:
+        return bool(a) and normalize_email(a) == normalize_email(b)
+    except ValidationError:
+        return False
+
+
+def email_unicode_form(email: str) -> str:
+    """A normalized address with its domain in U-labels: the form older versions of
+    Missive stored and hashed for addresses typed with a Unicode domain."""
+    local, _, domain = email.rpartition("@")
+    if "xn--" not in domain:
+        return email
+    try:
+        return f"{local}@{idna.decode(domain)}"
+    except UnicodeError:
+        return email
 
 
 class UserManager(BaseUserManager):
@@ -50,7 +96,18 @@ class UserManager(BaseUserManager):
         return self._create_user(email, password, **extra)
 
     def get_by_natural_key(self, username: str) -> User:
-        return self.get(email__iexact=normalize_email(username))
+        typed = (username or "").strip().lower()
+        try:
+            email = normalize_email(username)
+        except ValidationError:
+            raise self.model.DoesNotExist from None
+        try:
+            return self.get(email__iexact=email)
+        except self.model.DoesNotExist:
+            if typed == email:
+                raise
+            # allauth keeps the address of a sign-up as typed, Unicode domain included.
+            return self.get(email__iexact=typed)
 
 
 class User(AbstractUser):

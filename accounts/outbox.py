@@ -19,6 +19,7 @@ from email.parser import BytesParser
 from pathlib import Path
 
 from django.conf import settings
+from django.urls import reverse
 
 _ID = re.compile(r"^[0-9]{17}-[0-9a-f]{8}$")
 
@@ -48,6 +49,31 @@ class CaughtMessage:
     @property
     def headers(self) -> list[tuple[str, str]]:
         return [(k, str(v)) for k, v in self.parsed.items()]
+
+
+# The public pages that record an open or a click for the message's recipient: the pixel,
+# the tracked links, and the web version (its page loads the pixel). Named by route, so
+# the Outbox needs nothing of the campaigns app.
+_TRACKING_ROUTES = (
+    "track_open",
+    "track_click",
+    "track_open_anonymous",
+    "track_click_anonymous",
+    "view_in_browser",
+)
+INERT_URL = "about:blank"
+
+
+def _tracking_urls() -> re.Pattern[str]:
+    prefixes = [reverse(name, args=["TOKEN"]).partition("TOKEN")[0] for name in _TRACKING_ROUTES]
+    paths = "|".join(map(re.escape, prefixes))
+    return re.compile(rf"""(?:https?:)?//[^/\s"'<>]+(?:{paths})[^\s"'<>()]*""", re.IGNORECASE)
+
+
+def without_tracking(html: str) -> str:
+    """The HTML with every URL that would record an open or a click made inert, whatever
+    server it names: viewing a caught message must not count as its recipient reading it."""
+    return _tracking_urls().sub(INERT_URL, html)
 
 
 def outbox_dir() -> Path | None:

@@ -7,19 +7,22 @@ tasks and commands call these; none of them writes these models directly.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import smtplib
+import unicodedata
 from contextvars import ContextVar
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.core.mail import BadHeaderError, EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import allowances
 from accounts.models import (
     Account,
     ApiKey,
@@ -33,6 +36,14 @@ from accounts.models import (
 from accounts.roles import RANK, Perm, Role, can_grant, role_can
 
 INVITATION_LIFETIME = timedelta(days=7)
+# Invitations are mail Missive sends in its own name to any address an account types:
+# bounded per account, so an account cannot turn them into a way of mailing strangers.
+INVITATIONS_PER_HOUR = 20
+# Fixed: the subject is what a spam filter and a stranger see first, so nothing of the
+# customer's choosing goes there.
+INVITATION_SUBJECT = "[Missive] You're invited to join a team on Missive"
+# How much of an account's name an invitation shows (in its body only).
+INVITATION_NAME_LENGTH = 40
 # Who acts when no person does: set for the length of a request authenticated by an API
 # key (accounts.api.auth), so every audit entry written for it names the key.
 acting_label: ContextVar[str | None] = ContextVar("missive_acting_label", default=None)
@@ -92,6 +103,7 @@ def invitation_create(*, by: Membership, email: str, role: str) -> tuple[Invitat
     account = by.account
     if Membership.objects.for_account(account).filter(user__email__iexact=email).exists():
         raise ValidationError({"email": f"{email} is already a member of this account."})
+    _take_invitation_allowance(account)
     # A fresh invitation replaces a pending one to the same address.
     Invitation.objects.for_account(account).filter(
         email__iexact=email, accepted_at__isnull=True
@@ -114,6 +126,33 @@ def invitation_create(*, by: Membership, email: str, role: str) -> tuple[Invitat
     return invitation, token
 
 
+def _take_invitation_allowance(account: Account) -> None:
+    try:
+        allowances.take("invitations", account.pk, count=1, limit=INVITATIONS_PER_HOUR)
+    except allowances.AllowanceExceeded:
+        raise ValidationError(
+            {
+                NON_FIELD_ERRORS: f"An account may send {INVITATIONS_PER_HOUR} invitations "
+                "an hour. Try again later."
+            }
+        ) from None
+
+
+def mail_safe_name(name: str, limit: int = INVITATION_NAME_LENGTH) -> str:
+    """An account's name as Missive's own mail may show it: control and invisible
+    characters removed, web addresses defused (no scheme, no dot a mail app would turn
+    into a link), on one line, at most ``limit`` characters."""
+    text = "".join(" " if unicodedata.category(c).startswith("C") else c for c in name)
+    text = _URL_SCHEME.sub("", text)
+    text = _DOMAIN_DOT.sub("\u2024", text)  # ONE DOT LEADER: reads as a dot, links nowhere
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+_URL_SCHEME = re.compile(r"(?i)\b[a-z][a-z0-9+.-]*:/+|\bwww\.")
+_DOMAIN_DOT = re.compile(r"(?<=\w)\.(?=\w)")
+
+
 def invitation_url(token: str) -> str:
     return settings.MISSIVE_BASE_URL + reverse("invitation_accept", args=[token])
 
@@ -131,15 +170,20 @@ def _send_invitation(invitation: Invitation, token: str) -> None:
 
 
 def _compose_invitation(invitation: Invitation, token: str) -> EmailMultiAlternatives:
+    inviter = invitation.invited_by
     context = {
         "invitation": invitation,
-        "inviter": invitation.invited_by,
+        "account_name": mail_safe_name(invitation.account.name),
+        # A name the inviter typed is cleaned like the account's; their proven address
+        # is shown as it is.
+        "inviter_name": (mail_safe_name(inviter.get_full_name(), 80) or inviter.email)
+        if inviter
+        else "",
         "url": invitation_url(token),
         "lifetime_days": INVITATION_LIFETIME.days,
     }
-    subject = f"[Missive] {invitation.account.name} invites you to join their team"
     message = EmailMultiAlternatives(
-        subject=subject,
+        subject=INVITATION_SUBJECT,
         body=render_to_string("accounts/email/invitation.txt", context),
         to=[invitation.email],
     )
@@ -191,6 +235,7 @@ def invitation_resend(*, by: Membership, invitation: Invitation) -> Invitation:
     """A fresh link (only its hash is stored, so the old one cannot be sent again) and a
     fresh expiry date, mailed again."""
     _require(by, Perm.MANAGE_MEMBERS)
+    _take_invitation_allowance(by.account)
     token = secrets.token_urlsafe(32)
     invitation.token_hash = hash_token(token)
     invitation.expires_at = timezone.now() + INVITATION_LIFETIME

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -22,7 +23,13 @@ def login_identifier(request: HttpRequest, credentials: dict[str, Any] | None) -
     value = credentials.get("email") or credentials.get("username")
     if not value and request is not None and request.method == "POST":
         value = request.POST.get("login") or request.POST.get("username")
-    return normalize_email(value) if value else None
+    if not value:
+        return None
+    try:
+        return normalize_email(value)
+    except ValidationError:
+        # Not an address anyone has: still counted, under what was typed.
+        return value.strip().lower()
 
 
 def client_ip(request: HttpRequest) -> str:

@@ -19,15 +19,18 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.header import Header
+from email.headerregistry import Address
 from email.utils import formataddr, formatdate
 from urllib.parse import quote
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.core.mail.message import SafeMIMEMultipart
 from django.urls import reverse
+from django.utils.encoding import punycode
 
 from accounts.models import Account
-from campaigns import tokens
+from campaigns import rendering, tokens
 from campaigns.composing import Composed, compose
 from campaigns.models import Campaign
 
@@ -61,20 +64,115 @@ def _public_prefix(name: str, *args: object) -> str:
     return settings.MISSIVE_BASE_URL + reverse(name, args=["TOKEN", *args])
 
 
+# RFC 2047 allows encoded-words of 75 characters, each holding whole characters; the
+# standard library's Header writes them 76 long, and formataddr writes one of any length.
+# Missive writes its own: base64 of at most 45 bytes of UTF-8 (72 characters), one a line.
+_WORD_BYTES = 45
+_LINE = 78
+
+
+def _single_line(text: str) -> str:
+    return text.replace("\r", " ").replace("\n", " ")
+
+
+def _needs_encoding(text: str) -> bool:
+    # ASCII that looks like an encoded-word would be decoded by the reader: encode it too.
+    return not text.isascii() or "=?" in text
+
+
+def _encoded_word(text: str) -> str:
+    return f"=?utf-8?b?{binascii.b2a_base64(text.encode(), newline=False).decode()}?="
+
+
+def _encoded_words(text: str, name: str) -> list[str]:
+    """``text`` as encoded-words for the header ``name``: the first one short enough to
+    share the line with the name."""
+    # "=?utf-8?b?" and "?=" around 4 characters of base64 for each 3 bytes.
+    room = (_LINE - len(name) - 2 - 12) // 4 * 3
+    words: list[str] = []
+    chunk: list[str] = []
+    size = 0
+    for char in text:
+        length = len(char.encode())
+        if chunk and size + length > min(room, _WORD_BYTES):
+            words.append(_encoded_word("".join(chunk)))
+            chunk, size, room = [], 0, _WORD_BYTES
+        chunk.append(char)
+        size += length
+    if chunk:
+        words.append(_encoded_word("".join(chunk)))
+    return words
+
+
+def _fold(name: str, tokens: list[str]) -> str:
+    """``name: tokens``, never splitting a token, on a new line whenever the next one
+    does not fit in 78 characters."""
+    lines = [f"{name}:"]
+    for token in tokens:
+        if len(lines[-1]) + 1 + len(token) > _LINE and lines[-1] != f"{name}:":
+            lines.append("")
+        lines[-1] += f" {token}"
+    return CRLF.join(lines)
+
+
+def _phrase(display: str, name: str) -> list[str]:
+    """A display name as tokens of the header ``name``: encoded-words, or one quoted
+    string."""
+    if _needs_encoding(display):
+        return _encoded_words(display, name)
+    return ['"' + display.replace("\\", "\\\\").replace('"', '\\"') + '"']
+
+
 def _header(name: str, value: str) -> str:
-    value = value.replace("\r", " ").replace("\n", " ")
-    charset = "us-ascii" if value.isascii() else "utf-8"
-    return f"{name}: {Header(value, charset, header_name=name).encode(linesep=CRLF)}"
+    value = _single_line(value)
+    if _needs_encoding(value):
+        return _fold(name, _encoded_words(value, name))
+    return f"{name}: {Header(value, 'us-ascii', header_name=name).encode(linesep=CRLF)}"
+
+
+def ascii_domain(address: str) -> str:
+    """The address with its domain in ASCII (IDNA), the form DNS and every server know. A
+    local part that is not ASCII stays as it is: only SMTPUTF8 (RFC 6531) can carry it."""
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii():
+        return address
+    return f"{local}@{punycode(domain)}"
+
+
+def _address_tokens(name: str, display: str, address: str) -> list[str]:
+    display = _single_line(display)
+    address = ascii_domain(address)
+    if not display:
+        return [address]
+    if _needs_encoding(display) or not address.isascii():
+        # RFC 6532: a header may carry the address in UTF-8. Only a server that takes
+        # SMTPUTF8 is given such a message (campaigns.transports).
+        return [*_phrase(display, name), f"<{address}>"]
+    return [formataddr((display, address))]
 
 
 def _address_header(name: str, display: str, address: str) -> str:
-    display = display.replace("\r", " ").replace("\n", " ")
-    return f"{name}: {formataddr((display, address), charset='utf-8')}"
+    return _fold(name, _address_tokens(name, display, address))
 
 
 def _qp(text: str) -> bytes:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return binascii.b2a_qp(text.encode(), istext=True).replace(b"\n", b"\r\n")
+
+
+class _CampaignEmail(EmailMultiAlternatives):
+    """Django writes non-ASCII headers in encoded-words of 76 characters, one more than
+    RFC 2047 allows: the MIME it builds (SMTP, file and console backends) gets Missive's
+    encoding of those headers instead. Providers' APIs read the attributes, unencoded."""
+
+    folded: dict[str, list[str]]
+
+    def message(self) -> SafeMIMEMultipart:
+        mime = super().message()
+        for name, words in getattr(self, "folded", {}).items():
+            # ASCII words, folded by the generator between them, never inside one.
+            mime.replace_header(name, Header(" ".join(words), "us-ascii", header_name=name))
+        return mime
 
 
 class MessageFactory:
@@ -116,11 +214,16 @@ class MessageFactory:
             "postal_address": account.postal_address,
         }
         first_list = campaign.lists.order_by("pk").first()
-        list_name = (first_list.name if first_list else campaign.name).replace('"', "")
+        list_name = _single_line(first_list.name if first_list else campaign.name)
         list_key = f"list-{first_list.pk if first_list else 0}.account-{account.pk}"
+        # RFC 2919: a phrase, which may be encoded, then a unique name under a domain of
+        # the sender's, which may not: it stays plain ASCII, outside any encoded-word.
+        self.list_id_tokens = [
+            *_phrase(list_name.replace('"', ""), "List-Id"),
+            f"<{list_key}.{self.domain}>",
+        ]
         self.headers = {
-            # RFC 2919: a unique name under a domain of the sender's.
-            "List-Id": f"{list_name} <{list_key}.{self.domain}>",
+            "List-Id": " ".join(self.list_id_tokens),
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             "Precedence": "bulk",
             "Feedback-ID": f"{campaign.pk}:{account.pk}:missive",
@@ -128,7 +231,8 @@ class MessageFactory:
         self.fixed_header_lines = CRLF.join(
             [self.from_header]
             + ([f"Reply-To: {self.reply_to}"] if self.reply_to else [])
-            + [_header(name, value) for name, value in self.headers.items()]
+            + [_fold("List-Id", self.list_id_tokens)]
+            + [_header(name, value) for name, value in self.headers.items() if name != "List-Id"]
             + ["MIME-Version: 1.0"]
         )
         self.boundary = f"=_missive_{secrets.token_hex(8)}"
@@ -163,11 +267,12 @@ class MessageFactory:
         unsubscribe = self.unsubscribe_prefix.replace("TOKEN", token)
         preferences = self.preferences_prefix.replace("TOKEN", token)
         values: dict[str, object] = {
-            "email": recipient.email,
-            "first_name": recipient.first_name,
-            "last_name": recipient.last_name,
-            "full_name": f"{recipient.first_name} {recipient.last_name}".strip(),
-            "attributes": dict(recipient.attributes),
+            **rendering.contact_values(
+                email=recipient.email,
+                first_name=recipient.first_name,
+                last_name=recipient.last_name,
+                attributes=recipient.attributes,
+            ),
             "unsubscribe_url": unsubscribe,
             "preferences_url": preferences,
             "stop_tracking_url": self.stop_tracking_prefix.replace("TOKEN", token),
@@ -223,18 +328,30 @@ class MessageFactory:
             )
         )
 
-    def as_email_message(self, message: Outgoing, connection: object) -> EmailMultiAlternatives:
-        email = EmailMultiAlternatives(
+    def as_email_message(
+        self, message: Outgoing, connection: object, *, metadata: bool = True
+    ) -> EmailMultiAlternatives:
+        from_name = _single_line(self.campaign.from_name)
+        email = _CampaignEmail(
             subject=message.subject,
             body=message.text,
-            from_email=formataddr((self.campaign.from_name, self.from_email)),
+            # Not encoded: providers' APIs take the name as it is; the MIME Django builds
+            # gets Missive's encoding (_CampaignEmail).
+            from_email=str(Address(display_name=from_name, addr_spec=self.from_email)),
             to=[message.to],
             reply_to=[self.reply_to] if self.reply_to else None,
             headers={**self.headers, **message.headers, "Message-ID": message.message_id},
             connection=connection,
         )
+        email.folded = {"List-Id": self.list_id_tokens}
+        if _needs_encoding(message.subject):
+            email.folded["Subject"] = _encoded_words(message.subject, "Subject")
+        if _needs_encoding(from_name):
+            email.folded["From"] = _address_tokens("From", from_name, self.from_email)
         email.attach_alternative(message.html, "text/html")
         # Providers echo metadata back in their webhooks: feedback finds its delivery
-        # even when it arrives before the provider's message id is recorded.
-        email.metadata = {"missive": message.headers["X-Missive-Campaign"]}
+        # even when it arrives before the provider's message id is recorded. Not for a
+        # provider that has no metadata (anymail would refuse the message).
+        if metadata:
+            email.metadata = {"missive": message.headers["X-Missive-Campaign"]}
         return email

@@ -10,6 +10,7 @@ Link table by position, never from the request.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -58,8 +59,10 @@ WITH opened AS (
     UPDATE campaigns_delivery SET first_opened_at = COALESCE(first_opened_at, %(now)s)
     WHERE id = %(delivery)s AND %(first)s
 )
-INSERT INTO stats_event (account_id, campaign_id, delivery_id, type, occurred_at, machine)
-VALUES (%(account)s, %(campaign)s, %(event_delivery)s, 'open', %(now)s, %(machine)s)
+INSERT INTO stats_event (account_id, campaign_id, delivery_id, type, occurred_at, machine,
+    detail)
+VALUES (%(account)s, %(campaign)s, %(event_delivery)s, 'open', %(now)s, %(machine)s,
+    %(detail)s::jsonb)
 """
 _CLICK_SQL = """
 WITH clicked AS (
@@ -70,8 +73,10 @@ WITH clicked AS (
     UPDATE contacts_contact SET last_activity_at = %(now)s
     WHERE id = (SELECT contact_id FROM clicked)
 )
-INSERT INTO stats_event (account_id, campaign_id, delivery_id, link_id, type, occurred_at, machine)
-VALUES (%(account)s, %(campaign)s, %(event_delivery)s, %(link)s, 'click', %(now)s, %(machine)s)
+INSERT INTO stats_event (account_id, campaign_id, delivery_id, link_id, type, occurred_at,
+    machine, detail)
+VALUES (%(account)s, %(campaign)s, %(event_delivery)s, %(link)s, 'click', %(now)s, %(machine)s,
+    %(detail)s::jsonb)
 """
 _CAMPAIGN_SQL = """
 SELECT c.account_id, a.tracking FROM campaigns_campaign AS c
@@ -103,7 +108,8 @@ def record_open(delivery_id: int, *, user_agent: str, ip: str | None = None) -> 
         campaign_id, account_id, tracking, sent_at, objected = row
         if tracking == OFF:
             return True
-        machine = machines.is_machine_open(user_agent, ip, sent_at, now)
+        reason = machines.open_reason(user_agent, ip, sent_at, now)
+        machine = reason is not None
         # A person who objected to tracking is counted, never named.
         personal = tracking == PER_RECIPIENT and not objected
         cursor.execute(
@@ -116,6 +122,7 @@ def record_open(delivery_id: int, *, user_agent: str, ip: str | None = None) -> 
                 "campaign": campaign_id,
                 "event_delivery": delivery_id if personal else None,
                 "machine": machine,
+                "detail": json.dumps(machines.reason_detail(reason)),
             },
         )
     return True
@@ -137,7 +144,8 @@ def resolve_click(
             return None
         if tracking == OFF:
             return url
-        machine = machines.is_machine_click(user_agent, ip, sent_at, now, recent)
+        reason = machines.click_reason(user_agent, ip, sent_at, now, recent)
+        machine = reason is not None
         personal = tracking == PER_RECIPIENT and not objected
         cursor.execute(
             _CLICK_SQL,
@@ -150,6 +158,7 @@ def resolve_click(
                 "event_delivery": delivery_id if personal else None,
                 "link": link_id,
                 "machine": machine,
+                "detail": json.dumps(machines.reason_detail(reason)),
             },
         )
     return url
@@ -164,11 +173,13 @@ def record_anonymous_open(campaign_id: int, *, user_agent: str, ip: str | None =
         return False
     account_id, tracking = row
     if tracking != OFF:
+        reason = machines.open_reason(user_agent, ip)
         record_event(
             Event.Type.OPEN,
             account_id=account_id,
             campaign_id=campaign_id,
-            machine=machines.is_machine_open(user_agent, ip),
+            machine=reason is not None,
+            detail=machines.reason_detail(reason),
         )
     return True
 
@@ -185,12 +196,14 @@ def resolve_anonymous_click(
     if urlsplit(url).scheme.lower() not in REDIRECT_SCHEMES:
         return None
     if tracking != OFF:
+        reason = machines.click_reason(user_agent, ip)
         record_event(
             Event.Type.CLICK,
             account_id=account_id,
             campaign_id=campaign_id,
             link_id=link_id,
-            machine=machines.is_machine_click(user_agent, ip),
+            machine=reason is not None,
+            detail=machines.reason_detail(reason),
         )
     return url
 

@@ -77,6 +77,7 @@ ALLOWED_FILTERS: tuple[str, ...] = (
     "floatformat",
     "yesno",
     "truncatechars",
+    "linebreaksbr",
 )
 ALLOWED_TAGS: tuple[str, ...] = ("if", "else", "endif")
 # Names the if tag compares with; Context provides them.
@@ -346,17 +347,32 @@ def compile_template(text: str, *, autoescape: bool) -> CompiledTemplate:
     return CompiledTemplate(template, autoescape=autoescape)
 
 
+def contact_values(
+    *, email: str, first_name: str, last_name: str, attributes: Mapping[str, object] | None
+) -> dict[str, object]:
+    """A contact's merge values. The preview, the test send and the sender all build them
+    here, so that what the editor shows is what recipients get."""
+    return {
+        "email": email,
+        "first_name": first_name,
+        "last_name": last_name,
+        "full_name": f"{first_name} {last_name}".strip(),
+        "attributes": dict(attributes or {}),
+    }
+
+
 def sample_values(
     account_name: str = "Your Company",
     postal_address: str = "1 Example Street, 12345 Springfield",
 ) -> dict[str, object]:
     """Plain values for previews and test sends: Jane Doe, example attributes, ``#`` links."""
     return {
-        "email": "jane@example.com",
-        "first_name": "Jane",
-        "last_name": "Doe",
-        "full_name": "Jane Doe",
-        "attributes": {"city": "Lisbon", "company": "Example Ltd", "plan": "Premium"},
+        **contact_values(
+            email="jane@example.com",
+            first_name="Jane",
+            last_name="Doe",
+            attributes={"city": "Lisbon", "company": "Example Ltd", "plan": "Premium"},
+        ),
         "unsubscribe_url": "#",
         "preferences_url": "#",
         "view_in_browser_url": "#",

@@ -15,6 +15,9 @@ Guarantees:
   for inert placeholders before parsing and put back afterwards. They are put back
   verbatim, so the sanitized HTML is only safe once rendered by ``campaigns.rendering``,
   which escapes every value and literal it outputs.
+- Merge-tag comments (``{# … #}``) are kept, but with ``< > " '`` escaped inside them:
+  the parser never sees what a comment encloses, so a ``<script>`` or half of an
+  ``<a href>`` in one would otherwise be stored raw. They render as nothing either way.
 - ``inline_css`` never fetches anything over the network and never raises: on a failure
   it logs and returns its input unchanged.
 - ``html_to_text`` and ``extract_links`` only read; they never fail on malformed HTML.
@@ -216,12 +219,24 @@ def _body_attributes(tag: str) -> str:
     return "".join(kept)
 
 
+# Not "&": escaping twice would change a comment each time the HTML is saved again.
+_COMMENT_ESCAPES = str.maketrans({"<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"})
+
+
+def _inert_comment(match: re.Match[str]) -> str:
+    # Found the way the template lexer finds tags, so a "{#" inside another tag is no
+    # comment here either.
+    tag = match.group(0)
+    return tag.translate(_COMMENT_ESCAPES) if tag.startswith("{#") else tag
+
+
 def sanitize_html(html: str) -> str:
     """Customer HTML reduced to what an email newsletter needs; merge tags kept as typed.
 
     A whole document (with ``<html>``, ``<head>`` or ``<body>``) comes back as a document
     with its ``<style>`` blocks in the head; a fragment comes back as a fragment.
     """
+    html = tag_re.sub(_inert_comment, html)
     protected = _Protected(html)
     source = protected.html
     styles = [clean_css(css).strip() for css in _STYLE_BLOCK.findall(source)]

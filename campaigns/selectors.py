@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 from campaigns.models import Campaign, Delivery, Template
-from campaigns.rendering import sample_values
+from campaigns.rendering import contact_values, sample_values
 from campaigns.states import TRANSITIONS, State
 from contacts.models import Contact, Subscription
 from contacts.selectors import sendable_subscriptions
@@ -31,11 +31,12 @@ def recipient_values(campaign: Campaign, contact: Contact | None) -> dict[str, o
     values = sample_values(account_name=account.name, postal_address=account.postal_address)
     if contact is not None:
         values.update(
-            email=contact.email,
-            first_name=contact.first_name,
-            last_name=contact.last_name,
-            full_name=contact.full_name,
-            attributes=dict(contact.attributes),
+            contact_values(
+                email=contact.email,
+                first_name=contact.first_name,
+                last_name=contact.last_name,
+                attributes=contact.attributes,
+            )
         )
     return values
 

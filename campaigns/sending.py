@@ -34,7 +34,7 @@ from campaigns.messages import MessageFactory, Recipient
 from campaigns.models import Campaign, Delivery, DeliveryBody, Link
 from campaigns.states import Action, State, next_state
 from campaigns.transports import ConnectionLost, Result, Transport, transport_for
-from contacts.models import Subscription
+from contacts.models import Contact, Subscription
 from contacts.selectors import sendable_subscriptions
 from stats.models import Event
 from stats.services import NewEvent, record_events
@@ -129,6 +129,16 @@ ORDER BY claimed.id
 """
 
 
+# Django has psycopg hand jsonb over as text, for JSONField to decode: a raw statement
+# gets the text, so the attributes it reads go through the same loader as the ORM's.
+_ATTRIBUTES = Contact._meta.get_field("attributes")
+
+
+def _attributes(value: object) -> dict[str, object]:
+    loaded = _ATTRIBUTES.from_db_value(value, None, connection) if isinstance(value, str) else value
+    return loaded if isinstance(loaded, dict) else {}
+
+
 @dataclass
 class Claimed:
     recipients: list[Recipient]
@@ -171,7 +181,7 @@ def claim_batch(campaign: Campaign, list_ids: list[int], limit: int) -> Claimed:
                 email=email,
                 first_name=first_name,
                 last_name=last_name,
-                attributes=attributes if isinstance(attributes, dict) else {},
+                attributes=_attributes(attributes),
                 untracked=bool(untracked),
             )
         )

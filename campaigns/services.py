@@ -4,11 +4,13 @@ checked here, on every save, so nothing unsafe is stored by the app."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import allowances
 from accounts.models import Account, User
 from accounts.services import audit_log
 from campaigns import rendering, sanitizing
@@ -174,45 +176,100 @@ def template_delete(*, template: Template, actor: User | None) -> None:
     template.delete()
 
 
-def campaign_test_send(*, campaign: Campaign, actor: User | None, recipients: list[str]) -> int:
+# A test goes to a handful of colleagues, never to a list: without these bounds the test
+# send would be a way to mail arbitrary addresses past every check a campaign passes.
+TEST_SEND_MAX_RECIPIENTS = 5
+TEST_SEND_HOURLY_LIMIT = 10  # test messages per account per clock hour
+SKIPPED_SUPPRESSED = "suppressed"
+
+
+class TestSendRefused(PermissionDenied):
+    """The account may not send at all now (closed, or sending suspended)."""
+
+
+class TestSendLimitReached(Exception):
+    """The account's test messages for this hour are used up."""
+
+
+@dataclass(frozen=True)
+class TestSendResult:
+    sent: int
+    # Address -> why nothing went to it. Only ever "suppressed": whether the entry is the
+    # account's own or the platform's "do not contact" list is not the account's to know.
+    skipped: dict[str, str]
+
+
+def campaign_test_send(
+    *, campaign: Campaign, actor: User | None, recipients: list[str]
+) -> TestSendResult:
     """Send the campaign as it stands to up to 5 addresses, subject marked [Test], with
-    sample values in the merge tags. Returns how many were sent."""
+    sample values in the merge tags.
+
+    The same gates as a campaign: nothing leaves a closed or suspended account
+    (TestSendRefused), and nothing goes to an address on the account's suppression list
+    or the platform's "do not contact" list (skipped, and said so). At most
+    TEST_SEND_HOURLY_LIMIT messages per account and hour (TestSendLimitReached)."""
     from email.utils import formataddr
 
     from django.core.mail import EmailMultiAlternatives, get_connection
 
     from campaigns.composing import compose
     from campaigns.selectors import recipient_values
+    from contacts.selectors import is_suppressed
 
+    account = campaign.account
+    try:
+        _check_account_can_send(account)
+    except ValidationError as refused:
+        raise TestSendRefused(" ".join(refused.messages)) from None
     if not campaign.from_email:
         raise ValidationError({"from_email": "Set a sender address before sending a test."})
-    if not 1 <= len(recipients) <= 5:
-        raise ValidationError("A test goes to 1 to 5 addresses.")
-    subject, html, text = compose(campaign).render(recipient_values(campaign, None))
-    sender = formataddr((campaign.from_name, campaign.from_email))
-    with get_connection() as connection:
-        messages = []
-        for address in recipients:
-            message = EmailMultiAlternatives(
-                subject=f"[Test] {subject}",
-                body=text,
-                from_email=sender,
-                to=[address],
-                reply_to=[campaign.reply_to] if campaign.reply_to else None,
-                connection=connection,
-                headers={"X-Missive-Campaign": f"{campaign.account_id}-{campaign.pk}-test"},
+    recipients = list(dict.fromkeys(recipients))
+    if not 1 <= len(recipients) <= TEST_SEND_MAX_RECIPIENTS:
+        raise ValidationError(f"A test goes to 1 to {TEST_SEND_MAX_RECIPIENTS} addresses.")
+    skipped = {
+        address: SKIPPED_SUPPRESSED for address in recipients if is_suppressed(account, address)
+    }
+    to_send = [address for address in recipients if address not in skipped]
+    sent = 0
+    if to_send:
+        subject, html, text = compose(campaign).render(recipient_values(campaign, None))
+        try:
+            allowances.take(
+                "test-sends", account.pk, count=len(to_send), limit=TEST_SEND_HOURLY_LIMIT
             )
-            message.attach_alternative(html, "text/html")
-            messages.append(message)
-        sent = connection.send_messages(messages) or 0
+        except allowances.AllowanceExceeded as exceeded:
+            raise TestSendLimitReached(
+                f"An account may send {TEST_SEND_HOURLY_LIMIT} test messages an hour; "
+                f"{exceeded.left} left this hour. Try again later."
+            ) from None
+        sender = formataddr((campaign.from_name, campaign.from_email))
+        with get_connection() as connection:
+            messages = []
+            for address in to_send:
+                message = EmailMultiAlternatives(
+                    subject=f"[Test] {subject}",
+                    body=text,
+                    from_email=sender,
+                    to=[address],
+                    reply_to=[campaign.reply_to] if campaign.reply_to else None,
+                    connection=connection,
+                    headers={"X-Missive-Campaign": f"{campaign.account_id}-{campaign.pk}-test"},
+                )
+                message.attach_alternative(html, "text/html")
+                messages.append(message)
+            sent = connection.send_messages(messages) or 0
     audit_log(
-        account=campaign.account,
+        account=account,
         actor=actor,
         action="campaign.test_sent",
         name=campaign.name,
+        campaign_id=campaign.pk,
         recipients=len(recipients),
+        sent=sent,
+        skipped=len(skipped),
     )
-    return sent
+    return TestSendResult(sent=sent, skipped=skipped)
 
 
 # -- sending: start, schedule, pause, resume, cancel ------------------------------------------

@@ -8,20 +8,34 @@ cannot go on (``ConnectionLost``) ends the batch, whose rest is retried later.
 
 from __future__ import annotations
 
+import logging
 import smtplib
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from anymail.exceptions import (
+    AnymailAPIError,
+    AnymailError,
+    AnymailInvalidAddress,
+    AnymailRecipientsRefused,
+    AnymailSerializationError,
+    AnymailUnsupportedFeature,
+)
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import get_connection
 from django.core.mail.utils import DNS_NAME
 from django.utils.module_loading import import_string
 
 from accounts.models import Account
-from campaigns.messages import MessageFactory, Outgoing
+from campaigns.messages import MessageFactory, Outgoing, ascii_domain
 from config.env import parse_email_url
+
+logger = logging.getLogger(__name__)
+
+NO_SMTPUTF8 = "The server does not accept internationalized addresses (SMTPUTF8)."
 
 
 @dataclass(frozen=True)
@@ -78,6 +92,9 @@ class SmtpTransport:
                     self.connection.starttls(context=ssl.create_default_context())
             if self.username:
                 self.connection.login(self.username, self.password)
+            # What the server offers (SMTPUTF8 above all) decides, per message, whether
+            # an address can go out at all.
+            self.connection.ehlo_or_helo_if_needed()
         except (smtplib.SMTPException, OSError) as error:
             self.connection = None
             raise ConnectionLost(f"Cannot reach the mail server: {error}") from error
@@ -85,17 +102,38 @@ class SmtpTransport:
     def send(self, factory: MessageFactory, message: Outgoing) -> Result:
         assert self.connection is not None, "open() first"
         try:
-            self.connection.sendmail(
-                factory.envelope_sender(message), [message.to], factory.as_bytes(message)
-            )
+            sender = ascii_domain(factory.envelope_sender(message))
+            recipient = ascii_domain(message.to)
+            options: list[str] = []
+            if not (sender.isascii() and recipient.isascii()):
+                # RFC 6531: an internationalized local part travels only where the
+                # server says it can; elsewhere no retry will ever carry it.
+                if not self.connection.has_extn("smtputf8"):
+                    return Result(Result.FAILED, NO_SMTPUTF8)
+                options.append("SMTPUTF8")
+            data = factory.as_bytes(message)
+        except UnicodeError as error:  # a domain that IDNA cannot write
+            return Result(Result.FAILED, f"The address cannot be written: {error}"[:1000])
+        try:
+            self.connection.sendmail(sender, [recipient], data, mail_options=options)
         except smtplib.SMTPRecipientsRefused as error:
             code, reply = next(iter(error.recipients.values()), (450, b""))
             return _smtp_result(code, reply)
-        except (smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as error:
+        except (smtplib.SMTPServerDisconnected, TimeoutError, ConnectionError) as error:
+            raise ConnectionLost(f"The mail server went away: {error}") from error
+        except smtplib.SMTPResponseException as error:
+            # Sender refused, data refused or any other answer: the server's own words.
             self._reset()
             return _smtp_result(error.smtp_code, error.smtp_error)
-        except (smtplib.SMTPServerDisconnected, smtplib.SMTPException, OSError) as error:
-            raise ConnectionLost(f"The mail server went away: {error}") from error
+        except OSError as error:
+            if not isinstance(error, smtplib.SMTPException):
+                raise ConnectionLost(f"The mail server went away: {error}") from error
+            self._reset()
+            return Result(Result.FAILED, f"{type(error).__name__}: {error}"[:1000])
+        except Exception as error:
+            logger.warning("Message %s not sent", message.delivery_id, exc_info=True)
+            self._reset()
+            return Result(Result.FAILED, f"{type(error).__name__}: {error}"[:1000])
         return Result(Result.SENT, message.message_id)
 
     def _reset(self) -> None:
@@ -119,6 +157,16 @@ def _smtp_result(code: int, reply: bytes | str) -> Result:
     return Result(Result.FAILED if 500 <= code < 600 else Result.RETRY, detail)
 
 
+# Providers whose API has no place for metadata (anymail refuses the message): the
+# X-Missive-Campaign header each message carries still ties their feedback to it, and
+# the provider's message id is recorded as it is sent.
+WITHOUT_METADATA = frozenset({"Postal"})
+# Providers that refuse a header that is not ASCII (Brevo would pass it on as raw 8-bit,
+# so anymail stops it). The only such header of Missive's is List-Id, whose name part
+# (RFC 2919: a phrase, optional) comes from the customer's list name.
+ASCII_HEADERS_ONLY = frozenset({"Brevo", "SendinBlue"})
+
+
 class DjangoTransport:
     """Any Django email backend: django-anymail's providers, and locmem/console in
     development and tests. The provider's message id is kept when it gives one."""
@@ -127,20 +175,36 @@ class DjangoTransport:
         self.backend = backend
         self.options = dict(options)
         self.connection = None
+        self.metadata = True
+        self.ascii_headers = False
 
     def open(self) -> None:
-        self.connection = get_connection(self.backend, fail_silently=False, **self.options)
         try:
+            # A provider's backend reads its settings (API key, URL) here: a missing one
+            # is the operator's to fix, and the batch waits for it in the queue.
+            self.connection = get_connection(self.backend, fail_silently=False, **self.options)
             self.connection.open()
+        except ImproperlyConfigured as error:
+            self.connection = None
+            raise ConnectionLost(f"The sending provider is not configured: {error}") from error
         except Exception as error:  # the provider's own errors have no common base
-            raise ConnectionLost(f"Cannot reach the sending provider: {error}") from error
+            self.connection = None
+            raise ConnectionLost(f"Cannot open the sending provider: {error}") from error
+        esp_name = getattr(self.connection, "esp_name", None)
+        self.metadata = esp_name not in WITHOUT_METADATA
+        self.ascii_headers = esp_name in ASCII_HEADERS_ONLY
 
     def send(self, factory: MessageFactory, message: Outgoing) -> Result:
-        email = factory.as_email_message(message, self.connection)
         try:
-            self.connection.send_messages([email])
-        except Exception as error:  # classified below, by what the provider said
+            email = factory.as_email_message(message, self.connection, metadata=self.metadata)
+            if self.ascii_headers:
+                _list_id_without_name(email.extra_headers)
+            sent = self.connection.send_messages([email])
+        except Exception as error:
             return _provider_result(error)
+        if not sent:
+            # A backend that neither sends nor raises (a pre_send hook cancelled it).
+            return Result(Result.FAILED, "The sending backend did not send it.")
         status = getattr(email, "anymail_status", None)
         provider_id = getattr(status, "message_id", None) if status is not None else None
         return Result(Result.SENT, str(provider_id or message.message_id))
@@ -153,19 +217,59 @@ class DjangoTransport:
                 self.connection = None
 
 
+def _list_id_without_name(headers: dict[str, str]) -> None:
+    """Keep only the identifier of a List-Id whose name is not ASCII."""
+    list_id = headers.get("List-Id", "")
+    if not list_id.isascii():
+        headers["List-Id"] = "<" + list_id.rpartition("<")[2]
+
+
+# Errors that the same message, sent again, can only meet again.
+_PERMANENT = (
+    AnymailRecipientsRefused,
+    AnymailInvalidAddress,
+    AnymailUnsupportedFeature,
+    AnymailSerializationError,
+    ImproperlyConfigured,  # anymail's AnymailConfigurationError among them
+)
+# Answers worth another try: the provider was slow or asks to slow down.
+_TRANSIENT_STATUS = (408, 429)
+
+
 def _provider_result(error: Exception) -> Result:
+    """One message's outcome from what its backend raised, with the provider's words."""
     detail = f"{type(error).__name__}: {error}"[:1000]
-    try:
-        from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
-    except ImportError:  # pragma: no cover - anymail is a dependency
-        return Result(Result.RETRY, detail)
-    if isinstance(error, AnymailRecipientsRefused):
+    if isinstance(error, _PERMANENT):
         return Result(Result.FAILED, detail)
     if isinstance(error, AnymailAPIError):
-        status = getattr(error, "status_code", None)
-        if status is not None and 400 <= status < 500 and status not in (408, 429):
-            return Result(Result.FAILED, detail)
-    return Result(Result.RETRY, detail)
+        status = _status_code(error)
+        if status is None or status >= 500 or status in _TRANSIENT_STATUS:
+            return Result(Result.RETRY, detail)  # no answer, or the provider's trouble
+        # The provider answered and refused (4xx, or an error in a 2xx body).
+        return Result(Result.FAILED, detail)
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        code, reply = next(iter(error.recipients.values()), (450, b""))
+        return _smtp_result(code, reply)
+    if isinstance(error, smtplib.SMTPResponseException):
+        return _smtp_result(error.smtp_code, error.smtp_error)
+    if isinstance(error, OSError):
+        return Result(Result.RETRY, detail)  # the network (requests' errors among them)
+    # Anything else is a fault in this message that retrying cannot mend: anymail's own
+    # refusals (a sender domain it cannot use, …), or one nobody foresaw.
+    if not isinstance(error, AnymailError):
+        logger.warning("Message not sent: %s", detail, exc_info=error)
+    return Result(Result.FAILED, detail)
+
+
+def _status_code(error: AnymailAPIError) -> int | None:
+    """The HTTP status of the provider's answer; boto3 (Amazon SES) keeps it in a dict."""
+    if error.status_code is not None:
+        return int(error.status_code)
+    response = error.response
+    if isinstance(response, Mapping):
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return int(status) if status else None
+    return None
 
 
 def _backend_options(name: str) -> tuple[str, dict[str, object]]:

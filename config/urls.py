@@ -34,5 +34,7 @@ urlpatterns = [
     path("", include("stats.urls_reports")),
     path("webhooks/", include("stats.urls")),
     path("api/v1/", include(api_v1)),
+    # Other versions, and anything else under /api/, answer in JSON too.
+    re_path(r"^api/", api_not_found),
     path("admin/", admin.site.urls),
 ]

@@ -11,12 +11,13 @@ from __future__ import annotations
 import re
 
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from contacts import services, suppressing
 from contacts.forms_suppressions import PlatformSuppressionForm
-from contacts.models import DataRequest, Suppression, email_sha256
+from contacts.models import DataRequest, Suppression, email_sha256_forms
 
 HEX = re.compile(r"^[0-9a-f]{6,64}$")
 
@@ -96,7 +97,11 @@ class SuppressionAdmin(admin.ModelAdmin):
         if not term:
             return queryset, False
         if "@" in term:
-            return queryset.filter(email_sha256=email_sha256(term)), False
+            try:
+                hashes = email_sha256_forms(term)
+            except ValidationError:
+                return queryset.none(), False
+            return queryset.filter(email_sha256__in=hashes), False
         if HEX.match(term):
             return queryset.filter(email_sha256__startswith=term), False
         return queryset.none(), False
@@ -135,7 +140,11 @@ class DataRequestAdmin(admin.ModelAdmin):
         if not term:
             return queryset, False
         if "@" in term:
-            return queryset.filter(email_sha256=email_sha256(term)), False
+            try:
+                hashes = email_sha256_forms(term)
+            except ValidationError:
+                return queryset.none(), False
+            return queryset.filter(email_sha256__in=hashes), False
         if HEX.match(term):
             return queryset.filter(email_sha256__startswith=term), False
         return queryset.none(), False

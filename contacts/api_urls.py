@@ -3,7 +3,7 @@ point to (list_id, contact_id, suppression_id) so the tenancy sweep can fill the
 
 from django.urls import path
 
-from contacts.api import imports, views
+from contacts.api import attributes, imports, views
 
 urlpatterns = [
     path("lists/", views.ContactListsView.as_view(), name="api-lists"),
@@ -39,6 +39,12 @@ urlpatterns = [
         views.ContactDataExportView.as_view(),
         name="api-contact-export",
     ),
+    path("attributes/", attributes.AttributesView.as_view(), name="api-attributes"),
+    path(
+        "attributes/<int:attribute_id>/",
+        attributes.AttributeView.as_view(),
+        name="api-attribute",
+    ),
     path("suppressions/", views.SuppressionsView.as_view(), name="api-suppressions"),
     path(
         "suppressions/<int:suppression_id>/",
@@ -66,6 +72,11 @@ urlpatterns = [
         "imports/<int:import_id>/rejects/",
         imports.ImportRejectsView.as_view(),
         name="api-import-rejects",
+    ),
+    path(
+        "imports/<int:import_id>/warnings/",
+        imports.ImportWarningsView.as_view(),
+        name="api-import-warnings",
     ),
     path(
         "imports/<int:import_id>/rejects.csv",

@@ -14,11 +14,17 @@ Guarantees, each one a test in tests/contacts/test_data_requests.py:
 
 - The public page looks nothing up: it queues the same mail for any valid address, and
   answers the same page, so neither its words nor its timing say who is on a list.
-- The link carries the address (signed, bound to its purpose, expiring after 24 hours);
-  a bad, altered or expired link is a friendly 404, never an error. Only the owner of
-  the mailbox can open it, so only they learn which customers hold their data.
+- The link carries a random token, not the address: the address stays server-side in
+  a ``PublicLink`` row (contacts/tokens.py), bound to its purpose, expiring after 24
+  hours; a bad, altered, old-format or expired link is a friendly 404, never an error.
+  Only the owner of the mailbox can open it, so only they learn which customers hold
+  their data.
 - A link opened with GET (as mail scanners do) changes nothing and tells no customer
-  anything; every act is a POST from the page, erasure after a confirmation page.
+  anything; every act is a POST from the page.
+- Erasure, the one act that cannot be undone, needs a fresh proof of the mailbox: the
+  erase button mails a second link, for that one customer, that works once and for one
+  hour. A "your data" link that leaks (forwarded, left in a browser's history) lets
+  someone see and correct the data for a day, never erase it.
 - Every act is one transaction that also writes the customer's ``DataRequest`` log row
   (the address's hash, never the address) and an audit entry naming the person as the
   actor; after the commit, the account's owners and admins are mailed by a worker, at
@@ -48,20 +54,30 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Account, Membership, User
+from accounts.query import parse_id
 from accounts.roles import Role
 from accounts.services import acting_label, audit_log
 from campaigns.models import Delivery, Link
 from contacts import erasure, services
-from contacts.models import Contact, DataRequest, Subscription, Suppression, email_sha256
+from contacts.models import (
+    Contact,
+    DataRequest,
+    PublicLink,
+    Subscription,
+    Suppression,
+    email_sha256,
+)
 from contacts.services import clean_email
-from contacts.tokens import make_token, read_token
+from contacts.tokens import link_issue, link_open, link_use
 from stats.models import Event
 
 logger = logging.getLogger(__name__)
 K = DataRequest.Kind
 
-LINK_PURPOSE = "your-data"
+LINK_PURPOSE = PublicLink.Purpose.YOUR_DATA
 LINK_LIFETIME = timedelta(hours=24)
+ERASE_PURPOSE = PublicLink.Purpose.ERASE
+ERASE_LINK_LIFETIME = timedelta(hours=1)
 # Requests per client address and window: enough for a person and their typos, too few
 # to turn the page into a way of mailing strangers.
 RATE_LIMIT = 5
@@ -201,7 +217,7 @@ def request_allowed(ip: str) -> bool:
 
 
 def your_data_token(email: str) -> str:
-    return make_token(LINK_PURPOSE, {"email": email})
+    return link_issue(purpose=LINK_PURPOSE, email=email, lifetime=LINK_LIFETIME)
 
 
 def your_data_url(email: str) -> str:
@@ -209,7 +225,8 @@ def your_data_url(email: str) -> str:
 
 
 def your_data_request(*, email: str) -> None:
-    """Queue the mail with the link for ``email``, known or not. Nothing is stored."""
+    """Queue the mail with the link for ``email``, known or not. Nothing is stored here:
+    the worker stores the link's row as it mails it."""
     email = clean_email(email)
     from contacts.tasks import send_your_data_link
 
@@ -246,12 +263,11 @@ def send_link(email: str) -> None:
 def address_for_token(token: str) -> str | None:
     """The address a link was mailed to, or None (bad, altered, expired, or made for
     another purpose)."""
-    payload = read_token(LINK_PURPOSE, token, max_age=LINK_LIFETIME)
-    email = payload.get("email") if payload else None
-    if not isinstance(email, str):
+    link = link_open(LINK_PURPOSE, token)
+    if link is None:
         return None
     try:
-        return clean_email(email)
+        return clean_email(link.email)
     except ValidationError:
         return None
 
@@ -421,10 +437,67 @@ def data_request_object(*, contact: Contact) -> Contact:
     return contact
 
 
-def data_request_erase(*, contact: Contact) -> erasure.Erased:
-    """The person erases their data from the account (Art. 17). The log row keeps only
-    the hash and the outcome."""
+def erase_confirmation_send(*, contact: Contact) -> bool:
+    """Mail the person a one-time link that erases their data at ``contact``'s account
+    (the fresh proof of the mailbox an erasure needs); True if the mail left. The
+    subject says nothing of the customer: its name is the customer's choice."""
+    token = link_issue(
+        purpose=ERASE_PURPOSE,
+        email=contact.email,
+        lifetime=ERASE_LINK_LIFETIME,
+        account=contact.account,
+    )
+    context = {
+        "email": contact.email,
+        "account": contact.account,
+        "url": settings.MISSIVE_BASE_URL + reverse("your_data_erase_confirm", args=[token]),
+        "lifetime_minutes": int(ERASE_LINK_LIFETIME.total_seconds() // 60),
+    }
+    message = EmailMultiAlternatives(
+        subject="[Missive] Confirm the erasure of your data",
+        body=render_to_string("contacts/email/your_data_erase.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[contact.email],
+    )
+    message.attach_alternative(
+        render_to_string("contacts/email/your_data_erase.html", context), "text/html"
+    )
+    try:
+        message.send()
+    except (OSError, smtplib.SMTPException, BadHeaderError) as error:
+        logger.warning("Erasure confirmation not sent: %s", error.__class__.__name__)
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class EraseTarget:
+    """What an erasure confirmation link stands for: its account, and the person's
+    contact there (None: nothing held any more)."""
+
+    account: Account
+    contact: Contact | None
+
+
+def erase_target(token: str) -> EraseTarget | None:
+    """What the erasure link ``token`` would erase, or None (bad, used, expired, or the
+    account is closed). Reads only."""
+    link = link_open(ERASE_PURPOSE, token)
+    if link is None or link.account is None or not link.account.is_active:
+        return None
+    return EraseTarget(account=link.account, contact=holding(link.email, link.account_id))
+
+
+def data_request_erase(*, token: str) -> erasure.Erased | None:
+    """The person erases their data from the account (Art. 17), with the one-time link
+    mailed by ``erase_confirmation_send``. The link is used up in the same transaction,
+    so of two presses one erases and the other gets None. The log row keeps only the
+    hash and the outcome."""
     with _as_the_person(), transaction.atomic():
+        link = link_use(ERASE_PURPOSE, token)
+        contact = holding(link.email, link.account_id) if link else None
+        if contact is None:
+            return None
         erased = erasure.erase_contact(
             contact=contact, actor=None, reason=erasure.Reason.DATA_REQUEST
         )
@@ -452,8 +525,9 @@ class DataRequestPage:
 def data_requests_page(account: Account, *, before: str = "") -> DataRequestPage:
     """One page of the account's log, newest first, by keyset on the id."""
     queryset = DataRequest.objects.for_account(account).select_related("contact")
-    if before.isdigit():
-        queryset = queryset.filter(pk__lt=int(before))
+    before_id = parse_id(before)
+    if before_id is not None:
+        queryset = queryset.filter(pk__lt=before_id)
     rows = list(queryset.order_by("-id")[: LOG_PAGE_SIZE + 1])
     has_more = len(rows) > LOG_PAGE_SIZE
     rows = rows[:LOG_PAGE_SIZE]

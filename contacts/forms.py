@@ -4,6 +4,7 @@ from django import forms
 
 from accounts.models import Account
 from contacts.models import AttributeDefinition, ContactList, Subscription
+from contacts.services import clean_email
 
 
 class ContactListForm(forms.ModelForm):
@@ -38,6 +39,9 @@ class ContactForm(forms.Form):
                 widget=widget,
                 help_text=definition.get_type_display(),
             )
+
+    def clean_email(self) -> str:
+        return clean_email(self.cleaned_data["email"])
 
     def attribute_values(self) -> dict[str, object]:
         return {d.name: self.cleaned_data.get(f"attr_{d.name}", "") for d in self.definitions}

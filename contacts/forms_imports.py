@@ -45,6 +45,9 @@ class MappingForm(forms.Form):
             ("email", "Email address"),
             ("first_name", "First name"),
             ("last_name", "Last name"),
+            ("full_name", "Full name (first name, then last name)"),
+            ("consent_at", "Consent proof: when they opted in"),
+            ("consent_ip", "Consent proof: IP address they opted in from"),
             *[
                 (f"attribute:{a.name}", f"Attribute: {a.label or a.name} ({a.get_type_display()})")
                 for a in attributes

@@ -6,7 +6,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from contacts import suppressing
-from contacts.models import Suppression, email_sha256
+from contacts.models import Suppression, email_sha256_forms
 from contacts.services import clean_email
 
 MAX_LINES = 5000
@@ -97,7 +97,11 @@ class PlatformSuppressionForm(forms.ModelForm):
 
     def clean_email(self) -> str:
         email = clean_email(self.cleaned_data["email"])
-        if Suppression.objects.platform().filter(email_sha256=email_sha256(email)).exists():
+        if (
+            Suppression.objects.platform()
+            .filter(email_sha256__in=email_sha256_forms(email))
+            .exists()
+        ):
             raise ValidationError("This address is already on the platform-wide list.")
         return email
 
@@ -114,6 +118,9 @@ class DoNotContactForm(forms.Form):
         label="Leave this empty",
         widget=forms.TextInput(attrs={"autocomplete": "off", "tabindex": "-1"}),
     )
+
+    def clean_email(self) -> str:
+        return clean_email(self.cleaned_data["email"])
 
     @property
     def is_robot(self) -> bool:

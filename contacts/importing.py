@@ -6,12 +6,19 @@ Guarantees:
 - The file is read once, as a stream: each row is checked in Python (email, declared
   attribute types) and the good ones go to a temporary staging table through COPY; the
   rejects go to a file on disk. Nothing grows with the number of rows but the database.
+- Only the email decides whether a row is imported (and a NUL character, which the
+  database cannot store): a bad optional value (a name, an attribute, the consent time
+  or IP) is left out of the row with a warning, kept beside the rejects.
 - The merge is set-based SQL in the same transaction as the staging: duplicates within the
   file are kept once, existing contacts are updated only if the customer asked, addresses
   on the account's or the platform's suppression list are never added, and people who
   unsubscribed from the list are never subscribed again. A crash or a cancel before the
   commit leaves the database as it was.
-- The uploaded file is deleted when the import ends, whatever the outcome.
+- Nothing an import creates survives it when it saves no contact: the attributes declared
+  for its mapping are removed again if it fails, is cancelled or rejects every row.
+- The uploaded file is deleted when the import ends, whatever the outcome, but for an
+  import that rejected every row: its file waits (as a new upload, swept after a day) for
+  the customer to fix the mapping.
 """
 
 from __future__ import annotations
@@ -19,7 +26,9 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import datetime as dt
 import io
+import ipaddress
 import json
 import logging
 import math
@@ -40,26 +49,40 @@ from django.db import connection, transaction
 from django.utils import timezone
 from psycopg.errors import InsufficientPrivilege, UniqueViolation
 
-from accounts.models import Account, User
+from accounts.models import Account, User, normalize_email
 from accounts.services import audit_log
 from contacts.models import (
     ATTRIBUTE_NAME,
     RESERVED_ATTRIBUTE_NAMES,
     AttributeDefinition,
+    Contact,
     ContactList,
     ImportJob,
     ImportReject,
     Subscription,
 )
 from contacts.selectors import forget_list_counts, list_counts
-from contacts.services import clean_attribute
+from contacts.services import clean_attribute, day_first_of, parse_when
 
 logger = logging.getLogger(__name__)
 
 SAMPLE_BYTES = 64 * 1024
 PREVIEW_ROWS = 5
+CHECK_ROWS = 20  # the sample the mapping screen checks the mapping against
+PREVIEW_CELL = 200  # characters of a cell shown on the mapping screen
 PROGRESS_EVERY = 5_000
 MAX_COLUMNS = 200
+# The longest value kept (csv's own default limit). The reader itself takes any length,
+# so that a longer field is reported by its row and column rather than failing the file.
+FIELD_LIMIT = 131_072
+csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
+# A row that made the reader consume this many bytes may hold a field over the limit:
+# only such rows have their cells measured (a few per 64 KB chunk).
+_LONG_ROW_BYTES = 16 * 1024
+# A field over the limit spanning this many lines is rows swallowed by a stray quote.
+_SWALLOWED_LINES = 100
+# Files that are not text whatever their name says: zip (xlsx, ods), OLE (xls), PDF, gzip.
+_BINARY_SIGNATURES = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"%PDF", b"\x1f\x8b")
 
 EMAIL_HEADERS = {
     "email",
@@ -72,6 +95,129 @@ EMAIL_HEADERS = {
 }
 FIRST_NAME_HEADERS = {"first name", "firstname", "first_name", "given name", "prénom", "prenom"}
 LAST_NAME_HEADERS = {"last name", "lastname", "last_name", "surname", "family name", "nom"}
+
+
+@dataclass(frozen=True)
+class KnownExport:
+    """The subscriber export of another mailing tool, recognized by its header: its own
+    bookkeeping columns are ignored, its opt-in time and IP become the consent proof."""
+
+    name: str
+    signature: frozenset[str]  # lower-case headers that all appear in its exports
+    consent_at: tuple[str, ...]  # the first of these present is the consent time
+    consent_ip: tuple[str, ...]
+    full_name: tuple[str, ...] = ()
+    ignored: frozenset[str] = frozenset()
+    notes: tuple[tuple[str, str], ...] = ()
+
+
+_TAGS_NOTE = "Tags are not imported: Missive has no tags yet."
+KNOWN_EXPORTS = (
+    # Email Address,First Name,Last Name,Address,Phone Number,Birthday,MEMBER_RATING,
+    # OPTIN_TIME,OPTIN_IP,CONFIRM_TIME,CONFIRM_IP,LATITUDE,LONGITUDE,GMTOFF,DSTOFF,
+    # TIMEZONE,CC,REGION,LAST_CHANGED,LEID,EUID,NOTES,TAGS
+    KnownExport(
+        name="Mailchimp",
+        signature=frozenset({"email address", "optin_time", "leid", "euid"}),
+        consent_at=("optin_time", "confirm_time"),
+        consent_ip=("optin_ip", "confirm_ip"),
+        ignored=frozenset(
+            {
+                "member_rating",
+                "confirm_time",
+                "confirm_ip",
+                "latitude",
+                "longitude",
+                "gmtoff",
+                "dstoff",
+                "timezone",
+                "cc",
+                "region",
+                "last_changed",
+                "leid",
+                "euid",
+                "tags",
+                "unsub_time",
+                "unsub_campaign_title",
+                "unsub_campaign_id",
+                "unsub_reason",
+                "unsub_reason_other",
+                "clean_time",
+                "clean_campaign_title",
+                "clean_campaign_id",
+            }
+        ),
+        notes=(("tags", _TAGS_NOTE),),
+    ),
+    # CONTACT ID;EMAIL;FIRSTNAME;LASTNAME;SMS;DOUBLE_OPT-IN;OPT_IN;ADDED_TIME;
+    # MODIFIED_TIME;EMAIL_BLACKLISTED;SMS_BLACKLISTED, dates as DD-MM-YYYY
+    KnownExport(
+        name="Brevo",
+        signature=frozenset({"email", "added_time", "modified_time"}),
+        consent_at=("added_time",),
+        consent_ip=("ip",),
+        ignored=frozenset(
+            {
+                "contact id",
+                "contact_id",
+                "modified_time",
+                "double_opt-in",
+                "opt_in",
+                "email_blacklisted",
+                "sms_blacklisted",
+                "ext_id",
+                "list_ids",
+                "tags",
+            }
+        ),
+        notes=(("tags", _TAGS_NOTE),),
+    ),
+    # uuid,email,name,attributes,status,created_at,updated_at
+    KnownExport(
+        name="listmonk",
+        signature=frozenset({"uuid", "email", "name", "attributes", "status", "created_at"}),
+        consent_at=("created_at",),
+        consent_ip=(),
+        full_name=("name",),
+        ignored=frozenset({"uuid", "attributes", "status", "updated_at", "tags"}),
+        notes=(
+            (
+                "attributes",
+                "listmonk's attributes (JSON) are not imported: declare the ones "
+                "you need and import them from columns of their own.",
+            ),
+            (
+                "status",
+                "listmonk's status is not imported: blocklisted people are best "
+                "added to your suppression list.",
+            ),
+        ),
+    ),
+)
+
+
+def recognize_export(columns: list[str]) -> KnownExport | None:
+    keys = {c.strip().lower() for c in columns}
+    return next((known for known in KNOWN_EXPORTS if known.signature <= keys), None)
+
+
+def column_notes(columns: list[str]) -> dict[str, str]:
+    """Column index (as text) → why the suggested mapping treats it so, for a known export."""
+    known = recognize_export(columns)
+    if known is None:
+        return {}
+    notes = dict(known.notes)
+    found: dict[str, str] = {}
+    for index, name in enumerate(columns):
+        key = name.strip().lower()
+        if key in notes:
+            found[str(index)] = notes[key]
+        elif key in known.ignored:
+            found[str(index)] = f"{known.name}'s own bookkeeping: ignored."
+        elif key in known.consent_at or key in known.consent_ip:
+            found[str(index)] = "Kept with each subscription as proof of consent."
+    return found
+
 
 _ATEXT = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _EMAIL = re.compile(
@@ -87,18 +233,15 @@ class ImportFileError(ValidationError):
 def check_email(value: str) -> tuple[str | None, str]:
     """(normalized address, "") or (None, reason). Django's rules, in one compiled regex:
     the importer checks a million addresses."""
-    email = value.strip().lower()
+    try:
+        email = normalize_email(value)
+    except ValidationError:
+        return None, f"{value.strip()!r} has an invalid domain"
     if not email:
         return None, "the email address is empty"
     if len(email) > 254 or "@" not in email:
         return None, f"{value.strip()!r} is not a valid email address"
-    local, _, domain = email.rpartition("@")
-    if not domain.isascii():
-        try:
-            domain = domain.encode("idna").decode("ascii")
-        except UnicodeError:
-            return None, f"{value.strip()!r} has an invalid domain"
-        email = f"{local}@{domain}"
+    local = email.rpartition("@")[0]
     if len(local) > 64 or not _EMAIL.match(email):
         return None, f"{value.strip()!r} is not a valid email address"
     return email, ""
@@ -139,7 +282,13 @@ def sniff(path: Path) -> Sniffed:
         sample = handle.read(SAMPLE_BYTES)
     if not sample.strip():
         raise ImportFileError("The file is empty.")
-    if b"\x00" in sample and not sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    # A stray NUL byte is a row's problem (that row is rejected); a file full of them, or
+    # one that opens like a spreadsheet or an archive, is not text.
+    nuls = sample.count(b"\x00")
+    if sample.startswith(_BINARY_SIGNATURES) or (
+        nuls > max(8, len(sample) // 1000)
+        and not sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    ):
         raise ImportFileError(
             "This is not a CSV file (it looks like a spreadsheet or another binary file). "
             "In your spreadsheet, use “Save as… CSV UTF-8” and upload that file."
@@ -187,10 +336,21 @@ def suggest_mapping(
     ignore."""
     mapping: dict[str, str] = {}
     email_taken = False
-    for index, name in enumerate(columns):
-        key = name.strip().lower()
+    known = recognize_export(columns)
+    keys = [name.strip().lower() for name in columns]
+    consent_at = consent_ip = None
+    if known is not None:
+        consent_at = next((k for k in known.consent_at if k in keys), None)
+        consent_ip = next((k for k in known.consent_ip if k in keys), None)
+    for index, key in enumerate(keys):
         slug = re.sub(r"[^a-z0-9]+", "_", key).strip("_")
-        if key in EMAIL_HEADERS and not email_taken:
+        if known is not None and key in (consent_at, consent_ip):
+            mapping[str(index)] = "consent_at" if key == consent_at else "consent_ip"
+        elif known is not None and key in known.full_name:
+            mapping[str(index)] = "full_name"
+        elif known is not None and key in known.ignored:
+            mapping[str(index)] = "ignore"
+        elif key in EMAIL_HEADERS and not email_taken:
             mapping[str(index)] = "email"
             email_taken = True
         elif key in FIRST_NAME_HEADERS:
@@ -258,23 +418,45 @@ def import_upload(
     )
 
 
-def preview_rows(job: ImportJob) -> list[list[str]]:
+def sample_rows(job: ImportJob, count: int = PREVIEW_ROWS) -> list[list[str]]:
+    """The first ``count`` rows under the header, as the importer will read them; empty
+    when the file is gone."""
     path = Path(job.file_path)
-    if not path.exists():
+    if not job.file_path or not path.is_file():
         return []
-    with path.open(encoding=job.encoding, errors="replace", newline="") as handle:
+    rows = []
+    with (
+        contextlib.suppress(csv.Error, UnicodeDecodeError),
+        path.open(encoding=job.encoding, errors="replace", newline="") as handle,
+    ):
         reader = csv.reader(handle, delimiter=job.delimiter)
         next(reader, None)
-        rows = []
         for row in reader:
             if any(cell.strip() for cell in row):
                 rows.append(row)
-            if len(rows) >= PREVIEW_ROWS:
+            if len(rows) >= count:
                 break
     return rows
 
 
-FIXED_TARGETS = {"email", "first_name", "last_name", "ignore"}
+def preview_rows(job: ImportJob) -> list[list[str]]:
+    """The first rows, each cell cut to what a screen shows."""
+    return [
+        [cell if len(cell) <= PREVIEW_CELL else cell[:PREVIEW_CELL] + "…" for cell in row]
+        for row in sample_rows(job)
+    ]
+
+
+FIXED_TARGETS = {
+    "email",
+    "first_name",
+    "last_name",
+    "full_name",  # "Ann Smith": first name Ann, last name Smith
+    "consent_at",  # when the person opted in, kept as the subscription's consent proof
+    "consent_ip",  # where from
+    "ignore",
+}
+SINGLE_TARGETS = ("first_name", "last_name", "full_name", "consent_at", "consent_ip")
 
 
 def parse_new_attribute(target: str) -> tuple[str, str]:
@@ -328,16 +510,101 @@ def check_mapping(job: ImportJob, mapping: dict[str, str]) -> None:
             raise ValidationError(
                 {
                     "mapping": f"Column {key}: {target!r} is not a target; use email, first_name, "
-                    "last_name, attribute:<name>, new:<name> or ignore."
+                    "last_name, full_name, consent_at, consent_ip, attribute:<name>, new:<name> "
+                    "or ignore."
                 }
             )
 
 
-def rejects_csv(account: Account, job: ImportJob) -> Iterator[str]:
-    """The rows an import refused, as CSV lines (row, column, value, reason); values a
-    spreadsheet would run as formulas are defused, as in the contact exports."""
+_NOT_A = {
+    AttributeDefinition.Type.DATE: "not a date",
+    AttributeDefinition.Type.NUMBER: "not a number",
+    AttributeDefinition.Type.BOOLEAN: "not yes or no",
+    AttributeDefinition.Type.TEXT: "too long",
+}
+
+
+def _check_value(
+    target: str, definition: AttributeDefinition | None, raw: str, *, day_first: bool
+) -> str:
+    """ "" if the importer keeps ``raw`` for ``target``, else what is wrong with it."""
+    if not raw.strip():
+        return ""
+    if len(raw) > FIELD_LIMIT:
+        return "too long"
+    if target == "consent_at":
+        return "" if _consent_time(raw) else "not a date and time"
+    if target == "consent_ip":
+        return "" if _consent_ip(raw) else "not an IP address"
+    if definition is None:
+        return ""
+    try:
+        clean_attribute(definition, raw, day_first=day_first)
+    except (ValidationError, ArithmeticError):
+        return _NOT_A[definition.type]
+    return ""
+
+
+def mapping_problems(job: ImportJob, mapping: dict[str, str]) -> list[str]:
+    """What the mapping will do to the first rows of the file, before the import starts:
+    one sentence per column where some sample rows fail, e.g. "12 of 20 sample rows have a
+    value that is not a date in column OPTIN_TIME, e.g. 'x'"."""
+    rows = sample_rows(job, CHECK_ROWS)
+    if not rows:
+        return []
+    declared = {d.name: d for d in AttributeDefinition.objects.for_account(job.account)}
+    problems = []
+    for key, target in sorted(mapping.items(), key=lambda item: int(item[0])):
+        index = int(key)
+        column = job.columns[index] if index < len(job.columns) else f"Column {index + 1}"
+        cells = [row[index] if index < len(row) else "" for row in rows]
+        if target == "email":
+            bad = [cell for cell in cells if check_email(cell)[0] is None]
+            if bad:
+                outcome = (
+                    "every row will be rejected"
+                    if len(bad) == len(rows)
+                    else "those rows will be rejected"
+                )
+                problems.append(
+                    f"{len(bad)} of {len(rows)} sample rows have no valid email address in "
+                    f"column {column}, e.g. {bad[0][:50]!r}: {outcome}."
+                )
+            continue
+        if target.startswith("attribute:"):
+            definition = declared.get(target.removeprefix("attribute:"))
+        elif target.startswith("new:"):
+            kind, name = parse_new_attribute(target)
+            definition = AttributeDefinition(name=name, type=kind)
+        elif target in ("consent_at", "consent_ip"):
+            definition = None
+        else:
+            continue
+        day_first = day_first_of(cells)
+        failures = [
+            (cell, _check_value(target, definition, cell, day_first=day_first)) for cell in cells
+        ]
+        failures = [(cell, why) for cell, why in failures if why]
+        if failures:
+            cell, why = failures[0]
+            problems.append(
+                f"{len(failures)} of {len(rows)} sample rows have a value that is {why} in "
+                f"column {column}, e.g. {cell[:50]!r}: those values will be left out (the "
+                "rows are imported)."
+            )
+    return problems
+
+
+def rejects_csv(account: Account, job: ImportJob, *, warnings: bool = False) -> Iterator[str]:
+    """The rows an import refused (or, with ``warnings``, the values it left out of rows
+    it imported), as CSV lines (row, column, value, reason); values a spreadsheet would
+    run as formulas are defused, as in the contact exports."""
     writer = csv.writer(_Echo())
-    rows = ImportReject.objects.for_account(account).filter(job=job).order_by("row_number")
+    rows = (
+        ImportReject.objects.for_account(account)
+        .filter(job=job, warning=warnings)
+        .order_by("row_number")
+    )
     yield writer.writerow(["row", "column", "value", "reason"])
     for reject in rows.iterator(chunk_size=5000):
         yield writer.writerow(
@@ -373,10 +640,15 @@ def import_configure(
         raise ValidationError(
             {"mapping": "Choose exactly one column for the email address; nothing was imported."}
         )
-    for target in ("first_name", "last_name"):
+    for target in SINGLE_TARGETS:
         if targets.count(target) > 1:
             raise ValidationError({"mapping": f"Two columns are mapped to {target}."})
+    if "full_name" in targets and ({"first_name", "last_name"} & set(targets)):
+        raise ValidationError(
+            {"mapping": "A column is the full name: no other can be the first or last name."}
+        )
     declared = {d.name for d in AttributeDefinition.objects.for_account(job.account)}
+    job.declared_attributes = []
     for target in targets:
         if target.startswith("attribute:"):
             name = target.removeprefix("attribute:")
@@ -387,6 +659,8 @@ def import_configure(
 
             kind, name = parse_new_attribute(target)
             attribute_define(account=job.account, actor=actor, name=name, type=kind)
+            # Removed again if the import saves nothing (see _forget_declared).
+            job.declared_attributes.append(name)
     if legal_basis not in Subscription.LegalBasis.values:
         raise ValidationError({"legal_basis": "Choose the legal basis of these subscriptions."})
     if not consent_text.strip():
@@ -419,8 +693,23 @@ def import_cancel(*, job: ImportJob, actor: User | None) -> ImportJob:
     ).update(status=ImportJob.Status.CANCELLED, finished_at=timezone.now())
     if updated:
         Path(job.file_path).unlink(missing_ok=True)
+        _forget_declared(job)
     job.refresh_from_db()
     return job
+
+
+def _forget_declared(job: ImportJob) -> None:
+    """Remove the attributes this import declared for its mapping, when it saved nothing:
+    otherwise the next upload would be mapped to them again. One that a contact holds a
+    value of meanwhile (set by hand, by another import) is kept."""
+    if not job.declared_attributes:
+        return
+    holders = Contact.objects.for_account(job.account)
+    for definition in AttributeDefinition.objects.for_account(job.account).filter(
+        name__in=job.declared_attributes
+    ):
+        if not holders.filter(attributes__has_key=definition.name).exists():
+            definition.delete()
 
 
 # --- Progress, shared through the cache while the database connection is in COPY ------------
@@ -473,11 +762,13 @@ def progress_of(job: ImportJob) -> Progress:
 
 
 class _CountingReader(io.RawIOBase):
-    """Counts the bytes the CSV reader has consumed, for the progress bar."""
+    """Counts the bytes the CSV reader has consumed, for the progress bar, and notes
+    whether a NUL byte went by (only then are the rows searched for one)."""
 
     def __init__(self, raw: io.BufferedReader) -> None:
         self.raw = raw
         self.count = 0
+        self.nul = False
 
     def readable(self) -> bool:
         return True
@@ -485,6 +776,8 @@ class _CountingReader(io.RawIOBase):
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         n = self.raw.readinto(buffer)
         self.count += n or 0
+        if n and not self.nul:
+            self.nul = b"\x00" in buffer[:n].tobytes()
         return n
 
 
@@ -497,27 +790,44 @@ class _Plan:
     email: int
     first_name: int | None
     last_name: int | None
+    full_name: int | None
+    consent_at: int | None
+    consent_ip: int | None
     attributes: list[tuple[int, AttributeDefinition, str]]
+
+    def used(self) -> dict[int, str]:
+        """Column index → target, for the columns the importer reads."""
+        used = {index: target for target, index in vars(self).items() if isinstance(index, int)}
+        used.update({index: "attribute" for index, _definition, _column in self.attributes})
+        return used
 
 
 def _plan(job: ImportJob) -> _Plan:
     definitions = {d.name: d for d in AttributeDefinition.objects.for_account(job.account)}
-    email = first = last = None
+    fixed: dict[str, int] = {}
     attributes = []
     for key, target in job.mapping.items():
         index = int(key)
-        if target == "email":
-            email = index
-        elif target == "first_name":
-            first = index
-        elif target == "last_name":
-            last = index
-        elif target.startswith("attribute:"):
+        if target.startswith("attribute:"):
             name = target.removeprefix("attribute:")
+            if name not in definitions:
+                raise ImportFileError(
+                    f"The attribute {name!r} was deleted before the import ran; nothing was "
+                    "imported. Map the column again."
+                )
             column = job.columns[index] if index < len(job.columns) else name
             attributes.append((index, definitions[name], column))
-    assert email is not None
-    return _Plan(email=email, first_name=first, last_name=last, attributes=attributes)
+        elif target in FIXED_TARGETS and target != "ignore":
+            fixed[target] = index
+    return _Plan(
+        email=fixed["email"],
+        first_name=fixed.get("first_name"),
+        last_name=fixed.get("last_name"),
+        full_name=fixed.get("full_name"),
+        consent_at=fixed.get("consent_at"),
+        consent_ip=fixed.get("consent_ip"),
+        attributes=attributes,
+    )
 
 
 def _reader(job: ImportJob, counter: _CountingReader) -> Iterator[list[str]]:
@@ -536,12 +846,36 @@ def _reader(job: ImportJob, counter: _CountingReader) -> Iterator[list[str]]:
 # it waits for the next rows (Python checking the file is the slower side of the COPY).
 STAGING_SQL = (
     "CREATE TEMPORARY TABLE import_staging (row_number bigint NOT NULL, email text NOT NULL, "
-    "first_name text, last_name text, attributes jsonb NOT NULL) ON COMMIT DROP"
+    "first_name text, last_name text, attributes jsonb NOT NULL, consent_at timestamptz, "
+    "consent_ip inet) ON COMMIT DROP"
 )
+NAME_LIMIT = 150  # Contact.first_name and last_name
+
+
+def _too_long(value: str) -> str:
+    return f"field too long ({len(value):,} characters; the limit is {FIELD_LIMIT:,})"
+
+
+def _consent_time(raw: str) -> dt.datetime | None:
+    """An opt-in time from another tool's export; one without an offset is taken as UTC
+    (Mailchimp, Brevo and listmonk all export UTC)."""
+    when = parse_when(raw)
+    if when is None:
+        return None
+    if timezone.is_naive(when):
+        when = when.replace(tzinfo=dt.UTC)
+    return when if when <= timezone.now() + dt.timedelta(days=1) else None
+
+
+def _consent_ip(raw: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(raw.strip()))
+    except ValueError:
+        return None
 
 
 def _cleaner(
-    definition: AttributeDefinition,
+    definition: AttributeDefinition, day_first: bool
 ) -> tuple[dict[str, tuple[str | None, str]], Callable[[str], tuple[str | None, str]]]:
     """``clean_attribute`` for the staging table, remembered per distinct value (cities,
     dates and yes/no repeat across a million rows): the values already seen, and the
@@ -552,8 +886,10 @@ def _cleaner(
     key = json.dumps(definition.name)
 
     def clean(raw: str) -> tuple[str | None, str]:
+        if len(raw) > FIELD_LIMIT:
+            return None, _too_long(raw)  # (not remembered: it would hold on to it)
         try:
-            value = clean_attribute(definition, raw)
+            value = clean_attribute(definition, raw, day_first=day_first)
         except ValidationError as error:
             result: tuple[str | None, str] = (None, error.messages[0])
         except ArithmeticError:  # a number: int() of an infinite Decimal
@@ -574,32 +910,62 @@ def _cleaner(
     return memo, clean
 
 
+def _day_first_columns(job: ImportJob, plan: _Plan) -> dict[int, bool]:
+    """For each date column, whether its dates put the day first, read from its first
+    rows (03/04/2024 is April in Lisbon and March in Chicago; 15/04 settles it)."""
+    rows = sample_rows(job, 1000)
+    return {
+        index: day_first_of([row[index] for row in rows if index < len(row)])
+        for index, definition, _column in plan.attributes
+        if definition.type == AttributeDefinition.Type.DATE
+    }
+
+
 def _stage(job: ImportJob, cursor: object, rejects: csv.writer) -> dict[str, int]:
     """Read the file, check each row, COPY the good ones to the staging table and write
-    the bad ones to ``rejects`` (as rows of contacts_importreject). Returns counts.
+    the bad ones to ``rejects`` (as rows of contacts_importreject), and the values left
+    out of good ones as warnings. Returns counts.
 
     The loop runs a million times and is the slower side of the COPY: what it does per row
     is kept to the least (an address that passes the one compiled pattern is taken as it
-    is; only the others go through ``check_email`` for the IDNA form or the reason)."""
+    is; only the others go through ``check_email`` for the IDNA form or the reason; cells
+    are searched for a NUL or measured only when the reader saw a NUL byte or read a long
+    stretch for one row)."""
     plan = _plan(job)
     cursor.execute(STAGING_SQL)
-    email_column = (job.columns[plan.email] if plan.email < len(job.columns) else "email")[:255]
+
+    def column_of(index: int) -> str:
+        return (job.columns[index] if index < len(job.columns) else f"column {index + 1}")[:255]
+
+    email_column = column_of(plan.email)
+    day_first = _day_first_columns(job, plan)
     cleaners = [
-        (index, *_cleaner(definition), column[:255])
-        for index, definition, column in plan.attributes
+        (index, *_cleaner(definition, day_first.get(index, True)))
+        for index, definition, _column in plan.attributes
     ]
+    used = plan.used()
     # A column not mapped is read as one past the widest row that gets this far.
     at = plan.email
     first = MAX_COLUMNS if plan.first_name is None else plan.first_name
     last = MAX_COLUMNS if plan.last_name is None else plan.last_name
+    full = plan.full_name
+    consent_at, consent_ip = plan.consent_at, plan.consent_ip
     match = _EMAIL.match
-    staged = invalid = 0
+    staged = invalid = warnings = 0
     row_number = 1
     started = time.monotonic()
     counter = _CountingReader(open(job.file_path, "rb"))  # noqa: SIM115 - closed below
+    read_before = 0
+
+    def warn(index: int, raw: str, reason: str) -> None:
+        nonlocal warnings
+        rejects.writerow([job.pk, row_number, column_of(index), raw[:500], reason[:255], "t"])
+        warnings += 1
+
     try:
         with cursor.copy(
-            "COPY import_staging (row_number, email, first_name, last_name, attributes) FROM STDIN"
+            "COPY import_staging (row_number, email, first_name, last_name, attributes, "
+            "consent_at, consent_ip) FROM STDIN"
         ) as copy:
             write_row = copy.write_row
             for row_number, row in enumerate(_reader(job, counter), 2):
@@ -610,42 +976,131 @@ def _stage(job: ImportJob, cursor: object, rejects: csv.writer) -> dict[str, int
                 width = len(row)
                 if width > MAX_COLUMNS:
                     rejects.writerow(
-                        [job.pk, row_number, "", f"{width} cells", "too many cells in this row"]
+                        [
+                            job.pk,
+                            row_number,
+                            "",
+                            f"{width} cells",
+                            "too many cells in this row",
+                            "f",
+                        ]
                     )
                     invalid += 1
                     continue
+                if counter.nul:
+                    # PostgreSQL cannot store a NUL character: the row is refused, by name.
+                    nul = next((i for i, cell in enumerate(row) if "\x00" in cell), None)
+                    if nul is not None:
+                        rejects.writerow(
+                            [
+                                job.pk,
+                                row_number,
+                                column_of(nul),
+                                row[nul].replace("\x00", "\N{REPLACEMENT CHARACTER}")[:500],
+                                "a NUL character in this field (the file may be damaged)",
+                                "f",
+                            ]
+                        )
+                        invalid += 1
+                        continue
+                if counter.count - read_before > _LONG_ROW_BYTES:
+                    long = [i for i, cell in enumerate(row) if len(cell) > FIELD_LIMIT]
+                    for index in long:
+                        if row[index].count("\n") >= _SWALLOWED_LINES:
+                            raise ImportFileError(
+                                f"The file is not valid CSV from row {row_number}: in column "
+                                f'{column_of(index)}, a quote (") opens a cell and is never '
+                                f"closed, so the next {row[index].count(chr(10)):,} lines "
+                                "read as one cell. Fix it and upload again."
+                            )
+                    if at in long:
+                        rejects.writerow(
+                            [
+                                job.pk,
+                                row_number,
+                                email_column,
+                                row[at][:500],
+                                _too_long(row[at]),
+                                "f",
+                            ]
+                        )
+                        invalid += 1
+                        read_before = counter.count
+                        continue
+                    row = list(row)
+                    for index in long:
+                        if index in used:
+                            warn(index, row[index], _too_long(row[index]))
+                        row[index] = ""
+                read_before = counter.count
                 raw_email = row[at] if at < width else ""
                 email = raw_email.strip().lower()
-                # (the pattern matches ASCII only and implies the "@")
-                if len(email) > 254 or not match(email) or email.index("@") > 64:
+                # (the pattern matches ASCII only and implies the "@"; A-labels are
+                # checked by check_email, like Unicode domains)
+                if len(email) > 254 or not match(email) or email.index("@") > 64 or "xn--" in email:
                     email, reason = check_email(raw_email)
                     if email is None:
                         rejects.writerow(
-                            [job.pk, row_number, email_column, raw_email[:500], reason[:255]]
+                            [job.pk, row_number, email_column, raw_email[:500], reason[:255], "f"]
                         )
                         invalid += 1
                         continue
                 pairs = []
-                for index, seen, clean, column in cleaners:
+                for index, seen, clean in cleaners:
                     raw = row[index] if index < width else ""
                     pair, error = seen.get(raw) or clean(raw)
                     if error:
-                        rejects.writerow([job.pk, row_number, column, raw[:500], error[:255]])
-                        invalid += 1
-                        break
-                    if pair is not None:
+                        # An optional value: the row is imported without it.
+                        warn(index, raw, error)
+                    elif pair is not None:
                         pairs.append(pair)
+                if full is None:
+                    first_name = row[first].strip() if first < width else None
+                    last_name = row[last].strip() if last < width else None
                 else:
-                    write_row(
-                        (
-                            row_number,
-                            email,
-                            row[first].strip()[:150] if first < width else None,
-                            row[last].strip()[:150] if last < width else None,
-                            "{" + ", ".join(pairs) + "}",
-                        )
+                    first_name, _, last_name = (
+                        (row[full] if full < width else "").strip().partition(" ")
                     )
-                    staged += 1
+                    last_name = last_name.strip()
+                if first_name and len(first_name) > NAME_LIMIT:
+                    warn(
+                        full if full is not None else first,
+                        first_name,
+                        f"longer than {NAME_LIMIT} characters",
+                    )
+                    first_name = ""
+                if last_name and len(last_name) > NAME_LIMIT:
+                    warn(
+                        full if full is not None else last,
+                        last_name,
+                        f"longer than {NAME_LIMIT} characters",
+                    )
+                    last_name = ""
+                when = ip = None
+                if consent_at is not None and consent_at < width and row[consent_at].strip():
+                    when = _consent_time(row[consent_at])
+                    if when is None:
+                        warn(
+                            consent_at,
+                            row[consent_at],
+                            "not a date and time: the import's time is kept",
+                        )
+                if consent_ip is not None and consent_ip < width and row[consent_ip].strip():
+                    ip = _consent_ip(row[consent_ip])
+                    if ip is None:
+                        warn(consent_ip, row[consent_ip], "not an IP address: left out")
+                write_row(
+                    (
+                        row_number,
+                        email,
+                        first_name,
+                        last_name,
+                        "{" + ", ".join(pairs) + "}",
+                        when,
+                        ip,
+                    )
+                )
+                staged += 1
     except UnicodeDecodeError as error:
         raise ImportFileError(
             f"The file could not be read as {job.encoding} (near byte "
@@ -659,7 +1114,12 @@ def _stage(job: ImportJob, cursor: object, rejects: csv.writer) -> dict[str, int
     finally:
         counter.raw.close()
     _report(job, staged + invalid, counter.count, started)
-    return {"staged": staged, "invalid": invalid, "seconds": time.monotonic() - started}
+    return {
+        "staged": staged,
+        "invalid": invalid,
+        "warnings": warnings,
+        "seconds": time.monotonic() - started,
+    }
 
 
 def _report(job: ImportJob, rows: int, bytes_read: int, started: float) -> None:
@@ -705,15 +1165,17 @@ def _merge(job: ImportJob, cursor: object) -> dict[str, int]:
     # The addresses that are contacts already (and not suppressed), for the steps after.
     cursor.execute(
         "CREATE TEMPORARY TABLE import_rows (email text NOT NULL, first_name text, "
-        "last_name text, attributes jsonb NOT NULL, contact_id bigint NOT NULL) ON COMMIT DROP"
+        "last_name text, attributes jsonb NOT NULL, consent_at timestamptz, consent_ip inet, "
+        "contact_id bigint NOT NULL) ON COMMIT DROP"
     )
     # An account without contacts yet (its first import) has nothing to look up; one
     # added meanwhile makes the insert conflict, and is then looked up.
     lookup = _has_contacts(cursor, params)
+    consent = _has_consent_columns(job)
     try:
-        counts = _insert_new(cursor, params, lookup=lookup, on_conflict=False)
+        counts = _insert_new(cursor, params, lookup=lookup, on_conflict=False, consent=consent)
     except UniqueViolation:
-        counts = _insert_new(cursor, params, lookup=True, on_conflict=True)
+        counts = _insert_new(cursor, params, lookup=True, on_conflict=True, consent=consent)
     unique_rows, suppressed, known, created, subscribed, checks_skipped = counts
 
     updated = unsubscribed = already = 0
@@ -766,19 +1228,21 @@ def _merge(job: ImportJob, cursor: object) -> dict[str, int]:
 # kept in memory for the three uses below, not written to a table.
 _NEW_CONTACTS_SQL = """
     WITH addresses AS (
-        SELECT d.email, d.first_name, d.last_name, d.attributes,
+        SELECT d.email, d.first_name, d.last_name, d.attributes, d.consent_at, d.consent_ip,
                encode(sha256(convert_to(d.email, 'UTF8')), 'hex') IN (
                    SELECT s.email_sha256 FROM contacts_suppression s
                    WHERE s.account_id = %(account)s OR s.account_id IS NULL
                ) AS suppressed,
                {lookup} AS contact_id
         FROM (
-            SELECT DISTINCT ON (email) email, first_name, last_name, attributes
+            SELECT DISTINCT ON (email) email, first_name, last_name, attributes, consent_at,
+                   consent_ip
             FROM import_staging ORDER BY email, row_number
         ) d
     ), known AS (
-        INSERT INTO import_rows (email, first_name, last_name, attributes, contact_id)
-        SELECT email, first_name, last_name, attributes, contact_id
+        INSERT INTO import_rows
+            (email, first_name, last_name, attributes, consent_at, consent_ip, contact_id)
+        SELECT email, first_name, last_name, attributes, consent_at, consent_ip, contact_id
         FROM addresses WHERE contact_id IS NOT NULL AND NOT suppressed
         RETURNING 1
     ), created AS (
@@ -788,15 +1252,17 @@ _NEW_CONTACTS_SQL = """
                attributes, %(now)s, %(now)s
         FROM addresses WHERE contact_id IS NULL AND NOT suppressed
         {conflict}
-        RETURNING id
+        RETURNING id, email
     ), subscribed AS (
-        -- the ids come back from the insert: no join over the table is needed
+        -- the ids come back from the insert: no join over the table is needed, unless
+        -- the file gives each person's own consent time or IP
         INSERT INTO contacts_subscription
             (contact_id, contact_list_id, status, source, legal_basis, consent_at,
-             consent_user_agent, consent_text, confirmed_at, created_at, updated_at)
-        SELECT id, %(list)s, 'subscribed', 'import', %(legal_basis)s, %(now)s,
-               '', %(consent_text)s, %(now)s, %(now)s, %(now)s
-        FROM created
+             consent_ip, consent_user_agent, consent_text, confirmed_at, created_at,
+             updated_at)
+        SELECT c.id, %(list)s, 'subscribed', 'import', %(legal_basis)s, {consent_at},
+               {consent_ip}, '', %(consent_text)s, %(now)s, %(now)s, %(now)s
+        FROM created c {consent_join}
         RETURNING 1
     )
     SELECT (SELECT count(*) FROM addresses),
@@ -810,8 +1276,17 @@ _LOOKUP_SQL = """(
 )"""
 
 
+def _has_consent_columns(job: ImportJob) -> bool:
+    return bool({"consent_at", "consent_ip"} & set(job.mapping.values()))
+
+
 def _insert_new(
-    cursor: object, params: dict[str, object], *, lookup: bool, on_conflict: bool
+    cursor: object,
+    params: dict[str, object],
+    *,
+    lookup: bool,
+    on_conflict: bool,
+    consent: bool = False,
 ) -> tuple[int, int, int, int, int, bool]:
     """New contacts and their subscriptions, the known ones set aside in import_rows:
     (addresses, suppressed, known, contacts created, subscriptions, whether the per-row
@@ -819,6 +1294,9 @@ def _insert_new(
     statement = _NEW_CONTACTS_SQL.format(
         lookup=_LOOKUP_SQL if lookup else "NULL::bigint",
         conflict="ON CONFLICT (account_id, lower(email)) DO NOTHING" if on_conflict else "",
+        consent_at="COALESCE(a.consent_at, %(now)s)" if consent else "%(now)s",
+        consent_ip="a.consent_ip" if consent else "NULL",
+        consent_join="JOIN addresses a ON a.email = c.email" if consent else "",
     )
     checked_here = _skip_row_checks(cursor, params)
     try:
@@ -905,9 +1383,11 @@ def _subscribe_known(cursor: object, params: dict[str, object]) -> int:
     statement = """
         INSERT INTO contacts_subscription
             (contact_id, contact_list_id, status, source, legal_basis, consent_at,
-             consent_user_agent, consent_text, confirmed_at, created_at, updated_at)
-        SELECT r.contact_id, %(list)s, 'subscribed', 'import', %(legal_basis)s, %(now)s,
-               '', %(consent_text)s, %(now)s, %(now)s, %(now)s
+             consent_ip, consent_user_agent, consent_text, confirmed_at, created_at,
+             updated_at)
+        SELECT r.contact_id, %(list)s, 'subscribed', 'import', %(legal_basis)s,
+               COALESCE(r.consent_at, %(now)s), r.consent_ip, '', %(consent_text)s, %(now)s,
+               %(now)s, %(now)s
         FROM import_rows r
         WHERE NOT EXISTS (
             SELECT 1 FROM contacts_subscription s
@@ -928,7 +1408,7 @@ def _load_rejects(cursor: object, path: Path) -> None:
     with (
         path.open("rb") as handle,
         cursor.copy(
-            'COPY contacts_importreject (job_id, row_number, "column", value, reason) '
+            'COPY contacts_importreject (job_id, row_number, "column", value, reason, warning) '
             'FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL ("column", value, reason))'
         ) as copy,
     ):
@@ -950,6 +1430,7 @@ def run_import(job_id: int) -> ImportJob | None:
     )
     rejects_path = Path(rejects_file.name)
     outcome: dict[str, object] = {}
+    keep_file = False
     try:
         with transaction.atomic():
             with connection.cursor() as wrapper:
@@ -970,39 +1451,25 @@ def run_import(job_id: int) -> ImportJob | None:
                     job.size_bytes,
                     time.monotonic() - staged["seconds"],
                 )
-                merging = time.monotonic()
-                merged = _merge(job, cursor)
-                _load_rejects(cursor, rejects_path)
-                merge_seconds = time.monotonic() - merging
-            outcome = {**staged, **merged, "merge_seconds": merge_seconds}
-            ImportJob.objects.filter(pk=job.pk).update(
-                status=ImportJob.Status.DONE,
-                finished_at=timezone.now(),
-                rows_done=staged["staged"] + staged["invalid"],
-                created_count=merged["created"],
-                updated_count=merged["updated"],
-                subscribed_count=merged["subscribed"],
-                already_subscribed_count=merged["already"],
-                unsubscribed_count=merged["unsubscribed"],
-                suppressed_count=merged["suppressed"],
-                duplicate_count=staged["staged"] - merged["unique"],
-                invalid_count=staged["invalid"],
-            )
-            audit_log(
-                account=job.account,
-                actor=job.created_by,
-                action="contacts.imported",
-                list=job.contact_list.name,
-                file=job.original_name,
-                created=merged["created"],
-                updated=merged["updated"],
-                subscribed=merged["subscribed"],
-                invalid=staged["invalid"],
-            )
+                every_row_rejected = not staged["staged"] and staged["invalid"]
+                if every_row_rejected:
+                    # The file's mapping is wrong, not its people: nothing is merged.
+                    _load_rejects(cursor, rejects_path)
+                    keep_file = _all_rejected(job, staged)
+                else:
+                    merging = time.monotonic()
+                    merged = _merge(job, cursor)
+                    _load_rejects(cursor, rejects_path)
+                    merge_seconds = time.monotonic() - merging
+            if not every_row_rejected:
+                _done(job, staged, merged)
+                outcome = {**staged, **merged, "merge_seconds": merge_seconds}
     except Cancelled:
         _finish(job, ImportJob.Status.CANCELLED, "")
+        _forget_declared(job)
     except ImportFileError as error:
         _finish(job, ImportJob.Status.FAILED, " ".join(error.messages))
+        _forget_declared(job)
     except Exception as error:
         logger.exception("Import %s failed", job.pk)
         _finish(
@@ -1011,13 +1478,19 @@ def run_import(job_id: int) -> ImportJob | None:
             f"The import stopped on an unexpected error ({error.__class__.__name__}); "
             "nothing was imported.",
         )
+        _forget_declared(job)
         raise
     finally:
         if not rejects_file.closed:
             rejects_file.close()
         rejects_path.unlink(missing_ok=True)
-        Path(job.file_path).unlink(missing_ok=True)
+        if not keep_file:
+            Path(job.file_path).unlink(missing_ok=True)
         cache.delete_many([_progress_key(job.pk), _cancel_key(job.pk)])
+    return _finished(job, outcome)
+
+
+def _finished(job: ImportJob, outcome: dict[str, object]) -> ImportJob:
     forget_list_counts([job.contact_list_id])
     job.refresh_from_db()
     if job.status == ImportJob.Status.DONE:
@@ -1029,6 +1502,84 @@ def run_import(job_id: int) -> ImportJob | None:
                 cursor.execute("ANALYZE contacts_contact, contacts_subscription")
     logger.info("Import %s done: %s", job.pk, outcome)
     return job
+
+
+def _done(job: ImportJob, staged: dict[str, int], merged: dict[str, int]) -> None:
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=ImportJob.Status.DONE,
+        finished_at=timezone.now(),
+        rows_done=staged["staged"] + staged["invalid"],
+        created_count=merged["created"],
+        updated_count=merged["updated"],
+        subscribed_count=merged["subscribed"],
+        already_subscribed_count=merged["already"],
+        unsubscribed_count=merged["unsubscribed"],
+        suppressed_count=merged["suppressed"],
+        duplicate_count=staged["staged"] - merged["unique"],
+        invalid_count=staged["invalid"],
+        warning_count=staged["warnings"],
+    )
+    audit_log(
+        account=job.account,
+        actor=job.created_by,
+        action="contacts.imported",
+        list=job.contact_list.name,
+        file=job.original_name,
+        created=merged["created"],
+        updated=merged["updated"],
+        subscribed=merged["subscribed"],
+        invalid=staged["invalid"],
+        warnings=staged["warnings"],
+    )
+
+
+def _all_rejected(job: ImportJob, staged: dict[str, int]) -> bool:
+    """An import that rejected every row saves no contact, and none of the attributes it
+    declared; its file becomes a new upload, waiting for a better mapping (the sweep
+    deletes it after a day). Runs in the import's transaction. Whether the file is kept."""
+    declared = {
+        d.name: d.type
+        for d in AttributeDefinition.objects.for_account(job.account).filter(
+            name__in=job.declared_attributes
+        )
+    }
+    _forget_declared(job)
+    mapping = {
+        key: f"new:{declared[name]}:{name}"
+        if (name := target.removeprefix("attribute:")) in declared
+        and target.startswith("attribute:")
+        else target
+        for key, target in job.mapping.items()
+    }
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=ImportJob.Status.FAILED,
+        finished_at=timezone.now(),
+        rows_done=staged["invalid"],
+        invalid_count=staged["invalid"],
+        warning_count=staged["warnings"],
+        error=f"Every row was rejected ({staged['invalid']:,}): nothing was imported. "
+        "The rejects say why; most often a column is mapped to the wrong field.",
+    )
+    path = Path(job.file_path)
+    if not job.file_path or not path.is_file():
+        return False
+    ImportJob.objects.create(
+        account=job.account,
+        contact_list=job.contact_list,
+        created_by=job.created_by,
+        file_path=job.file_path,
+        original_name=job.original_name,
+        size_bytes=job.size_bytes,
+        encoding=job.encoding,
+        delimiter=job.delimiter,
+        columns=job.columns,
+        mapping=mapping,
+        legal_basis=job.legal_basis,
+        consent_text=job.consent_text,
+        update_existing=job.update_existing,
+        retry_of=job,
+    )
+    return True
 
 
 def _finish(job: ImportJob, status: str, error: str) -> None:
@@ -1060,6 +1611,7 @@ def imports_sweep(
                 "Upload the file again.",
             )
             Path(job.file_path).unlink(missing_ok=True)
+            _forget_declared(job)
             stale += 1
     waiting = ImportJob.objects.filter(
         status=ImportJob.Status.UPLOADED, created_at__lt=now - upload_ttl
@@ -1068,5 +1620,6 @@ def imports_sweep(
     for job in waiting:
         Path(job.file_path).unlink(missing_ok=True)
         _finish(job, ImportJob.Status.CANCELLED, "")
+        _forget_declared(job)
         abandoned += 1
     return {"stale": stale, "abandoned": abandoned}

@@ -12,7 +12,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from accounts.models import Account, normalize_email
+from accounts.models import Account, email_unicode_form, normalize_email, validate_single_line
 from accounts.scoping import AccountScopedManager, AccountScopedQuerySet
 
 # Foreign keys whose column already leads a composite index or unique constraint are
@@ -22,15 +22,27 @@ from accounts.scoping import AccountScopedManager, AccountScopedQuerySet
 
 def email_sha256(email: str) -> str:
     """How an address is kept on a suppression list: hashed, so the list survives the
-    erasure of the person without keeping their address."""
+    erasure of the person without keeping their address. Always the hash of the
+    normalized form (domain in A-labels), which is also the form contacts are stored in,
+    so SQL that hashes ``contacts_contact.email`` finds the same entries."""
     return hashlib.sha256(normalize_email(email).encode()).hexdigest()
+
+
+def email_sha256_forms(email: str) -> list[str]:
+    """The hashes a suppression of ``email`` may be stored under: the normalized form's,
+    and for a Unicode domain also the hash of its U-label form, which older versions of
+    Missive stored. Entries known only by such a hash cannot be rewritten (the address is
+    gone), so lookups by address check both, in one ``email_sha256__in`` query."""
+    normalized = normalize_email(email)
+    forms = [normalized, email_unicode_form(normalized)]
+    return list(dict.fromkeys(hashlib.sha256(form.encode()).hexdigest() for form in forms))
 
 
 class ContactList(models.Model):
     account = models.ForeignKey(
         Account, on_delete=models.CASCADE, related_name="contact_lists", db_index=False
     )
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_single_line])
     description = models.TextField(blank=True)
     double_opt_in = models.BooleanField(
         default=True,
@@ -84,7 +96,7 @@ class AttributeDefinition(models.Model):
         Account, on_delete=models.CASCADE, related_name="attributes", db_index=False
     )
     name = models.CharField(max_length=50, validators=[validate_attribute_name])
-    label = models.CharField(max_length=100, blank=True)
+    label = models.CharField(max_length=100, blank=True, validators=[validate_single_line])
     type = models.CharField(max_length=10, choices=Type.choices, default=Type.TEXT)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -104,7 +116,8 @@ class Contact(models.Model):
     account = models.ForeignKey(
         Account, on_delete=models.CASCADE, related_name="contacts", db_index=False
     )
-    # Stored normalized (trimmed, lower-case): one person, one row per account.
+    # Stored normalized (trimmed, lower-case, domain in A-labels: ``normalize_email``):
+    # one person, one row per account.
     email = models.EmailField(max_length=254)
     first_name = models.CharField(max_length=150, blank=True)
     last_name = models.CharField(max_length=150, blank=True)
@@ -298,6 +311,15 @@ class ImportJob(models.Model):
     unsubscribed_count = models.BigIntegerField(default=0)
     duplicate_count = models.BigIntegerField(default=0)
     invalid_count = models.BigIntegerField(default=0)
+    warning_count = models.BigIntegerField(
+        default=0, help_text="Values left out of rows that were imported (see the rejects)."
+    )
+    # Attributes this import declared for its mapping: removed again if it saves nothing.
+    declared_attributes = models.JSONField(default=list, blank=True)
+    # When every row was rejected, the same file waiting for a better mapping.
+    retry_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="retries"
+    )
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -339,6 +361,8 @@ class ImportReject(models.Model):
     column = models.CharField(max_length=255, blank=True)
     value = models.TextField(blank=True)
     reason = models.CharField(max_length=255)
+    # The row was imported without this value (a bad optional field), not refused.
+    warning = models.BooleanField(default=False)
 
     objects = ImportRejectQuerySet.as_manager()
 
@@ -386,3 +410,36 @@ class DataRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} for {self.email_sha256[:12]}… ({self.outcome})"
+
+
+class PublicLink(models.Model):
+    """A link Missive mailed to a person who has no login: "your data", the confirmation
+    of an erasure, "do not contact". The URL carries only a random token; this row keeps
+    its SHA-256 and what it stands for (the address it was mailed to), so the link itself
+    reveals nothing when forwarded, logged or scanned, and a link can be used once. Rows
+    go soon after they expire (contacts/retention.py)."""
+
+    class Purpose(models.TextChoices):
+        YOUR_DATA = "your_data", "Your data"
+        ERASE = "erase", "Confirm an erasure"
+        DO_NOT_CONTACT = "do_not_contact", "Do not contact"
+
+    purpose = models.CharField(max_length=20, choices=Purpose.choices)
+    token_hash = models.CharField(max_length=64, unique=True)
+    email = models.EmailField(max_length=254)
+    # An erasure's confirmation erases at one account only.
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    # Set when a single-use link is used; it opens nothing after.
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AccountScopedManager()
+
+    class Meta:
+        indexes = [models.Index(fields=["expires_at"], name="publiclink_expires")]
+
+    def __str__(self) -> str:
+        return f"{self.get_purpose_display()} link, until {self.expires_at:%Y-%m-%d %H:%M}"

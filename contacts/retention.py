@@ -18,7 +18,7 @@ from accounts.models import Account, Membership
 from accounts.purge import Policy
 from accounts.roles import Role
 from accounts.services import audit_log
-from contacts.models import Contact, ImportJob, Subscription
+from contacts.models import Contact, ImportJob, PublicLink, Subscription
 from contacts.selectors import forget_list_counts
 
 logger = logging.getLogger(__name__)
@@ -214,6 +214,23 @@ def requests_purge(now: datetime) -> int:
     return deleted
 
 
+# -- links mailed to people ------------------------------------------------------------------
+
+
+def _expired_links(now: datetime) -> QuerySet[PublicLink]:
+    return PublicLink.objects.filter(expires_at__lt=now)
+
+
+def links_due(now: datetime) -> int:
+    return _expired_links(now).count()
+
+
+def links_purge(now: datetime) -> int:
+    """An expired link opens nothing; its row only kept the address it was mailed to."""
+    deleted, _ = _expired_links(now).delete()
+    return deleted
+
+
 POLICIES = [
     Policy(
         name="unconfirmed_opt_ins",
@@ -239,5 +256,12 @@ POLICIES = [
         description="The log of recipients' data requests, kept one year like the audit log.",
         due=requests_due,
         purge=requests_purge,
+    ),
+    Policy(
+        name="public_links",
+        description="Links mailed to people (your data, erasure, do not contact), with the "
+        "address each was mailed to, removed once expired (a week at most).",
+        due=links_due,
+        purge=links_purge,
     ),
 ]

@@ -6,12 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+import idna
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, Func, OuterRef, Q, QuerySet, TextField
 from django.db.models.functions import Lower
 
 from accounts.models import Account, normalize_email
+from accounts.query import parse_cursor
 from contacts.models import (
     AttributeDefinition,
     Contact,
@@ -19,7 +21,7 @@ from contacts.models import (
     ImportJob,
     Subscription,
     Suppression,
-    email_sha256,
+    email_sha256_forms,
 )
 
 PAGE_SIZE = 50
@@ -95,6 +97,15 @@ def attributes(account: Account) -> QuerySet[AttributeDefinition]:
     return AttributeDefinition.objects.for_account(account)
 
 
+def attribute_holders(definition: AttributeDefinition) -> int:
+    """How many of the account's contacts hold a value of the attribute."""
+    return (
+        Contact.objects.for_account(definition.account)
+        .filter(attributes__has_key=definition.name)
+        .count()
+    )
+
+
 # Email order reads the unique index on (account, lower(email)): addresses are stored
 # lower-case and unique per account, so the address alone is a complete keyset cursor.
 SORTS = {
@@ -103,6 +114,8 @@ SORTS = {
     "newest": ("-created_at", "-id"),
     "oldest": ("created_at", "id"),
 }
+# Each order's opposite: the page before a cursor is read backwards from it.
+REVERSED = {"email": "-email", "-email": "email", "newest": "oldest", "oldest": "newest"}
 
 
 @dataclass
@@ -111,6 +124,7 @@ class ContactPage:
     next_cursor: str | None
     total: int
     total_is_capped: bool
+    previous_cursor: str | None = None
 
 
 def _cursor_value(contact: Contact, sort: str) -> str:
@@ -121,9 +135,10 @@ def _cursor_value(contact: Contact, sort: str) -> str:
 
 def _after(queryset: QuerySet[Contact], sort: str, cursor: str) -> QuerySet[Contact]:
     """Rows after the cursor; ValidationError for a cursor that is not one of ours."""
-    value, _, pk = cursor.rpartition("|")
-    if not pk.isdigit() or not value:
+    parsed = parse_cursor(cursor)
+    if parsed is None:
         raise ValidationError("This cursor is not valid.")
+    value, pk = parsed
     if sort in ("email", "-email"):
         return queryset.filter(**{"email_key__lt" if sort == "-email" else "email_key__gt": value})
     try:
@@ -132,8 +147,21 @@ def _after(queryset: QuerySet[Contact], sort: str, cursor: str) -> QuerySet[Cont
         raise ValidationError("This cursor is not valid.") from None
     op = "lt" if sort == "newest" else "gt"
     return queryset.filter(
-        Q(**{f"created_at__{op}": moment}) | Q(created_at=moment, **{f"id__{op}": int(pk)})
+        Q(**{f"created_at__{op}": moment}) | Q(created_at=moment, **{f"id__{op}": pk})
     )
+
+
+def _a_label_term(term: str) -> str | None:
+    """A search for a Unicode domain (``bücher.de``, ``ana@bücher.de``) as it is stored:
+    domains are kept in A-labels. Whole labels only: punycode has no partial form."""
+    if term.isascii():
+        return None
+    try:
+        if "@" in term:
+            return normalize_email(term)
+        return idna.encode(term, uts46=True).decode("ascii")
+    except (ValidationError, UnicodeError):
+        return None
 
 
 def contacts_page(
@@ -144,9 +172,11 @@ def contacts_page(
     search: str = "",
     sort: str = "email",
     cursor: str = "",
+    before: str = "",
     page_size: int = PAGE_SIZE,
 ) -> ContactPage:
-    """One page of contacts, by keyset: the cost of page 1,000 is the cost of page 1."""
+    """One page of contacts, by keyset: the cost of page 1,000 is the cost of page 1.
+    ``cursor`` reads the page after a row, ``before`` the page before one."""
     sort = sort if sort in SORTS else "email"
     queryset = Contact.objects.for_account(account).alias(email_key=Lower("email"))
     if contact_list is not None:
@@ -157,22 +187,41 @@ def contacts_page(
     search = search.strip()
     if search:
         term = search.lower()
-        queryset = queryset.filter(
+        matches = (
             Q(email__startswith=term)
             | Q(email__icontains=term)
             | Q(first_name__icontains=search)
             | Q(last_name__icontains=search)
         )
+        stored_form = _a_label_term(term)
+        if stored_form:
+            matches |= Q(email__icontains=stored_form)
+        queryset = queryset.filter(matches)
     filtered = queryset
-    if cursor:
-        queryset = _after(queryset, sort, cursor)
-    rows = list(queryset.order_by(*SORTS[sort])[: page_size + 1])
-    has_more = len(rows) > page_size
-    rows = rows[:page_size]
+    rows: list[Contact] | None = None
+    if before:
+        backwards = REVERSED[sort]
+        earlier = list(
+            _after(queryset, backwards, before).order_by(*SORTS[backwards])[: page_size + 1]
+        )
+        # Near the start a page read backwards would come out short: the first page is
+        # shown instead, so that pages stay the same whichever way they are reached.
+        if len(earlier) > page_size:
+            rows = earlier[:page_size][::-1]
+            has_more = has_previous = True
+    if rows is None:
+        if cursor:
+            queryset = _after(queryset, sort, cursor)
+        rows = list(queryset.order_by(*SORTS[sort])[: page_size + 1])
+        has_more = len(rows) > page_size
+        rows = rows[:page_size]
+        # A cursor comes from a page before this one.
+        has_previous = bool(cursor)
     total = filtered[: COUNT_CAP + 1].count()
     return ContactPage(
         contacts=rows,
         next_cursor=_cursor_value(rows[-1], sort) if has_more and rows else None,
+        previous_cursor=_cursor_value(rows[0], sort) if has_previous and rows else None,
         total=min(total, COUNT_CAP),
         total_is_capped=total > COUNT_CAP,
     )
@@ -184,7 +233,9 @@ def subscriptions_of(contact: Contact) -> QuerySet[Subscription]:
 
 def is_suppressed(account: Account, email: str) -> bool:
     return (
-        Suppression.objects.applying_to(account).filter(email_sha256=email_sha256(email)).exists()
+        Suppression.objects.applying_to(account)
+        .filter(email_sha256__in=email_sha256_forms(email))
+        .exists()
     )
 
 

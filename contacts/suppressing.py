@@ -41,11 +41,12 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.models import Account, User
+from accounts.query import parse_cursor
 from accounts.services import audit_log
-from contacts.models import Suppression, email_sha256
+from contacts.models import PublicLink, Suppression, email_sha256, email_sha256_forms
 from contacts.selectors import COUNT_CAP
 from contacts.services import clean_email, suppression_add
-from contacts.tokens import make_token, read_token
+from contacts.tokens import link_issue, link_open
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ REPORT_LIMIT = 200
 MAX_EMAIL_LENGTH = 254
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 
-DO_NOT_CONTACT = "do-not-contact"
+DO_NOT_CONTACT = PublicLink.Purpose.DO_NOT_CONTACT
 DO_NOT_CONTACT_LINK_AGE = timedelta(days=7)
 
 
@@ -100,20 +101,23 @@ def suppressions_page(account: Account, *, cursor: str = "") -> SuppressionPage:
 
 
 def _parse_cursor(cursor: str) -> tuple[datetime, int] | None:
-    value, _, pk = cursor.rpartition("|")
-    if not pk.isdigit():
+    parsed = parse_cursor(cursor)
+    if parsed is None:
         return None
+    value, pk = parsed
     try:
         created_at = parse_datetime(value)
     except ValueError:
         return None
-    return (created_at, int(pk)) if created_at else None
+    return (created_at, pk) if created_at else None
 
 
 def suppressions_matching(account: Account, email: str) -> list[Suppression]:
     """The entries that stop ``account`` from mailing ``email``: its own, the platform's,
     both or none. The account's own entry comes first."""
-    entries = Suppression.objects.applying_to(account).filter(email_sha256=email_sha256(email))
+    entries = Suppression.objects.applying_to(account).filter(
+        email_sha256__in=email_sha256_forms(email)
+    )
     return sorted(entries, key=lambda entry: entry.account_id is None)
 
 
@@ -307,7 +311,8 @@ def platform_suppression_add(
 
 
 def do_not_contact_url(email: str) -> str:
-    token = make_token(DO_NOT_CONTACT, {"email": email})
+    # An opaque token: the address stays in its row, never readable in the URL.
+    token = link_issue(purpose=DO_NOT_CONTACT, email=email, lifetime=DO_NOT_CONTACT_LINK_AGE)
     return settings.MISSIVE_BASE_URL + reverse("do_not_contact_confirm", args=[token])
 
 
@@ -337,12 +342,11 @@ def do_not_contact_request(*, email: str) -> None:
 
 def do_not_contact_address(token: str) -> str | None:
     """The address a confirmation link was mailed to, or None (bad, altered, expired)."""
-    payload = read_token(DO_NOT_CONTACT, token, max_age=DO_NOT_CONTACT_LINK_AGE)
-    email = payload.get("email") if payload else None
-    if not isinstance(email, str):
+    link = link_open(DO_NOT_CONTACT, token)
+    if link is None:
         return None
     try:
-        return clean_email(email)
+        return clean_email(link.email)
     except ValidationError:
         return None
 

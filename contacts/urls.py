@@ -18,10 +18,24 @@ urlpatterns = [
     path("contacts/<int:contact_id>/erase/", contacts.contact_erase, name="contact_erase"),
     path("contacts/<int:contact_id>/export.json", contacts.contact_export, name="contact_export"),
     path("attributes/", attributes.attributes, name="attributes"),
+    path(
+        "attributes/<int:attribute_id>/rename/",
+        attributes.attribute_rename,
+        name="attribute_rename",
+    ),
+    path(
+        "attributes/<int:attribute_id>/type/", attributes.attribute_retype, name="attribute_retype"
+    ),
+    path(
+        "attributes/<int:attribute_id>/delete/",
+        attributes.attribute_delete,
+        name="attribute_delete",
+    ),
     path("lists/<int:list_id>/import/", imports.import_upload, name="import_upload"),
     path("imports/", imports.imports, name="imports"),
     path("imports/<int:import_id>/", imports.import_detail, name="import_detail"),
     path("imports/<int:import_id>/progress/", imports.import_progress, name="import_progress"),
     path("imports/<int:import_id>/cancel/", imports.import_cancel, name="import_cancel"),
     path("imports/<int:import_id>/rejects.csv", imports.import_rejects, name="import_rejects"),
+    path("imports/<int:import_id>/warnings.csv", imports.import_warnings, name="import_warnings"),
 ]

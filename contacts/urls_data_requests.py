@@ -17,6 +17,11 @@ ACTS = [
 
 urlpatterns = [
     path("your-data/", views.your_data, name="your_data"),
+    path(
+        "your-data/erase/<str:token>/",
+        views.your_data_erase_confirm,
+        name="your_data_erase_confirm",
+    ),
     path("your-data/<str:token>/", views.your_data_overview, name="your_data_overview"),
     *(
         path(f"your-data/<str:token>/<int:account_id>/{act}/", view, name=f"your_data_{act}")

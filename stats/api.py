@@ -29,8 +29,9 @@ def _rate(help_text: str = "") -> serializers.FloatField:
 class ReportParamsSerializer(serializers.Serializer):
     include_machines = serializers.BooleanField(
         default=False,
-        help_text="Count opens by image proxies and privacy prefetchers and clicks by link "
-        "scanners too. By default only people are counted.",
+        help_text="Count opens by privacy prefetchers and scanners and clicks by link "
+        "scanners too. By default only people are counted (Gmail's image proxy fetches "
+        "when its user opens the message: those opens are people's).",
     )
 
 
@@ -48,7 +49,9 @@ class ReportTotalsSerializer(serializers.Serializer):
     opens_unique = _count("Recipients who opened.")
     clicks = _count("Clicks (events).")
     clicks_unique = _count("Recipients who clicked.")
-    machine_opens = _count("Opens by image proxies and privacy prefetchers, always apart.")
+    machine_opens = _count(
+        "Opens by privacy prefetchers and scanners, always apart (see machines for why)."
+    )
     machine_clicks = _count("Clicks by link scanners, always apart.")
     anonymous_opens = _count(
         "People's opens through anonymous links (anonymous tracking, or recipients who "
@@ -59,6 +62,10 @@ class ReportTotalsSerializer(serializers.Serializer):
     bounced_hard = _count()
     bounced_soft = _count()
     bounced_other = _count("Policy rejections and bounces of unknown kind.")
+    deferred = _count(
+        "Recipients whose server put the message off for the sender's sake (rate limits, "
+        "reputation, a busy server): a sending problem, retried, never held against them."
+    )
     complaints = _count("Recipients who marked the message as spam.")
     unsubscribes = _count("Recipients who unsubscribed from it.")
 
@@ -82,6 +89,17 @@ class ReportLinkSerializer(serializers.Serializer):
     clicks = _count()
     clicks_unique = _count("Recipients who clicked it.")
     click_rate = _rate()
+
+
+class ReportMachineSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        read_only=True,
+        help_text="apple_mpp, prefetch, scanner, automation, no_agent, timing or provider; "
+        "empty for events recorded before reasons were kept.",
+    )
+    label = serializers.CharField(read_only=True)
+    opens = _count()
+    clicks = _count()
 
 
 class ReportDomainSerializer(serializers.Serializer):
@@ -121,6 +139,12 @@ class CampaignReportSerializer(serializers.Serializer):
     totals = ReportTotalsSerializer(read_only=True)
     rates = ReportRatesSerializer(source="totals", read_only=True)
     links = ReportLinkSerializer(many=True, read_only=True)
+    machines = ReportMachineSerializer(
+        many=True,
+        read_only=True,
+        help_text="Why opens and clicks were judged machines' (they are in machine_opens and "
+        "machine_clicks), most first.",
+    )
     top_domains = ReportDomainSerializer(
         many=True, read_only=True, help_text="The 10 domains with most recipients who opened."
     )

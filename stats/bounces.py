@@ -44,6 +44,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from django.utils import timezone
 
+from accounts.models import same_address
 from campaigns import public, tokens
 from campaigns.models import Delivery
 from stats.feedback import (
@@ -52,6 +53,7 @@ from stats.feedback import (
     enhanced_status,
     feedback_record,
     outcome_of_status,
+    outcome_of_temporary,
     outcome_of_text,
 )
 
@@ -240,14 +242,20 @@ def _read_dsn(message: Message, report: Report) -> None:
         _date(per_message.get("Arrival-Date")) if per_message is not None else None
     )
     if action == "delayed":
-        report.outcome, report.deferred = Outcome.SOFT_BOUNCE, True
+        # Held against the address only when the Status or the words name its mailbox.
+        report.outcome = outcome_of_temporary(
+            report.status, diagnostic, unexplained=Outcome.DEFERRED
+        )
+        report.deferred = True
     else:
         report.outcome = _judge_failure(report.status, diagnostic)
 
 
 def _judge_failure(status: str, text: str) -> Outcome:
     """A permanent failure: by its code, by the code in its text, by its wording; one
-    that says nothing Missive understands counts as soft (three of them suppress)."""
+    that says nothing Missive understands counts as soft (three of them suppress). A
+    message given up on after temporary failures (Status 4.x.x) is judged like them:
+    only the mailbox's trouble is held against the address."""
     return (
         outcome_of_status(status)
         or outcome_of_status(enhanced_status(text))
@@ -368,7 +376,7 @@ def find_delivery(report: Report) -> Delivery | None:
         if (
             delivery is not None
             and delivery.contact is not None
-            and delivery.contact.email.lower() == report.recipient
+            and same_address(delivery.contact.email, report.recipient)
         ):
             return delivery
     return None

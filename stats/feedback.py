@@ -7,8 +7,13 @@ codes, the Gmail/Yahoo bulk-sender rules) are applied here and nowhere else:
 
 - a hard bounce (5.1.x, 5.2.1, or the provider's "invalid address" / "bounced") suppresses
   the address for the account at once and marks the delivery bounced;
-- soft bounces (4.x.x, 5.2.2 mailbox full, deferrals) suppress the address once three
-  different messages to it failed over at least 72 hours;
+- soft bounces, the mailbox's own passing trouble (4.2.x full or busy, 4.4.x its server
+  out of reach, 5.2.2 mailbox full), suppress the address once three different messages
+  to it failed over at least 72 hours;
+- a deferral for the sender's sake (4.7.x policy or reputation, Gmail's 421 4.7.28 rate
+  limit included; 4.3.x the receiving system; 4.5.x the session; a bare 421/450/451 that
+  names no mailbox trouble) is retried by the sending server and shown to the customer as
+  a sending problem: it is never held against the recipient;
 - a policy rejection (5.7.x, the provider's "blocked" / "spam") is the sender's problem,
   not the address's: it is recorded for the customer to see, nothing is suppressed;
 - a complaint suppresses the address for all of the account's marketing at once, and
@@ -25,7 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -51,8 +56,9 @@ logger = logging.getLogger(__name__)
 class Outcome(StrEnum):
     DELIVERED = "delivered"
     HARD_BOUNCE = "hard"  # the address does not exist or is disabled
-    SOFT_BOUNCE = "soft"  # it may work later: mailbox full, server busy, delayed
-    POLICY = "policy"  # refused for the sender's reputation or content, not the address
+    SOFT_BOUNCE = "soft"  # the mailbox cannot take it for now: full, busy, out of reach
+    DEFERRED = "deferred"  # put off for the sender's sake: server busy, throttled, protocol
+    POLICY = "policy"  # refused (or put off) for the sender's reputation or content
     REJECTED = "rejected"  # refused by the sending provider for another reason
     FAILED = "failed"  # not sent for a reason that is not the recipient's
     COMPLAINT = "complaint"
@@ -104,7 +110,13 @@ def outcome_of_status(status: str) -> Outcome | None:
         return None
     klass, subject, detail = parts
     if klass == "4":
-        return Outcome.SOFT_BOUNCE
+        # Only the mailbox's own trouble says anything about the address; the rest is
+        # the receiving server putting the sender off, which says nothing about it.
+        if subject in ("2", "4"):  # mailbox full or busy; its server out of reach
+            return Outcome.SOFT_BOUNCE
+        if subject == "7":  # policy, reputation, rate limits (Gmail's 4.7.28)
+            return Outcome.POLICY
+        return Outcome.DEFERRED  # the receiving system (4.3), the session (4.5), other
     if klass != "5":
         return None
     if subject == "1" or (subject == "2" and detail == "1"):  # bad address, mailbox disabled
@@ -123,11 +135,20 @@ _POLICY_WORDS = re.compile(
     r"not authori[sz]ed|access denied|listed (?:at|on|in)",
     re.IGNORECASE,
 )
+# The mailbox's passing trouble, or its server out of reach (4.2.x, 4.4.x).
 _SOFT_WORDS = re.compile(
-    r"mailbox (?:is )?full|over ?quota|quota exceeded|insufficient (?:system )?storage|"
-    r"temporar|try again|greylist|graylist|timed? ?out|connection refused|too many",
+    r"mailbox (?:is )?full|over ?quota|quota exceeded|insufficient storage|"
+    r"timed? ?out|connection refused|no route to host|unable to find mx",
     re.IGNORECASE,
 )
+# The receiving server putting the sender off: busy, throttling, greylisting.
+_DEFERRAL_WORDS = re.compile(
+    r"temporar|try again|try later|greylist|graylist|too many|throttl|rate.?limit|"
+    r"insufficient system storage|service (?:not |un)available",
+    re.IGNORECASE,
+)
+# A plain SMTP reply code of a temporary failure, with no enhanced code after it.
+_BASIC_TEMPORARY = re.compile(r"^\s*(?:smtp;\s*)?4\d\d(?:[\s-]|$)", re.IGNORECASE)
 _HARD_WORDS = re.compile(
     r"user unknown|unknown user|no such (?:user|mailbox|recipient|address)|"
     r"(?:mailbox|address|account|recipient|user)(?: address)? (?:is )?(?:unavailable|not found|"
@@ -147,7 +168,26 @@ def outcome_of_text(text: str) -> Outcome | None:
         return Outcome.SOFT_BOUNCE
     if _HARD_WORDS.search(text):
         return Outcome.HARD_BOUNCE
+    if _DEFERRAL_WORDS.search(text):
+        return Outcome.DEFERRED
     return None
+
+
+def outcome_of_temporary(status: str, text: str, *, unexplained: Outcome) -> Outcome:
+    """Whose trouble a temporary failure is: SOFT_BOUNCE only when the code or the words
+    name the mailbox (full, busy, its server out of reach), POLICY or DEFERRED when they
+    name the sender, and so does a bare 4xx reply (421, 450, 451 with no enhanced code).
+    ``unexplained`` when nothing is said at all: DEFERRED for a deferral (the receiving
+    server put the sender off), SOFT_BOUNCE for a message given up on (three of them,
+    days apart, suppress)."""
+    decided = outcome_of_status(status or enhanced_status(text)) or outcome_of_text(text)
+    if decided == Outcome.HARD_BOUNCE:
+        # "Mailbox unavailable" in a reply that says "later" is RFC 5321's stock text
+        # for 450, busy and blocked alike: it names nothing.
+        decided = None
+    if decided is None and _BASIC_TEMPORARY.match(text):
+        decided = Outcome.DEFERRED
+    return decided or unexplained
 
 
 # -- recording -------------------------------------------------------------------------------
@@ -157,16 +197,21 @@ _EVENT_TYPES = {
     Outcome.HARD_BOUNCE: Event.Type.BOUNCE,
     Outcome.SOFT_BOUNCE: Event.Type.BOUNCE,
     Outcome.POLICY: Event.Type.REJECTED,
+    Outcome.DEFERRED: Event.Type.FAILED,  # given up on after being put off for days
     Outcome.REJECTED: Event.Type.REJECTED,
     Outcome.FAILED: Event.Type.FAILED,
     Outcome.COMPLAINT: Event.Type.COMPLAINT,
     Outcome.OPEN: Event.Type.OPEN,
     Outcome.CLICK: Event.Type.CLICK,
 }
-# Every event written here says in ``detail``: ``kind`` (an Outcome: hard, soft, policy,
-# rejected, failed, complaint, delivered), ``source`` (the provider, or "bounce mailbox")
-# and, when known, ``status`` (RFC 3463), ``diagnostic`` (the server's words) and
-# ``deferred``. Reports tell hard from soft bounces, and policy rejections, by ``kind``.
+# A temporary failure (soft, policy or deferred, with ``deferred`` set) is a deferral event.
+_TEMPORARY = (Outcome.SOFT_BOUNCE, Outcome.POLICY, Outcome.DEFERRED)
+# Every event written here says in ``detail``: ``kind`` (an Outcome: hard, soft, deferred,
+# policy, rejected, failed, complaint, delivered), ``source`` (the provider, or "bounce
+# mailbox") and, when known, ``status`` (RFC 3463), ``diagnostic`` (the server's words)
+# and ``deferred``. Reports tell hard from soft bounces, policy rejections and the
+# sender's deferrals (sending problems: deferred and policy) by ``kind``. Only soft ones
+# count against an address.
 SOFT_KINDS = (Outcome.SOFT_BOUNCE.value,)
 
 _INSERT_SQL = """
@@ -226,11 +271,13 @@ def feedback_record(*, delivery: Delivery, feedback: Feedback) -> bool:
     if feedback.outcome == Outcome.UNSUBSCRIBE:
         return _unsubscribe(delivery, feedback)
     at = feedback.occurred_at or timezone.now()
+    if feedback.outcome == Outcome.SOFT_BOUNCE:
+        feedback = _whose_trouble(feedback)
     with transaction.atomic():
         if feedback.outcome in (Outcome.OPEN, Outcome.CLICK):
             return _engagement(delivery, feedback, at)
         event_type = _EVENT_TYPES[feedback.outcome]
-        if feedback.outcome == Outcome.SOFT_BOUNCE and feedback.deferred:
+        if feedback.outcome in _TEMPORARY and feedback.deferred:
             event_type = Event.Type.DEFERRED
         if not _insert_event(
             delivery,
@@ -252,6 +299,16 @@ def feedback_record(*, delivery: Delivery, feedback: Feedback) -> bool:
             _mark(delivery, Delivery.Status.COMPLAINED)
             complaints_check(delivery.campaign.account)
     return True
+
+
+def _whose_trouble(feedback: Feedback) -> Feedback:
+    """A soft bounce as its source saw it, settled by its code and words: whichever way it
+    came (a provider's deferral, a DSN, a provider's own "soft bounce"), only the
+    mailbox's trouble is held against the address. The source's word stands when the
+    server said nothing more."""
+    status = feedback.status or enhanced_status(feedback.diagnostic)
+    outcome = outcome_of_temporary(status, feedback.diagnostic, unexplained=feedback.outcome)
+    return replace(feedback, outcome=outcome, status=status)
 
 
 def _mark(delivery: Delivery, status: str) -> None:
@@ -322,21 +379,24 @@ def _engagement(delivery: Delivery, feedback: Feedback, at: datetime) -> bool:
     if tracked_by_missive:
         return False
     if is_open:
-        machine = feedback.machine or machines.is_machine_open(
+        reason = machines.open_reason(
             feedback.user_agent, feedback.ip or None, delivery.sent_at, at
         )
         link_id = None
     else:
-        machine = feedback.machine or machines.is_machine_click(
+        reason = machines.click_reason(
             feedback.user_agent, feedback.ip or None, delivery.sent_at, at
         )
         link = Link.objects.filter(campaign=campaign, url=feedback.url).first()
         link_id = link.pk if link else None
+    if reason is None and feedback.machine and not machines.opened_by_reader(feedback.user_agent):
+        reason = machines.PROVIDER
+    machine = reason is not None
     if not _insert_event(
         delivery,
         type=_EVENT_TYPES[feedback.outcome],
         occurred_at=at,
-        detail={"source": feedback.source},
+        detail={"source": feedback.source, **machines.reason_detail(reason)},
         dedup_key=feedback.dedup_key,
         machine=machine,
         link_id=link_id,

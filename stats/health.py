@@ -28,7 +28,8 @@ COMPLAINT_SUSPEND_RATE = 0.003  # 0.3%: the account's sending is suspended
 COMPLAINT_MIN_SENT = 1000
 
 # -- bounces -------------------------------------------------------------------------------
-# Soft bounces (mailbox full, temporary failures, deferrals) suppress an address once
+# Soft bounces (the mailbox's own trouble: full, busy, out of reach; not the deferrals
+# of the sender's reputation or rate, stats/feedback.py) suppress an address once
 # this many different messages to it failed, the first and the last at least
 # SOFT_BOUNCE_SPAN apart, all within SOFT_BOUNCE_WINDOW.
 SOFT_BOUNCE_LIMIT = 3

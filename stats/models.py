@@ -112,6 +112,9 @@ class CampaignStats(models.Model):
     bounced_hard = _counter()
     bounced_soft = _counter()
     bounced_other = _counter()  # policy rejections and bounces of unknown kind
+    # Recipients whose server put their message off for the sender's sake (rate limits,
+    # reputation, a busy server): a sending problem, retried, not held against them.
+    deferred = _counter()
     complaints = _counter()
     unsubscribes = _counter()
     updated_at = models.DateTimeField(default=timezone.now)
@@ -169,6 +172,32 @@ class HourlyStats(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign_id} at {self.hour:%Y-%m-%d %H:00}"
+
+
+class MachineStats(models.Model):
+    """A campaign's opens and clicks judged a machine's, by why (a reason of
+    stats/machines.py; "" for events recorded before reasons were kept), so the customer
+    sees what the report leaves out and can judge it."""
+
+    id = models.BigAutoField(primary_key=True)
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+    reason = models.CharField(max_length=32, blank=True)
+    opens = _counter()
+    clicks = _counter()
+
+    objects = AccountScopedManager()
+
+    class Meta:
+        verbose_name_plural = "machine stats"
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "reason"], name="machine_stats_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}: {self.reason or '(no reason kept)'}"
 
 
 class DomainStats(models.Model):

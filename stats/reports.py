@@ -2,9 +2,10 @@
 events: a report costs a handful of small queries whether its campaign reached ten people
 or a million.
 
-People by default: opens by image proxies and privacy prefetchers and clicks by link
-scanners are left out unless ``include_machines`` is asked for, and are then added to
-the totals and to the recipients who opened or clicked. Rates:
+People by default: opens by privacy prefetchers and scanners and clicks by link scanners
+are left out unless ``include_machines`` is asked for, and are then added to the totals
+and to the recipients who opened or clicked; either way the report says how many were
+left out for which reason (stats/machines.py). Rates:
 
 - open, click, complaint and unsubscribe rates are of the delivered messages;
 - the click-to-open rate is of the recipients who opened;
@@ -27,7 +28,15 @@ from django.utils import timezone
 
 from accounts.models import Account
 from campaigns.models import Campaign, Link
-from stats.models import CampaignStats, DomainStats, HourlyStats, LinkStats, RollupState
+from stats import machines
+from stats.models import (
+    CampaignStats,
+    DomainStats,
+    HourlyStats,
+    LinkStats,
+    MachineStats,
+    RollupState,
+)
 
 HOURLY_SPAN = dt.timedelta(hours=48)  # the chart's first part, hour by hour
 DAILY_DAYS = 60  # then day by day, for this many days at most
@@ -57,6 +66,9 @@ class Totals:
     bounced_hard: int
     bounced_soft: int
     bounced_other: int  # policy rejections, unknown kinds
+    # Recipients whose server put the message off for the sender's sake (rate limits,
+    # reputation): a sending problem, not the recipients'.
+    deferred: int
     complaints: int
     unsubscribes: int
 
@@ -91,6 +103,16 @@ class Totals:
     @property
     def unsubscribe_rate(self) -> float | None:
         return ratio(self.unsubscribes, self.delivered)
+
+
+@dataclass(frozen=True)
+class MachineRow:
+    """Opens and clicks judged a machine's for one reason."""
+
+    reason: str  # a key of stats.machines.REASONS; "" when none was kept
+    label: str
+    opens: int
+    clicks: int
 
 
 @dataclass(frozen=True)
@@ -142,6 +164,7 @@ class CampaignReport:
     as_of: dt.datetime | None  # every event recorded before this is counted
     totals: Totals
     links: list[LinkRow]
+    machines: list[MachineRow]  # why opens and clicks were judged machines', most first
     top_domains: list[DomainRow]  # by recipients who opened
     bounce_domains: list[DomainRow]  # by recipients whose message bounced
     hourly: list[Point]  # the first 48 hours of the send
@@ -195,6 +218,7 @@ def _totals(campaign: Campaign, stats: CampaignStats, include_machines: bool) ->
         bounced_hard=stats.bounced_hard,
         bounced_soft=stats.bounced_soft,
         bounced_other=stats.bounced_other,
+        deferred=stats.deferred,
         complaints=stats.complaints,
         unsubscribes=stats.unsubscribes,
     )
@@ -220,6 +244,23 @@ def _links(
             )
         )
     return rows
+
+
+def _machines(account: Account, campaign: Campaign) -> list[MachineRow]:
+    rows = (
+        MachineStats.objects.for_account(account)
+        .filter(campaign=campaign)
+        .order_by((F("opens") + F("clicks")).desc(), "reason")
+    )
+    return [
+        MachineRow(
+            reason=row.reason,
+            label=machines.REASONS.get(row.reason, row.reason or "recorded without a reason"),
+            opens=row.opens,
+            clicks=row.clicks,
+        )
+        for row in rows
+    ]
 
 
 def _domain_row(row: DomainStats, include_machines: bool, delivered_reported: bool) -> DomainRow:
@@ -332,6 +373,7 @@ def campaign_report(
         as_of=rollup_as_of(),
         totals=totals,
         links=_links(account, campaign, totals.delivered, include_machines),
+        machines=_machines(account, campaign),
         top_domains=top_domains,
         bounce_domains=bounce_domains,
         hourly=hourly,
@@ -375,6 +417,7 @@ def report_csv_rows(report: CampaignReport) -> Iterator[list[object]]:
         ("hard bounces", t.bounced_hard, t.hard_bounce_rate),
         ("soft bounces", t.bounced_soft, t.soft_bounce_rate),
         ("other bounces", t.bounced_other, ratio(t.bounced_other, t.sent)),
+        ("deferred for the sender's reputation or rate", t.deferred, ratio(t.deferred, t.sent)),
         ("complaints", t.complaints, t.complaint_rate),
         ("unsubscribes", t.unsubscribes, t.unsubscribe_rate),
         ("machine opens", t.machine_opens, None),
@@ -383,6 +426,10 @@ def report_csv_rows(report: CampaignReport) -> Iterator[list[object]]:
         ("anonymous clicks", t.anonymous_clicks, None),
     ):
         yield [label, value, _percent(rate)]
+    yield []
+    yield ["machine reason", "description", "opens", "clicks"]
+    for row in report.machines:
+        yield [row.reason or "(none)", row.label, row.opens, row.clicks]
     yield []
     yield ["link", "url", "clicks", "unique clicks", "click rate %"]
     for link in report.links:

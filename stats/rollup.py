@@ -1,6 +1,6 @@
 """The roll-up: new events folded into the report counters (CampaignStats, LinkStats,
-HourlyStats, DomainStats in stats/models.py), so that a report reads a few aggregate rows
-whatever the size of its campaign.
+HourlyStats, DomainStats, MachineStats in stats/models.py), so that a report reads a few
+aggregate rows whatever the size of its campaign.
 
 Why periodic, not counters bumped with each event: every open of a campaign would update
 the same counter row, and at the peak of a send the pixel endpoint's requests would queue
@@ -64,10 +64,15 @@ SLICE = 5_000_000  # event ids folded by one statement
 
 # -- what each event counts for ----------------------------------------------------------------
 
-# The events reports count (and policy rejections, as bounces); deferrals, the provider's
-# other rejections and failures to send are the sender's business, not the report's.
+# The events reports count (and policy rejections, as bounces; and the receiving servers'
+# deferrals for the sender's sake, as sending problems); the mailbox's own deferrals (the
+# bounce they end in counts), the provider's other rejections and failures to send are
+# not the report's.
 _TYPES = ("sent", "delivered", "bounce", "complaint", "unsubscribe", "open", "click")
 _TYPE_LIST = ", ".join(f"'{t}'" for t in _TYPES)
+# Kinds of a deferral, or of a failure after deferrals, that are the sender's problem
+# (stats/feedback.py: deferred, policy; a soft one is the mailbox's).
+_SENDER_KINDS = "'deferred', 'policy'"
 
 # Recipient-count keys as (key, link_id, which events carry it); link_id is 0 but for the
 # per-link keys. An event may carry several: a person's click is a first click, a first
@@ -75,6 +80,7 @@ _TYPE_LIST = ", ".join(f"'{t}'" for t in _TYPES)
 _KEYS = [
     ("type::text", "0", "type IN ('sent', 'delivered', 'bounce', 'complaint', 'unsubscribe')"),
     ("'bounce:' || kind", "0", "type = 'bounce'"),
+    ("'deferred'", "0", "type = 'deferred'"),
     ("'open'", "0", "type = 'open' AND NOT machine"),
     ("'open:all'", "0", "type = 'open'"),
     ("'click'", "0", "type = 'click' AND NOT machine"),
@@ -98,15 +104,20 @@ def _keys(events: str) -> str:
 def _counted_type(e: str) -> str:
     """The event's type as reports count it: a policy rejection (the receiving server
     refused the message for the sender's reputation or content, stats/feedback.py) is a
-    bounce, of kind "other"; the provider's other rejections are not counted."""
-    return f"(CASE WHEN {e}.type = 'rejected' THEN 'bounce' ELSE {e}.type END)"
+    bounce, of kind "other"; the provider's other rejections are not counted. A message
+    given up on after the sender's deferrals is a deferral."""
+    return (
+        f"(CASE WHEN {e}.type = 'rejected' THEN 'bounce' "
+        f"WHEN {e}.type = 'failed' THEN 'deferred' ELSE {e}.type END)"
+    )
 
 
 def _counted(e: str) -> str:
     """Whether reports count event ``e``."""
     return (
         f"({e}.type IN ({_TYPE_LIST}) "
-        f"OR ({e}.type = 'rejected' AND {e}.detail->>'kind' = 'policy'))"
+        f"OR ({e}.type = 'rejected' AND {e}.detail->>'kind' = 'policy') "
+        f"OR ({e}.type IN ('deferred', 'failed') AND {e}.detail->>'kind' IN ({_SENDER_KINDS})))"
     )
 
 
@@ -146,11 +157,14 @@ _CAMPAIGN_RECIPIENTS = {
     "bounced_hard": "bounce:hard",
     "bounced_soft": "bounce:soft",
     "bounced_other": "bounce:other",
+    "deferred": "deferred",
     "complaints": "complaint",
     "unsubscribes": "unsubscribe",
 }
 _DOMAIN_RECIPIENTS = {
-    column: key for column, key in _CAMPAIGN_RECIPIENTS.items() if column not in ("bounced_other",)
+    column: key
+    for column, key in _CAMPAIGN_RECIPIENTS.items()
+    if column not in ("bounced_other", "deferred")
 }
 _LINK_RECIPIENTS = {"clicks_unique": "link", "clicks_unique_all": "link:all"}
 
@@ -223,6 +237,18 @@ _HOURS_UPSERT = _upsert(
         FROM raw WHERE type IN ('open', 'click')
         GROUP BY campaign_id, account_id, hour""",  # noqa: S608 - built from this module's constants
 )
+# Machines' opens and clicks by why they were judged so (stats/machines.py).
+_MACHINES_UPSERT = _upsert(
+    "stats_machinestats",
+    "campaign_id, reason",
+    ["campaign_id", "account_id", "reason"],
+    ["opens", "clicks"],
+    """SELECT campaign_id, account_id, reason,
+            count(*) FILTER (WHERE type = 'open') AS opens,
+            count(*) FILTER (WHERE type = 'click') AS clicks
+        FROM raw WHERE machine AND type IN ('open', 'click')
+        GROUP BY campaign_id, account_id, reason""",
+)
 _DOMAIN_KEYS = ", ".join(f"'{key}'" for key in _DOMAIN_RECIPIENTS.values())
 _DOMAINS_UPSERT = _upsert(
     "stats_domainstats",
@@ -244,13 +270,15 @@ _DOMAINS_UPSERT = _upsert(
 )
 
 # One statement: the new events, the recipient-count keys they carry (once per
-# recipient), those no earlier event of the recipient carried (firsts), then the four
+# recipient), those no earlier event of the recipient carried (firsts), then the five
 # upserts (data-modifying CTEs run to completion whether read or not).
 _FOLD_SQL = f"""
 WITH raw AS MATERIALIZED (
     SELECT e.campaign_id, c.account_id, e.delivery_id, e.link_id, {_counted_type("e")} AS type,
            e.machine, date_trunc('hour', e.occurred_at, 'UTC') AS hour,
-           {_bounce_kind("e.detail")} AS kind
+           {_bounce_kind("e.detail")} AS kind,
+           CASE WHEN e.machine THEN coalesce(left(e.detail->>'machine_reason', 32), '')
+           END AS reason
     FROM stats_event AS e
     JOIN campaigns_campaign AS c ON c.id = e.campaign_id
     WHERE e.id > %(after)s AND e.id <= %(upto)s AND {_counted("e")}
@@ -283,7 +311,8 @@ firsts AS MATERIALIZED (
 campaigns AS ({_CAMPAIGNS_UPSERT}),
 links AS ({_LINKS_UPSERT}),
 hours AS ({_HOURS_UPSERT}),
-domains AS ({_DOMAINS_UPSERT})
+domains AS ({_DOMAINS_UPSERT}),
+machine_reasons AS ({_MACHINES_UPSERT})
 SELECT count(*) FROM raw
 """  # noqa: S608 - built from this module's constants, values are parameters
 

@@ -9,6 +9,7 @@ from django.utils.crypto import constant_time_compare
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from accounts.query import clean_text
 from stats import bounces
 
 
@@ -40,6 +41,6 @@ def bounce_report(request: HttpRequest) -> HttpResponse:
         response["WWW-Authenticate"] = 'Basic realm="Missive bounces"'
         return response
     result = bounces.process_message(
-        request.body, envelope_to=request.GET.get("recipient", "")[:320]
+        request.body, envelope_to=clean_text(request.GET.get("recipient", ""), max_length=320)
     )
     return HttpResponse(result.value, content_type="text/plain")

@@ -32,7 +32,14 @@ from django.urls import URLPattern
 from django.views.decorators.csrf import csrf_exempt
 
 from campaigns.models import Delivery
-from stats.feedback import Feedback, Outcome, enhanced_status, feedback_record, outcome_of_status
+from stats.feedback import (
+    Feedback,
+    Outcome,
+    enhanced_status,
+    feedback_record,
+    outcome_of_status,
+    outcome_of_temporary,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -119,8 +126,14 @@ def _provider_verdict(event: AnymailTrackingEvent, esp_name: str) -> Outcome | N
     if esp_name == "SendGrid" and raw.get("event") == "bounce":
         # SendGrid's "blocked": the receiving server refused the sender, not the address.
         return {"bounce": Outcome.HARD_BOUNCE, "blocked": Outcome.POLICY}.get(raw.get("type"))
-    if esp_name == "Postal" and _section(raw, "payload").get("status") == "HardFail":
-        return Outcome.HARD_BOUNCE
+    if esp_name == "Postal":
+        payload = _section(raw, "payload")
+        if payload.get("status") == "HardFail":
+            return Outcome.HARD_BOUNCE
+        if "bounce" in payload:
+            # MessageBounced: a bounce came back, and Postal does not say what it says
+            # (anymail's "bounced" reason is its placeholder, not Postal's word).
+            return Outcome.SOFT_BOUNCE
     return None
 
 
@@ -148,7 +161,10 @@ def classify(event: AnymailTrackingEvent, esp_name: str) -> tuple[Outcome, str] 
     if kind == EventType.DELIVERED:
         return Outcome.DELIVERED, ""
     if kind == EventType.DEFERRED:
-        return Outcome.SOFT_BOUNCE, enhanced_status(event.mta_response, event.description)
+        # Held against the address only when the code or the words name its mailbox.
+        status = enhanced_status(event.mta_response, event.description)
+        text = str(event.mta_response or event.description or "")
+        return outcome_of_temporary(status, text, unexplained=Outcome.DEFERRED), status
     if kind in _UNEXPLAINED:
         status = enhanced_status(
             _provider_status(event, esp_name), event.mta_response, event.description
@@ -212,7 +228,8 @@ def feedback_from_event(event: AnymailTrackingEvent, esp_name: str) -> Feedback 
         status=status,
         diagnostic=str(diagnostic),
         deferred=event.event_type == EventType.DEFERRED,
-        # Brevo names the opens of Apple's and Google's proxies itself.
+        # Brevo names the opens of Apple's and Google's proxies itself (Google's proxy
+        # fetches when its user opens the message: stats/feedback.py counts it a person's).
         machine=str(raw.get("event", "")) in ("unique_proxy_open", "proxy_open"),
         user_agent=event.user_agent,
         ip=_client_ip(raw),

@@ -132,6 +132,35 @@ def test_it_refuses_to_start_in_production_without(missing):
     assert missing in result.stderr
 
 
+def test_it_refuses_to_start_in_production_with_a_plain_http_base_url():
+    # given production settings with an http:// public address
+    env = {**PRODUCTION, "MISSIVE_BASE_URL": "http://mail.example.com"}
+
+    # when Missive starts
+    result = _manage("check", **env)
+
+    # then it refuses, saying why
+    assert result.returncode != 0
+    assert "MISSIVE_BASE_URL must be an https:// address in production" in result.stderr
+    assert "RFC 8058" in result.stderr
+
+
+def test_it_says_why_in_the_deployment_checklist_when_the_base_url_is_http(settings):
+    from accounts.checks import base_url_is_https
+
+    # given an installation whose public address is plain http (DEBUG lets it start)
+    settings.MISSIVE_BASE_URL = "http://mail.example.com"
+
+    # when the deployment checklist runs
+    messages = base_url_is_https()
+
+    # then it names the problem and the reason
+    assert [m.id for m in messages] == ["missive.E002"]
+    assert "RFC 8058" in messages[0].hint
+    settings.MISSIVE_BASE_URL = "https://mail.example.com"
+    assert base_url_is_https() == []
+
+
 def test_it_passes_the_deployment_checklist_in_production():
     result = _manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
 

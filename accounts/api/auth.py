@@ -100,9 +100,19 @@ class HasAccount(BasePermission):
 
 
 class AccountAPIMixin:
-    """Gives an API view ``self.account``, ``self.role`` and ``self.actor``."""
+    """Gives an API view ``self.account``, ``self.role`` and ``self.actor``, and refuses
+    a query parameter given twice: every parameter of the API takes one value, and
+    Django would silently keep the last."""
 
     request: Request
+
+    def initial(self, request: Request, *args: object, **kwargs: object) -> None:
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]  # before APIView
+        repeated = [name for name, values in request.query_params.lists() if len(values) > 1]
+        if repeated:
+            raise exceptions.ValidationError(
+                {name: ["Give this parameter once."] for name in repeated}
+            )
 
     @property
     def account(self) -> Account:

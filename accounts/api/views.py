@@ -10,6 +10,7 @@ from rest_framework import generics, serializers
 
 from accounts import selectors, services
 from accounts.api.auth import AccountAPIMixin
+from accounts.api.fields import StrictJSONMixin
 from accounts.models import Account, Membership
 from accounts.roles import Perm
 
@@ -22,7 +23,7 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
         return {"type": "http", "scheme": "bearer", "description": "A Missive API key."}
 
 
-class AccountSerializer(serializers.ModelSerializer):
+class AccountSerializer(StrictJSONMixin, serializers.ModelSerializer):
     class Meta:
         model = Account
         fields = [

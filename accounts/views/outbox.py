@@ -10,6 +10,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from accounts import outbox
 from accounts.forms import ConfirmForm
+from accounts.query import QueryParams
 from accounts.views.decorators import staff_required
 
 PAGE_SIZE = 50
@@ -17,10 +18,7 @@ PAGE_SIZE = 50
 
 @staff_required
 def outbox_list(request: HttpRequest) -> HttpResponse:
-    try:
-        page_number = max(1, int(request.GET.get("page", 1)))
-    except ValueError:
-        page_number = 1
+    page_number = QueryParams(request.GET).id("page") or 1
     items, total = outbox.newest(limit=PAGE_SIZE, offset=(page_number - 1) * PAGE_SIZE)
     page = Paginator(range(total), PAGE_SIZE).get_page(page_number) if total else None
     return render(
@@ -61,11 +59,12 @@ def outbox_detail(request: HttpRequest, message_id: str) -> HttpResponse:
 @xframe_options_sameorigin
 def outbox_html(request: HttpRequest, message_id: str) -> HttpResponse:
     """The HTML part alone, for the detail page's sandboxed iframe. Its own CSP forbids
-    scripts, so a message cannot run code even if opened directly."""
+    scripts, so a message cannot run code even if opened directly; its tracking URLs are
+    made inert, so neither its pixel nor a click on its links counts for the recipient."""
     html = _message_or_404(message_id).part("text/html")
     if html is None:
         raise Http404("This message has no HTML part.")
-    response = HttpResponse(html, content_type="text/html; charset=utf-8")
+    response = HttpResponse(outbox.without_tracking(html), content_type="text/html; charset=utf-8")
     response["Content-Security-Policy"] = (
         "default-src 'none'; img-src * data:; style-src 'unsafe-inline'; sandbox"
     )

@@ -145,8 +145,12 @@ def invitation_resend(request: HttpRequest, invitation_id: int) -> HttpResponse:
     invitation = get_for_account_or_404(
         Invitation, request.account, pk=invitation_id, accepted_at__isnull=True
     )
-    invitation = services.invitation_resend(by=request.membership, invitation=invitation)
-    _report_sending(request, invitation)
+    try:
+        invitation = services.invitation_resend(by=request.membership, invitation=invitation)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        _report_sending(request, invitation)
     return redirect("members")
 
 

@@ -7,14 +7,20 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils import timezone
-from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.extensions import (
+    OpenApiSerializerExtension,
+    OpenApiSerializerFieldExtension,
+)
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.api.fields import StrictJSONMixin
+from accounts.models import validate_single_line
 from campaigns import selectors
 from campaigns.models import Campaign, Template
 from campaigns.starters import STARTERS
 from campaigns.states import HUMAN_ACTIONS, State, allowed_actions
+from contacts.api.serializers import AddressField
 from contacts.models import ContactList
 
 
@@ -111,7 +117,7 @@ class AccountObjectField(serializers.PrimaryKeyRelatedField):
         return self.queryset.model._default_manager.for_account(self.context["account"])
 
 
-class CampaignSerializer(serializers.ModelSerializer):
+class CampaignSerializer(StrictJSONMixin, serializers.ModelSerializer):
     """A campaign without its body, as listed."""
 
     status = CampaignStatusField(read_only=True)
@@ -216,24 +222,46 @@ class CampaignCreateSerializer(CampaignDetailSerializer):
         return data
 
 
+class CampaignCreateSchema(OpenApiSerializerExtension):
+    """Says in the schema what ``validate`` refuses: a starter and a template at once."""
+
+    target_class = CampaignCreateSerializer
+
+    def map_serializer(self, auto_schema: Any, direction: str) -> dict:
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        if direction == "request":
+            schema["not"] = {"required": ["starter", "template"]}
+        return schema
+
+
 class CampaignFilterSerializer(serializers.Serializer):
     status = CampaignStatusField(required=False, help_text="Only campaigns in this state.")
 
 
-class TestSendSerializer(serializers.Serializer):
+class TestSendSerializer(StrictJSONMixin, serializers.Serializer):
     recipients = serializers.ListField(
-        child=serializers.EmailField(max_length=254),
+        child=AddressField(max_length=254),
         min_length=1,
         max_length=5,
         help_text="1 to 5 addresses.",
     )
 
 
+class TestSkippedSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+    reason = serializers.CharField(help_text='Why nothing was sent: "suppressed".')
+
+
 class TestSentSerializer(serializers.Serializer):
     sent = serializers.IntegerField(help_text="Messages the mail server accepted.")
+    skipped = TestSkippedSerializer(
+        many=True,
+        help_text="Addresses nothing was sent to: on the account's suppression list or "
+        'the platform\'s "do not contact" list.',
+    )
 
 
-class ScheduleSerializer(serializers.Serializer):
+class ScheduleSerializer(StrictJSONMixin, serializers.Serializer):
     scheduled_at = AwareDateTimeField(
         help_text="ISO 8601, with its offset: 2030-06-01T09:00:00+02:00. At least a minute "
         "from now."
@@ -247,12 +275,14 @@ class TemplateSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class TemplateCreateSerializer(serializers.Serializer):
+class TemplateCreateSerializer(StrictJSONMixin, serializers.Serializer):
     campaign = AccountObjectField(
         queryset=Campaign.objects.none(),
         error_messages={"does_not_exist": "No campaign with id {pk_value}."},
         help_text="The campaign whose subject, preheader and body to keep (its id).",
     )
     name = serializers.CharField(
-        max_length=200, help_text="A template of the same name is replaced."
+        max_length=200,
+        validators=[validate_single_line],
+        help_text="A template of the same name is replaced.",
     )

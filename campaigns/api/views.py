@@ -17,13 +17,14 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, status
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, Throttled
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.auth import AccountAPIMixin
+from accounts.api.errors import ErrorSerializer, ValidationErrorSerializer
 from accounts.roles import Perm
 from accounts.scoping import get_for_account_or_404
 from campaigns import selectors, services
@@ -47,7 +48,9 @@ READ = Perm.VIEW
 WRITE = Perm.EDIT_CONTENT
 SEND = Perm.SEND
 
-CONFLICT = OpenApiResponse(description="Not possible in the campaign's state (see `actions`).")
+CONFLICT = OpenApiResponse(
+    ErrorSerializer, description="Not possible in the campaign's state (see `actions`)."
+)
 
 
 class StateConflict(APIException):
@@ -183,26 +186,40 @@ class CampaignTestView(CampaignAPIView):
         request=TestSendSerializer,
         responses={
             200: TestSentSerializer,
-            503: OpenApiResponse(description="The mail server could not be reached."),
+            403: OpenApiResponse(
+                ErrorSerializer, description="The account may not send: closed or suspended."
+            ),
+            429: OpenApiResponse(
+                ErrorSerializer,
+                description="The account's test messages for this hour are used up.",
+            ),
+            503: OpenApiResponse(
+                ErrorSerializer, description="The mail server could not be reached."
+            ),
         },
         description="Send the campaign as it stands to 1 to 5 addresses, the subject "
-        "marked [Test], with sample values in the merge tags. Any state.",
+        "marked [Test], with sample values in the merge tags. Any state. Nothing goes to a "
+        "suppressed address (listed in `skipped`); at most "
+        f"{services.TEST_SEND_HOURLY_LIMIT} test messages per account and hour.",
     )
     def post(self, request: Request, campaign_id: int) -> Response:
         campaign = self.campaign(campaign_id)
         serializer = TestSendSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            sent = services.campaign_test_send(
+            result = services.campaign_test_send(
                 campaign=campaign,
                 actor=self.actor,
                 recipients=serializer.validated_data["recipients"],
             )
         except TemplateRefused as refused:
             raise DjangoValidationError(str(refused)) from None
+        except services.TestSendLimitReached as limited:
+            raise Throttled(detail=str(limited)) from None
         except OSError as error:
             raise MailServerUnavailable(f"The test was not sent: {error}") from None
-        return Response(TestSentSerializer({"sent": sent}).data)
+        skipped = [{"email": a, "reason": why} for a, why in result.skipped.items()]
+        return Response(TestSentSerializer({"sent": result.sent, "skipped": skipped}).data)
 
 
 class CampaignActionView(CampaignAPIView):
@@ -235,7 +252,9 @@ def _action_schema(
             request=request,
             responses={
                 ok: CampaignSerializer,
-                400: OpenApiResponse(description="Refused, with every reason in `errors`."),
+                400: OpenApiResponse(
+                    ValidationErrorSerializer, description="Refused, with every reason in `errors`."
+                ),
                 409: CONFLICT,
             },
             description=description,

@@ -11,9 +11,11 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.html import format_html
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_POST
 
+from accounts.query import QueryParams
 from accounts.roles import Perm, role_can
 from accounts.scoping import get_for_account_or_404
 from accounts.views.decorators import account_required
@@ -286,18 +288,17 @@ def campaign_preview(request: HttpRequest, campaign_id: int) -> HttpResponse:
     """The message as a recipient would see it, for the editor's sandboxed frame."""
     campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
     contact = None
-    if request.GET.get("contact", "").isdigit():
-        contact = (
-            Contact.objects.for_account(request.account)
-            .filter(pk=int(request.GET["contact"]))
-            .first()
-        )
+    # (a contact id that is malformed or not in the account: the sample recipient)
+    contact_id = QueryParams(request.GET).id("contact")
+    if contact_id is not None:
+        contact = Contact.objects.for_account(request.account).filter(pk=contact_id).first()
     try:
         _subject, html, _text = compose(campaign).render(
             selectors.recipient_values(campaign, contact)
         )
     except TemplateRefused as refused:
-        html = f"<p>This message cannot be shown: {refused}</p>"
+        # The problem quotes the template, markup included: it is shown as text.
+        html = format_html("<p>This message cannot be shown: {}</p>", str(refused))
     response = HttpResponse(html, content_type="text/html; charset=utf-8")
     # A document of its own: no script at all, images from anywhere (as a mail app would).
     response["Content-Security-Policy"] = (
@@ -314,14 +315,27 @@ def campaign_test(request: HttpRequest, campaign_id: int) -> HttpResponse:
     form = TestSendForm(request.POST)
     if form.is_valid():
         try:
-            sent = services.campaign_test_send(
+            result = services.campaign_test_send(
                 campaign=campaign, actor=request.user, recipients=form.cleaned_data["recipients"]
             )
-        except (ValidationError, TemplateRefused, OSError) as error:
+        except (
+            ValidationError,
+            TemplateRefused,
+            OSError,
+            services.TestSendRefused,
+            services.TestSendLimitReached,
+        ) as error:
             text = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
             messages.error(request, f"The test was not sent: {text}")
         else:
-            messages.success(request, f"Test sent to {sent} address{'es' if sent != 1 else ''}.")
+            sent = result.sent
+            if sent or not result.skipped:
+                messages.success(
+                    request, f"Test sent to {sent} address{'es' if sent != 1 else ''}."
+                )
+            if result.skipped:
+                skipped = ", ".join(f"{a} ({why})" for a, why in result.skipped.items())
+                messages.warning(request, f"Nothing was sent to {skipped}.")
     else:
         messages.error(request, " ".join(form.errors["recipients"]))
     return redirect("campaign_detail", campaign_id=campaign.pk)

@@ -10,6 +10,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
+from accounts.query import parse_id
 from accounts.throttling import client_ip
 from campaigns import public, tokens
 
@@ -135,7 +136,7 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
     who = _recipient(token)
     saved = False
     if request.method == "POST":
-        keep = {int(v) for v in request.POST.getlist("lists") if v.isdigit()}
+        keep = {pk for v in request.POST.getlist("lists") if (pk := parse_id(v)) is not None}
         public.update_preferences(
             who,
             keep=keep,

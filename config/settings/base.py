@@ -50,6 +50,19 @@ if not MISSIVE_BASE_URL:
         "MISSIVE_BASE_URL is not set: the public https:// address of this installation, "
         "used in every link Missive puts in an email."
     )
+# One-click unsubscribe (RFC 8058) is only valid on an https URL, and the links Missive
+# mails open pages that act; so production refuses a plain-http address. The test
+# settings talk plain http to the test client; they are the one exception.
+_TEST_SETTINGS = os.environ.get("DJANGO_SETTINGS_MODULE", "") in {
+    "config.settings.test",
+    "config.settings.bench",
+}
+if not DEBUG and not _TEST_SETTINGS and urlsplit(MISSIVE_BASE_URL).scheme != "https":
+    raise ImproperlyConfigured(
+        f"MISSIVE_BASE_URL must be an https:// address in production, not "
+        f"{MISSIVE_BASE_URL!r}: one-click unsubscribe links (RFC 8058) require https, and "
+        "the links Missive mails must not travel in the clear."
+    )
 
 INSTALLED_APPS = [
     # First, so its createsuperuser (which enforces the password rule) wins over Django's.
@@ -248,6 +261,10 @@ ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.SignupForm"
+# Said explicitly (it is allauth's default): sign-up, login and password reset answer a
+# known and an unknown address alike; accounts/signup.py makes the work alike too.
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_FORMS = {"signup": "accounts.signup.SignupForm"}
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_SESSION_REMEMBER = None
@@ -292,10 +309,13 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.api.auth.HasAccount"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "accounts.api.schema.MissiveAutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "accounts.api.errors.exception_handler",
+    # The API reads JSON only (uploads declare their multipart parser): a form body has no
+    # null, no nesting and no types, so it could not mean what the schema says.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -313,6 +333,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Requests and responses as separate components: what a client may send (no read-only
+    # fields, patterns on text) is not what it gets back.
+    "COMPONENT_SPLIT_REQUEST": True,
     # The schema and its docs are public; every endpoint they describe is not.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
 }
@@ -433,6 +456,8 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = 14 * 24 * 3600
 CSRF_COOKIE_HTTPONLY = True
+# An API client refused for CSRF gets JSON, not the HTML page meant for a browser.
+CSRF_FAILURE_VIEW = "accounts.api.errors.csrf_failure"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

@@ -31,6 +31,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.auth import AccountAPIMixin
+from accounts.api.errors import ErrorSerializer
+from accounts.api.fields import StrictJSONMixin
 from accounts.roles import Perm
 from accounts.scoping import get_for_account_or_404
 from contacts import importing, selectors
@@ -122,6 +124,16 @@ class ImportJobSerializer(serializers.ModelSerializer):
         "runs with.",
     )
     counts = ImportCountsSerializer(source="*", read_only=True)
+    warnings = serializers.IntegerField(
+        source="warning_count",
+        read_only=True,
+        help_text="Values left out of rows that were imported (a bad date, number, consent "
+        "time…): see `imports/{import_id}/warnings/`.",
+    )
+    retry_import = serializers.SerializerMethodField(
+        help_text="When every row was rejected: the id of a new upload of the same file, "
+        "waiting for a better mapping (for a day); null otherwise."
+    )
     progress = serializers.SerializerMethodField(
         help_text="While the import is queued or running; null otherwise."
     )
@@ -144,6 +156,8 @@ class ImportJobSerializer(serializers.ModelSerializer):
             "update_existing",
             "rows_done",
             "counts",
+            "warnings",
+            "retry_import",
             "error",
             "created_at",
             "started_at",
@@ -151,6 +165,13 @@ class ImportJobSerializer(serializers.ModelSerializer):
             "progress",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_retry_import(self, job: ImportJob) -> int | None:
+        if job.status != ImportJob.Status.FAILED:
+            return None
+        retry = job.retries.filter(status=ImportJob.Status.UPLOADED).first()
+        return retry.pk if retry else None
 
     @extend_schema_field(ImportProgressSerializer(allow_null=True))
     def get_progress(self, job: ImportJob) -> dict | None:
@@ -172,10 +193,21 @@ class ImportJobDetailSerializer(ImportJobSerializer):
         help_text="The first rows under the header, while the import waits for its mapping; "
         "empty afterwards (the file is deleted when the import ends)."
     )
+    mapping_problems = serializers.SerializerMethodField(
+        help_text="While the import waits for its mapping: what the suggested mapping does "
+        "to the first rows of the file, one sentence per column where some fail (rows "
+        "rejected for their address, values left out); empty afterwards."
+    )
 
     class Meta(ImportJobSerializer.Meta):
-        fields = [*ImportJobSerializer.Meta.fields, "preview"]
+        fields = [*ImportJobSerializer.Meta.fields, "preview", "mapping_problems"]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_mapping_problems(self, job: ImportJob) -> list[str]:
+        if job.status != ImportJob.Status.UPLOADED:
+            return []
+        return importing.mapping_problems(job, job.mapping)
 
     @extend_schema_field(
         serializers.ListField(child=serializers.ListField(child=serializers.CharField()))
@@ -198,11 +230,13 @@ class ImportUploadSerializer(serializers.Serializer):
     )
 
 
-class ImportStartSerializer(serializers.Serializer):
+class ImportStartSerializer(StrictJSONMixin, serializers.Serializer):
     mapping = serializers.DictField(
         child=serializers.CharField(max_length=200),
         allow_empty=False,
         help_text="Column index (as text, from 0) → `email`, `first_name`, `last_name`, "
+        "`full_name` (split at the first space), `consent_at` and `consent_ip` (each "
+        "person's opt-in time and IP, kept as their consent proof), "
         "`attribute:<name>` (a declared attribute), `new:<type>:<name>` (declare an "
         "attribute of type text, number, date or boolean; `new:<name>` means text) or "
         "`ignore`. Exactly one column is the email; columns left out are ignored.",
@@ -317,7 +351,9 @@ class ImportStartView(AccountAPIMixin, APIView):
         request=ImportStartSerializer,
         responses={
             202: ImportJobDetailSerializer,
-            409: OpenApiResponse(description="The import has already started or ended."),
+            409: OpenApiResponse(
+                ErrorSerializer, description="The import has already started or ended."
+            ),
         },
         description="Map the columns, declare the consent, and queue the import. Addresses "
         "that are suppressed, or that unsubscribed from the list, are never subscribed.",
@@ -367,10 +403,11 @@ class ImportRejectsView(AccountAPIMixin, generics.ListAPIView):
     serializer_class = ImportRejectSerializer
     pagination_class = RejectPagination
     required_perms = {"GET": READ}
+    warnings = False
 
     def get_queryset(self) -> QuerySet[ImportReject]:
         job = get_for_account_or_404(ImportJob, self.account, pk=self.kwargs["import_id"])
-        return ImportReject.objects.for_account(self.account).filter(job=job)
+        return ImportReject.objects.for_account(self.account).filter(job=job, warning=self.warnings)
 
     @extend_schema(
         operation_id="imports_rejects_list",
@@ -379,6 +416,21 @@ class ImportRejectsView(AccountAPIMixin, generics.ListAPIView):
     )
     def get(self, request: Request, import_id: int) -> Response:
         return super().get(request, import_id)
+
+
+class ImportWarningsView(ImportRejectsView):
+    """The values the import left out of rows it imported."""
+
+    warnings = True
+
+    @extend_schema(
+        operation_id="imports_warnings_list",
+        description="The values the import left out of rows it did import (a date, number "
+        "or consent time it could not read, a field over the length limit), in file order, "
+        "by cursor pages: the line in the file, the column, the value and why.",
+    )
+    def get(self, request: Request, import_id: int) -> Response:
+        return super(ImportRejectsView, self).get(request, import_id)
 
 
 class ImportRejectsCsvView(AccountAPIMixin, APIView):

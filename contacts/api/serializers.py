@@ -3,15 +3,30 @@ the rules (unique names, declared attributes, suppressions) live in contacts.ser
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.api.fields import StrictJSONMixin
+from accounts.query import BIGINT_MAX
 from contacts import selectors
 from contacts.models import Contact, ContactList, Subscription, Suppression
 from contacts.selectors import SORTS
+from contacts.services import clean_email
 
 MAX_PAGE_SIZE = 1000
+
+
+class AddressField(serializers.EmailField):
+    """An address as Missive stores and hashes it (``clean_email``): whatever form the
+    client sends (``ANA@BÜCHER.DE``, ``ana@xn--bcher-kva.de``), the view gets one."""
+
+    def to_internal_value(self, data: object) -> str:
+        try:
+            return clean_email(super().to_internal_value(data))
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.messages) from None
 
 
 class SubscriptionStatusField(serializers.ChoiceField):
@@ -32,7 +47,7 @@ class SubscriptionStatusSchema(OpenApiSerializerFieldExtension):
         return {"type": "string", "enum": Subscription.Status.values}
 
 
-class ContactListSerializer(serializers.ModelSerializer):
+class ContactListSerializer(StrictJSONMixin, serializers.ModelSerializer):
     subscribed = serializers.IntegerField(read_only=True)
     unconfirmed = serializers.IntegerField(read_only=True)
     unsubscribed = serializers.IntegerField(read_only=True)
@@ -100,7 +115,7 @@ class ListSubscriptionSerializer(SubscriptionSerializer):
         read_only_fields = fields
 
 
-class ContactSerializer(serializers.ModelSerializer):
+class ContactSerializer(StrictJSONMixin, serializers.ModelSerializer):
     attributes = serializers.DictField(
         required=False,
         help_text="Values of the account's declared attributes, by name. "
@@ -140,10 +155,10 @@ class ContactDetailSerializer(ContactSerializer):
         return SubscriptionSerializer(selectors.subscriptions_of(contact), many=True).data
 
 
-class ContactWriteSerializer(serializers.Serializer):
+class ContactWriteSerializer(StrictJSONMixin, serializers.Serializer):
     """A new contact, or (upsert) the fields to overwrite on an existing one."""
 
-    email = serializers.EmailField(max_length=254)
+    email = AddressField(max_length=254)
     first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
     last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
     attributes = serializers.DictField(
@@ -180,13 +195,18 @@ class ContactWriteSerializer(serializers.Serializer):
 
 class ContactFilterSerializer(serializers.Serializer):
     list = serializers.IntegerField(
-        required=False, min_value=1, help_text="Only contacts on this list (its id)."
+        required=False,
+        min_value=1,
+        max_value=BIGINT_MAX,
+        help_text="Only contacts on this list (its id).",
     )
     status = SubscriptionStatusField(
         required=False,
         help_text="With `list`: only contacts whose subscription has this status.",
     )
-    email = serializers.EmailField(required=False, help_text="The contact with this address.")
+    email = AddressField(
+        required=False, allow_blank=True, help_text="The contact with this address."
+    )
     q = serializers.CharField(
         required=False, allow_blank=True, help_text="Search in addresses and names."
     )
@@ -213,8 +233,8 @@ class ContactPageSerializer(serializers.Serializer):
     )
 
 
-class SubscribeSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
+class SubscribeSerializer(StrictJSONMixin, serializers.Serializer):
+    email = AddressField(max_length=254)
     first_name = serializers.CharField(
         max_length=150,
         required=False,
@@ -234,8 +254,8 @@ class SubscribeSerializer(serializers.Serializer):
     )
 
 
-class UnsubscribeSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
+class UnsubscribeSerializer(StrictJSONMixin, serializers.Serializer):
+    email = AddressField(max_length=254)
 
 
 class UnsubscribedSerializer(serializers.Serializer):
@@ -256,8 +276,8 @@ class SuppressionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class SuppressionCreateSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
+class SuppressionCreateSerializer(StrictJSONMixin, serializers.Serializer):
+    email = AddressField(max_length=254)
     reason = serializers.ChoiceField(
         choices=Suppression.Reason.choices, default=Suppression.Reason.MANUAL
     )
@@ -265,8 +285,10 @@ class SuppressionCreateSerializer(serializers.Serializer):
 
 
 class SuppressionFilterSerializer(serializers.Serializer):
-    email = serializers.EmailField(
-        required=False, help_text="Only the entry for this address, if there is one."
+    email = AddressField(
+        required=False,
+        allow_blank=True,
+        help_text="Only the entry for this address, if there is one.",
     )
 
 

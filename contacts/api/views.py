@@ -17,7 +17,12 @@ from django.http import Http404, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.text import slugify
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import generics, status
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.pagination import CursorPagination
@@ -28,6 +33,8 @@ from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from accounts.api.auth import AccountAPIMixin
+from accounts.api.errors import ErrorSerializer
+from accounts.api.schema import DUPLICATE
 from accounts.models import Account, normalize_email
 from accounts.roles import Perm
 from accounts.scoping import get_for_account_or_404
@@ -52,7 +59,7 @@ from contacts.api.serializers import (
     UnsubscribedSerializer,
     UnsubscribeSerializer,
 )
-from contacts.models import Contact, ContactList, Subscription, Suppression, email_sha256
+from contacts.models import Contact, ContactList, Subscription, Suppression, email_sha256_forms
 
 API = Subscription.Source.API
 READ = Perm.VIEW
@@ -79,6 +86,7 @@ class ListPagination(CursorPagination):
     ordering = ("name", "id")
 
 
+@extend_schema_view(post=extend_schema(responses={201: ContactListSerializer, 409: DUPLICATE}))
 class ContactListsView(AccountAPIMixin, generics.ListCreateAPIView):
     """The account's lists, with how many contacts are subscribed, unconfirmed and
     unsubscribed on each."""
@@ -97,6 +105,7 @@ class ContactListsView(AccountAPIMixin, generics.ListCreateAPIView):
         serializer.instance = self.get_queryset().get(pk=contact_list.pk)
 
 
+@extend_schema_view(patch=extend_schema(responses={200: ContactListSerializer, 409: DUPLICATE}))
 class ContactListView(AccountAPIMixin, generics.RetrieveUpdateDestroyAPIView):
     """One list, with its counts."""
 
@@ -140,7 +149,10 @@ class ContactsView(AccountAPIMixin, APIView):
     @extend_schema(
         operation_id="contacts_list",
         parameters=[ContactFilterSerializer],
-        responses=ContactPageSerializer,
+        responses={
+            200: ContactPageSerializer,
+            404: OpenApiResponse(ErrorSerializer, description="No such list (`list`)."),
+        },
         description="Contacts by keyset pages: follow `next` until it is null. "
         "A page costs the same at the millionth contact as at the first.",
     )
@@ -199,7 +211,7 @@ class ContactsView(AccountAPIMixin, APIView):
 
     @extend_schema(
         request=ContactWriteSerializer,
-        responses={201: ContactDetailSerializer},
+        responses={201: ContactDetailSerializer, 409: DUPLICATE},
         description="Create a contact, subscribed (source `api`) to the given lists.",
     )
     def post(self, request: Request) -> Response:
@@ -419,7 +431,9 @@ class SuppressionsView(AccountAPIMixin, generics.ListAPIView):
         params.is_valid(raise_exception=True)
         queryset = selectors.suppressed(self.account)
         if params.validated_data.get("email"):
-            queryset = queryset.filter(email_sha256=email_sha256(params.validated_data["email"]))
+            queryset = queryset.filter(
+                email_sha256__in=email_sha256_forms(params.validated_data["email"])
+            )
         return queryset
 
     @extend_schema(parameters=[SuppressionFilterSerializer])
@@ -440,7 +454,7 @@ class SuppressionsView(AccountAPIMixin, generics.ListAPIView):
         data = serializer.validated_data
         existed = (
             selectors.suppressed(self.account)
-            .filter(email_sha256=email_sha256(data["email"]))
+            .filter(email_sha256__in=email_sha256_forms(data["email"]))
             .exists()
         )
         suppression = services.suppression_add(account=self.account, actor=self.actor, **data)

@@ -9,13 +9,16 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.utils.http import urlencode
 
+from accounts.query import QueryParams, parse_id
 from accounts.roles import Perm, role_can
 from accounts.scoping import get_for_account_or_404
 from accounts.views.decorators import account_required
 from contacts import data_requests, erasure, selectors, services
 from contacts.forms import ContactForm, NewContactForm
-from contacts.models import Contact, ContactList
+from contacts.models import Contact, ContactList, Subscription
 from contacts.views.data_requests import json_download
 from stats.selectors import contact_activity
 
@@ -28,34 +31,91 @@ def _attribute_errors_to_fields(form: ContactForm, error: ValidationError) -> No
             form.add_error(field if field in form.fields else None, errors)
 
 
-@account_required(Perm.VIEW)
-def contacts(request: HttpRequest) -> HttpResponse:
-    page = selectors.contacts_page(
-        request.account,
-        search=request.GET.get("q", ""),
-        sort=request.GET.get("sort", "email"),
-        cursor=request.GET.get("after", ""),
+def contacts_table(
+    request: HttpRequest,
+    *,
+    contact_list: ContactList | None = None,
+    statuses: list[tuple[str, str]] | None = None,
+) -> HttpResponse:
+    """The contacts page and one list's page: a filtered table, by keyset pages, whose
+    filters live in the address (so reload, back and a shared link keep them)."""
+    params = QueryParams(request.GET)
+    search = params.text("q")
+    sort = params.choice("sort", selectors.SORTS, default="email")
+    status = params.choice("status", Subscription.Status.values) if contact_list else ""
+    cursor, before = params.cursor("after"), params.cursor("before")
+    try:
+        page = selectors.contacts_page(
+            request.account,
+            contact_list=contact_list,
+            status=status,
+            search=search,
+            sort=sort,
+            cursor=cursor,
+            before=before,
+        )
+    except ValidationError:
+        # a cursor from another sort order: start again from the first page
+        params.ignore("before" if before else "after")
+        page = selectors.contacts_page(
+            request.account, contact_list=contact_list, status=status, search=search, sort=sort
+        )
+    params.note_ignored(request)
+    filters = {
+        name: value
+        for name, value in (("q", search), ("status", status), ("sort", sort))
+        if value and not (name == "sort" and value == "email")
+    }
+    statuses_by_contact = (
+        dict(
+            Subscription.objects.filter(
+                contact_list=contact_list, contact_id__in=[c.pk for c in page.contacts]
+            ).values_list("contact_id", "status")
+        )
+        if contact_list
+        else {}
     )
     context = {
-        "contact_list": None,
+        "contact_list": contact_list,
         "page": page,
-        "rows": [(c, "") for c in page.contacts],
-        "q": request.GET.get("q", ""),
-        "sort": request.GET.get("sort", "email"),
+        "rows": [(c, statuses_by_contact.get(c.pk, "")) for c in page.contacts],
+        "q": search,
+        "status": status,
+        "sort": sort,
+        "statuses": statuses,
+        # the paging links carry the filters
+        "paging_url": f"{request.path}?{urlencode(filters)}&" if filters else f"{request.path}?",
         "can_edit": role_can(request.membership.role, Perm.EDIT_CONTENT),
         "can_export": role_can(request.membership.role, Perm.EXPORT),
     }
-    template = "contacts/_contacts_table.html" if request.htmx else "contacts/contacts.html"
-    return render(request, template, context)
+    if contact_list:
+        context["counts"] = selectors.list_with_counts(contact_list)
+    # htmx swaps get the table alone; a history restore (back after a swap) the page.
+    swap = request.htmx and not request.htmx.history_restore_request
+    if swap:
+        template = "contacts/_contacts_table.html"
+    else:
+        template = "contacts/list_detail.html" if contact_list else "contacts/contacts.html"
+    response = render(request, template, context)
+    # one address, two bodies: caches must tell them apart
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@account_required(Perm.VIEW)
+def contacts(request: HttpRequest) -> HttpResponse:
+    return contacts_table(request)
 
 
 @account_required(Perm.EDIT_CONTENT)
 def contact_new(request: HttpRequest) -> HttpResponse:
     initial = {}
-    if request.GET.get("list", "").isdigit():
-        initial["lists"] = ContactList.objects.for_account(request.account).filter(
-            pk=int(request.GET["list"])
-        )
+    params = QueryParams(request.GET)
+    list_id = params.id("list")
+    if list_id is not None:
+        initial["lists"] = ContactList.objects.for_account(request.account).filter(pk=list_id)
+    if request.method == "GET":
+        params.note_ignored(request)
     form = NewContactForm(request.POST or None, account=request.account, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -132,13 +192,12 @@ def contacts_bulk(request: HttpRequest) -> HttpResponse:
     that does it."""
     if request.method != "POST":
         return redirect("contacts")
-    ids = [int(x) for x in request.POST.getlist("ids") if x.isdigit()][:1000]
+    ids = [pk for x in request.POST.getlist("ids") if (pk := parse_id(x)) is not None][:1000]
     action = request.POST.get("action")
     contact_list = None
-    if request.POST.get("list_id", "").isdigit():
-        contact_list = get_for_account_or_404(
-            ContactList, request.account, pk=int(request.POST["list_id"])
-        )
+    list_id = parse_id(request.POST.get("list_id", ""))
+    if list_id is not None:
+        contact_list = get_for_account_or_404(ContactList, request.account, pk=list_id)
     back = reverse("list_detail", args=[contact_list.pk]) if contact_list else reverse("contacts")
     chosen = list(Contact.objects.for_account(request.account).filter(pk__in=ids).order_by("email"))
     if not chosen or action not in ("unsubscribe", "delete"):

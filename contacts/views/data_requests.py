@@ -4,7 +4,6 @@ data_requests.py says what is guaranteed). And the customer's log of those reque
 
 from __future__ import annotations
 
-import contextlib
 import json
 
 from django import forms
@@ -198,22 +197,41 @@ def your_data_object(request: HttpRequest, token: str, account_id: int) -> HttpR
 
 
 def your_data_erase(request: HttpRequest, token: str, account_id: int) -> HttpResponse:
-    """GET asks for confirmation and changes nothing; POST erases, before answering."""
+    """GET explains and changes nothing; POST mails the one-time link that erases
+    (contacts/data_requests.py says why the "your data" link cannot erase by itself)."""
     contact = _contact(request, token, account_id)
     if isinstance(contact, HttpResponse):
         return contact
+    context = {
+        "token": token,
+        "account": contact.account,
+        "email": contact.email,
+        "lifetime_minutes": int(data_requests.ERASE_LINK_LIFETIME.total_seconds() // 60),
+    }
+    if request.method != "POST":
+        return render(request, "contacts/your_data_erase.html", context)
+    data_requests.erase_confirmation_send(contact=contact)
+    return render(request, "contacts/your_data_erase_sent.html", context)
+
+
+def your_data_erase_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """The link of the erasure mail. GET asks for confirmation and changes nothing; POST
+    erases, before answering, and uses the link up."""
+    target = data_requests.erase_target(token)
+    if target is None:
+        return _invalid(request)
+    if target.contact is None:
+        return _gone(request, "")
     if request.method != "POST":
         return render(
             request,
-            "contacts/your_data_erase.html",
-            {"token": token, "account": contact.account, "email": contact.email},
+            "contacts/your_data_erase_confirm.html",
+            {"account": target.account, "email": target.contact.email},
         )
-    # (already gone: erased a moment ago, by another press of the button)
-    with contextlib.suppress(Contact.DoesNotExist):
-        data_requests.data_request_erase(contact=contact)
-    return render(
-        request, "contacts/your_data_erased.html", {"token": token, "account": contact.account}
-    )
+    if data_requests.data_request_erase(token=token) is None:
+        # used a moment ago, by another press of the button
+        return _invalid(request)
+    return render(request, "contacts/your_data_erased.html", {"account": target.account})
 
 
 @account_required(Perm.VIEW_SECURITY)

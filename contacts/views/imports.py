@@ -58,13 +58,21 @@ def import_detail(request: HttpRequest, import_id: int) -> HttpResponse:
         return _mapping(request, job)
     context = {"job": job, "progress": importing.progress_of(job)}
     if job.is_finished:
-        context["rejects"] = job.rejects.all()[:REJECTS_SHOWN]
+        context["rejects"] = job.rejects.filter(warning=False)[:REJECTS_SHOWN]
+        context["warnings"] = job.rejects.filter(warning=True)[:REJECTS_SHOWN]
+        # Every row rejected: the same file, waiting for a better mapping.
+        context["retry"] = job.retries.filter(status=ImportJob.Status.UPLOADED).first()
     return render(request, "contacts/import_detail.html", context)
 
 
 def _mapping(request: HttpRequest, job: ImportJob) -> HttpResponse:
     form = MappingForm(request.POST or None, job=job)
-    if request.method == "POST" and form.is_valid():
+    checking = "check" in request.POST
+    if request.method == "POST" and checking:
+        # "Check the mapping": the sample rows against the columns as chosen, nothing saved.
+        form.is_valid()
+        form.errors.clear()
+    elif request.method == "POST" and form.is_valid():
         try:
             importing.import_configure(
                 job=job,
@@ -79,11 +87,26 @@ def _mapping(request: HttpRequest, job: ImportJob) -> HttpResponse:
         else:
             return redirect("import_detail", import_id=job.pk)
     preview = importing.preview_rows(job)
+    notes = importing.column_notes(job.columns)
     columns = []
     for index, name in enumerate(form.column_fields):
         field = form[name]
         field.samples = [row[index] if index < len(row) else "" for row in preview]
+        field.note = notes.get(str(index), "")
         columns.append(field)
+    mapping = job.mapping
+    if request.method == "POST":
+        mapping = {
+            key: request.POST.get(f"col_{key}", "ignore")
+            for key in map(str, range(len(job.columns)))
+        }
+    try:
+        importing.check_mapping(job, mapping)
+    except ValidationError:
+        problems = []
+    else:
+        problems = importing.mapping_problems(job, mapping)
+    known = importing.recognize_export(job.columns)
     return render(
         request,
         "contacts/import_mapping.html",
@@ -91,6 +114,9 @@ def _mapping(request: HttpRequest, job: ImportJob) -> HttpResponse:
             "job": job,
             "form": form,
             "columns": columns,
+            "problems": problems,
+            "checked": checking,
+            "known_export": known.name if known else "",
         },
         status=400 if form.errors else 200,
     )
@@ -134,11 +160,23 @@ def import_cancel(request: HttpRequest, import_id: int) -> HttpResponse:
 
 @account_required(Perm.VIEW)
 def import_rejects(request: HttpRequest, import_id: int) -> StreamingHttpResponse:
+    return _rejects_csv(request, import_id, warnings=False)
+
+
+@account_required(Perm.VIEW)
+def import_warnings(request: HttpRequest, import_id: int) -> StreamingHttpResponse:
+    """The values left out of rows that were imported."""
+    return _rejects_csv(request, import_id, warnings=True)
+
+
+def _rejects_csv(request: HttpRequest, import_id: int, *, warnings: bool) -> StreamingHttpResponse:
     job = get_for_account_or_404(ImportJob, request.account, pk=import_id)
     response = StreamingHttpResponse(
-        importing.rejects_csv(request.account, job), content_type="text/csv; charset=utf-8"
+        importing.rejects_csv(request.account, job, warnings=warnings),
+        content_type="text/csv; charset=utf-8",
     )
-    response["Content-Disposition"] = f'attachment; filename="rejects-{job.pk}.csv"'
+    kind = "warnings" if warnings else "rejects"
+    response["Content-Disposition"] = f'attachment; filename="{kind}-{job.pk}.csv"'
     response["Cache-Control"] = "no-store"
     return response
 

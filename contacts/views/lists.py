@@ -8,12 +8,13 @@ from django.forms.models import model_to_dict
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from accounts.roles import Perm, role_can
+from accounts.roles import Perm
 from accounts.scoping import get_for_account_or_404
 from accounts.views.decorators import account_required
 from contacts import selectors, services
 from contacts.forms import ContactListForm, DeleteListForm
 from contacts.models import ContactList, Subscription
+from contacts.views.contacts import contacts_table
 
 
 def _add_errors(form, error: ValidationError) -> None:
@@ -52,37 +53,7 @@ def list_new(request: HttpRequest) -> HttpResponse:
 @account_required(Perm.VIEW)
 def list_detail(request: HttpRequest, list_id: int) -> HttpResponse:
     contact_list = get_for_account_or_404(ContactList, request.account, pk=list_id)
-    status = request.GET.get("status", "")
-    if status not in Subscription.Status.values:
-        status = ""
-    page = selectors.contacts_page(
-        request.account,
-        contact_list=contact_list,
-        status=status,
-        search=request.GET.get("q", ""),
-        sort=request.GET.get("sort", "email"),
-        cursor=request.GET.get("after", ""),
-    )
-    statuses = dict(
-        Subscription.objects.filter(
-            contact_list=contact_list, contact_id__in=[c.pk for c in page.contacts]
-        ).values_list("contact_id", "status")
-    )
-    counts = selectors.list_with_counts(contact_list)
-    context = {
-        "contact_list": contact_list,
-        "page": page,
-        "rows": [(c, statuses.get(c.pk, "")) for c in page.contacts],
-        "counts": counts,
-        "status": status,
-        "q": request.GET.get("q", ""),
-        "sort": request.GET.get("sort", "email"),
-        "statuses": Subscription.Status.choices,
-        "can_edit": role_can(request.membership.role, Perm.EDIT_CONTENT),
-        "can_export": role_can(request.membership.role, Perm.EXPORT),
-    }
-    template = "contacts/_contacts_table.html" if request.htmx else "contacts/list_detail.html"
-    return render(request, template, context)
+    return contacts_table(request, contact_list=contact_list, statuses=Subscription.Status.choices)
 
 
 @account_required(Perm.EDIT_CONTENT)

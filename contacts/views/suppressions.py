@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
+from accounts.query import QueryParams
 from accounts.roles import Perm, role_can
 from accounts.scoping import get_for_account_or_404
 from accounts.services import audit_log
@@ -25,7 +26,9 @@ from contacts.models import Suppression
 def _page(request: HttpRequest, status: int = 200, **context: object) -> HttpResponse:
     """The list page, with whichever forms and reports the request produced."""
     role = request.membership.role
-    cursor = request.GET.get("after", "")
+    params = QueryParams(request.GET)
+    cursor = params.cursor("after")
+    params.note_ignored(request)
     context = {
         "page": suppressing.suppressions_page(request.account, cursor=cursor),
         "first_page": not cursor,

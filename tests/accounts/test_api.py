@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django.test import Client
 
 from accounts.models import ApiKey, AuditEntry
@@ -164,3 +166,136 @@ def test_it_refuses_line_breaks_in_the_account_name(world):
 
     assert response.status_code == 400
     assert response.json()["detail"].startswith("name:")
+
+
+def test_it_answers_unknown_api_paths_in_json_for_every_method(alice_client, world):
+    # given a browser session that sends no CSRF token, as an API client would not
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world.alice, backend="allauth.account.auth_backends.AuthenticationBackend")
+
+    for method in ("post", "put", "patch", "delete", "get"):
+        for path in ("/api/v1/nothing-here/", "/api/v2/lists/", "/api/"):
+            # when it calls a path that is no endpoint
+            response = getattr(client, method)(path)
+
+            # then the answer is the API's JSON 404, never the CSRF page
+            assert response.status_code == 404, (method, path)
+            assert response["Content-Type"] == "application/json"
+            assert "No API endpoint" in response.json()["detail"]
+
+
+def test_it_answers_a_csrf_refusal_under_the_api_in_json(world):
+    # given a logged-in session without its CSRF token
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world.alice, backend="allauth.account.auth_backends.AuthenticationBackend")
+
+    # when it writes through the API
+    response = client.patch("/api/v1/account/", {"name": "Hacked"}, content_type="application/json")
+
+    # then it is refused in JSON, and nothing changed
+    assert response.status_code == 403
+    assert response.json()["detail"].startswith("CSRF Failed")
+    world.account_a.refresh_from_db()
+    assert world.account_a.name == "Alpha Sentinel Corp"
+
+
+def test_it_gives_csrf_failures_of_django_json_under_the_api_only(rf):
+    from accounts.api.errors import csrf_failure
+
+    # when Django's CSRF check refuses a request under /api/, and one elsewhere
+    api = csrf_failure(rf.post("/api/v1/lists/"), reason="CSRF cookie not set.")
+    page = csrf_failure(rf.post("/lists/new/"), reason="CSRF cookie not set.")
+
+    # then the API's is JSON, the page's stays Django's HTML page
+    assert api.status_code == 403
+    assert json.loads(api.content) == {"detail": "CSRF Failed: CSRF cookie not set."}
+    assert page.status_code == 403
+    assert page["Content-Type"].startswith("text/html")
+
+
+def test_it_answers_a_body_that_is_not_json_in_the_error_shape(world):
+    response = _api(world.alice_key_secret).patch(
+        "/api/v1/account/", "{not json", content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    data = response.json()
+    assert data["detail"].startswith("JSON parse error")
+    assert data["errors"] == {"non_field_errors": [data["detail"]]}
+
+
+def test_it_reads_json_bodies_only(world):
+    # when a form body is sent, which has no types, no null and no nesting
+    response = _api(world.alice_key_secret).patch(
+        "/api/v1/account/",
+        "name=Renamed",
+        content_type="application/x-www-form-urlencoded",
+    )
+
+    # then it is refused as a media type the API does not read, and nothing changed
+    assert response.status_code == 415
+    world.account_a.refresh_from_db()
+    assert world.account_a.name == "Alpha Sentinel Corp"
+
+
+def test_it_refuses_values_of_the_wrong_json_type(world):
+    client = _api(world.alice_key_secret)
+
+    # when a number comes where the schema says a string, a string for a boolean
+    name = client.patch("/api/v1/account/", {"name": 42}, content_type="application/json")
+    opt_in = client.post(
+        "/api/v1/lists/",
+        {"name": "Weekly", "double_opt_in": "yes"},
+        content_type="application/json",
+    )
+
+    # then each is a 400 naming the field, and nothing is stored
+    assert name.status_code == 400
+    assert name.json()["errors"] == {"name": ["Expected a string, got int."]}
+    assert opt_in.status_code == 400
+    assert opt_in.json()["detail"] == "double_opt_in: Expected a boolean, got str."
+    world.account_a.refresh_from_db()
+    assert world.account_a.name == "Alpha Sentinel Corp"
+    assert not world.account_a.contact_lists.filter(name="Weekly").exists()
+
+
+def test_it_refuses_a_query_parameter_given_twice(world):
+    response = _api(world.alice_key_secret).get("/api/v1/campaigns/?status=draft&status=sent")
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"status": ["Give this parameter once."]}
+
+
+def test_it_answers_a_too_large_body_with_413_in_json(world, settings):
+    # given a limit on what a request may hold beside its files
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    list_id = world.extras["list"].pk
+
+    # when an upload carries more than that in its fields
+    response = _api(world.alice_key_secret).post(
+        f"/api/v1/lists/{list_id}/imports/", {"note": "x" * 5000}
+    )
+
+    # then it is refused as too large, in JSON
+    assert response.status_code == 413
+    assert response.json() == {"detail": "The request body is too large."}
+
+
+def test_it_documents_the_errors_of_every_operation(db):
+    schema = Client().get("/api/v1/schema/?format=json").json()
+
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            codes = set(operation["responses"])
+            # every operation: no key, a key whose role does not allow it
+            assert {"401", "403"} <= codes, (method, path)
+            if "{" in path:
+                assert "404" in codes, (method, path)
+            if "requestBody" in operation:
+                assert "400" in codes, (method, path)
+    account = schema["paths"]["/api/v1/account/"]["patch"]["responses"]["400"]
+    assert account["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ValidationError"
+    }
+    upload = schema["paths"]["/api/v1/lists/{list_id}/imports/"]["post"]["responses"]
+    assert "413" in upload

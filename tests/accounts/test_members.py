@@ -32,7 +32,8 @@ def test_it_invites_a_teammate_by_email_with_a_role(
     assert invitation.account == world.account_a
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == ["dana@example.com"]
-    assert "Alpha Sentinel Corp" in mail.outbox[0].subject
+    assert mail.outbox[0].subject == "[Missive] You're invited to join a team on Missive"
+    assert "Alpha Sentinel Corp" in mail.outbox[0].body
     assert AuditEntry.objects.filter(account=world.account_a, action="member.invited").exists()
 
 

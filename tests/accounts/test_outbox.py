@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from email import message_from_bytes, policy
+from urllib.parse import urlsplit
 
 import pytest
 from django.core import mail
@@ -11,6 +13,9 @@ from django.test import Client, override_settings
 from accounts import outbox
 from accounts.management.commands.mailcatcher import start_catcher
 from accounts.models import User
+from campaigns import sending
+from campaigns import services as campaign_services
+from stats.models import Event
 from tests.factories import PASSWORD
 
 
@@ -97,3 +102,53 @@ def test_it_keeps_the_outbox_from_customers(catcher, alice_client):
 def test_it_answers_404_for_a_forged_message_id(catcher, staff_client):
     assert staff_client.get("/staff/outbox/../../etc/passwd/").status_code == 404
     assert staff_client.get("/staff/outbox/00000000000000000-deadbeef/").status_code == 404
+
+
+def test_it_shows_a_campaign_message_without_firing_its_tracking(
+    catcher, free_port, settings, world, staff_client, django_capture_on_commit_callbacks
+):
+    # given a campaign with a tracked link and the open pixel, sent over SMTP to the catcher
+    settings.MISSIVE_SENDING_BACKENDS = {
+        **settings.MISSIVE_SENDING_BACKENDS,
+        "catcher": f"smtp://127.0.0.1:{free_port}",
+    }
+    account = world.account_a
+    account.sending_backend = "catcher"
+    account.save()
+    campaign = campaign_services.campaign_create(
+        account=account,
+        actor=None,
+        name="Tracked",
+        subject="Tracked news",
+        from_email="news@alpha.test",
+        html='<p>Hi <a href="https://example.com/offer">the offer</a></p>',
+        lists=[world.extras["list"]],
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        campaign_services.campaign_start(campaign=campaign, actor=None)
+    sending.take_snapshot(campaign.pk)
+    sending.send_batch(campaign.pk)
+    (caught,) = outbox.newest()[0]
+    assert b"/t/o/" in caught.raw.replace(b"=\r\n", b"")  # the message itself is tracked
+
+    # when a staff member views it, the frame loading its images and every link clicked
+    detail = staff_client.get(f"/staff/outbox/{caught.id}/")
+    frame = staff_client.get(f"/staff/outbox/{caught.id}/html/")
+    html = frame.content.decode()
+    browser = Client()
+    for url in re.findall(r'(?:src|href)="([^"]+)"', html):
+        if urlsplit(url).scheme not in ("http", "https"):
+            continue
+        page = browser.get(urlsplit(url).path)
+        # …and whatever page a link opened loads its images in turn
+        if page["Content-Type"].startswith("text/html"):
+            for inner in re.findall(r'src="([^"]+)"', page.content.decode()):
+                browser.get(urlsplit(inner).path)
+
+    # then no open or click is recorded, and the frame can run nothing
+    assert detail.status_code == frame.status_code == 200
+    assert "the offer" in html
+    assert list(Event.objects.filter(campaign_id=campaign.pk).values_list("type", flat=True)) == [
+        Event.Type.SENT
+    ]
+    assert "sandbox" in frame["Content-Security-Policy"]

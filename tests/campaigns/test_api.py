@@ -192,7 +192,7 @@ def test_it_sends_a_test_to_up_to_five_addresses(api, campaign):
     )
 
     assert response.status_code == 200
-    assert response.json() == {"sent": 2}
+    assert response.json() == {"sent": 2, "skipped": []}
     assert sorted(m.to[0] for m in mail.outbox) == ["a@example.com", "b@example.com"]
     assert all(m.subject == "[Test] Hello" for m in mail.outbox)
 
@@ -405,3 +405,15 @@ def test_it_keeps_templates_from_another_account(charlie_api, world, campaign):
     assert response.status_code == 400
     assert response.json()["errors"] == {"campaign": [f"No campaign with id {campaign.pk}."]}
     assert Template.objects.filter(pk=template.pk).exists()
+
+
+def test_it_refuses_control_characters_in_a_template_name(api, world):
+    campaign = world.extras["campaign"]
+
+    response = _json(
+        api, "post", "/api/v1/templates/", {"campaign": campaign.pk, "name": "Hi\nBcc: x@y.z"}
+    )
+
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["name"]
+    assert not Template.objects.filter(account=world.account_a, name__startswith="Hi").exists()

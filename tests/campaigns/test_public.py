@@ -68,8 +68,23 @@ def test_the_pixel_records_an_open_in_three_queries(sent, client, django_assert_
     assert event.machine is False
 
 
-def test_an_image_proxy_open_is_recorded_as_a_machine(sent, client):
+def test_a_prefetching_proxy_open_is_recorded_as_a_machine(sent, client):
     token = tokens.recipient_token(sent.pk)
+    # Apple Mail Privacy Protection fetches the pixel on delivery, read or not.
+    proxy = "Mozilla/5.0"
+
+    client.get(f"/t/o/{token}", HTTP_USER_AGENT=proxy)
+
+    sent.refresh_from_db()
+    assert sent.first_opened_at is None
+    event = Event.objects.get(delivery_id=sent.pk, type="open")
+    assert event.machine is True
+    assert event.detail == {"machine_reason": "apple_mpp"}
+
+
+def test_a_gmail_image_proxy_open_is_the_readers(sent, client):
+    token = tokens.recipient_token(sent.pk)
+    # Gmail fetches images through its proxy when its user opens the message.
     proxy = (
         "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
     )
@@ -77,8 +92,8 @@ def test_an_image_proxy_open_is_recorded_as_a_machine(sent, client):
     client.get(f"/t/o/{token}", HTTP_USER_AGENT=proxy)
 
     sent.refresh_from_db()
-    assert sent.first_opened_at is None
-    assert Event.objects.get(delivery_id=sent.pk, type="open").machine is True
+    assert sent.first_opened_at is not None
+    assert Event.objects.get(delivery_id=sent.pk, type="open").machine is False
 
 
 def test_a_click_redirects_to_the_campaigns_own_link_in_three_queries(

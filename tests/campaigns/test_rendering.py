@@ -108,7 +108,7 @@ def test_it_refuses_filters_outside_the_list(filter_):
     name = filter_.split(":")[0]
     assert problems == [
         f"The filter |{name} on line 1 is not allowed: use one of default, default_if_none, "
-        "upper, lower, title, capfirst, date, floatformat, yesno, truncatechars."
+        "upper, lower, title, capfirst, date, floatformat, yesno, truncatechars, linebreaksbr."
     ]
 
 

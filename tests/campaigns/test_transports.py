@@ -8,6 +8,7 @@ import email.policy
 
 import pytest
 from aiosmtpd.controller import Controller
+from anymail import exceptions as anymail_exceptions
 from django.core.exceptions import ValidationError
 
 from campaigns import sending, services, transports
@@ -166,3 +167,214 @@ def test_bounces_come_back_to_a_signed_return_path(smtp_server, campaign, settin
     assert domain == "mail.missive.test"
     assert local.startswith("bounces+")
     assert tokens.read_bounce_token(local.removeprefix("bounces+")) == 42
+
+
+# -- one unsendable message is that message's outcome, never the batch's -----------------------
+
+
+def _server(port: int, *, smtputf8: bool):
+    handler = Handler()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, enable_SMTPUTF8=smtputf8)
+    controller.start()
+    return handler, controller
+
+
+@pytest.fixture
+def smtputf8_server(free_port):
+    """A server announcing SMTPUTF8 (RFC 6531) in its EHLO answer."""
+    handler, controller = _server(free_port, smtputf8=True)
+    yield handler, free_port
+    controller.stop()
+
+
+@pytest.fixture
+def ascii_only_server(free_port):
+    """A server that does not announce SMTPUTF8."""
+    handler, controller = _server(free_port, smtputf8=False)
+    yield handler, free_port
+    controller.stop()
+
+
+def send_each(port: int, campaign, addresses: list[str]) -> dict[str, Result]:
+    transport = transports.SmtpTransport({"EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": port})
+    factory = MessageFactory(campaign, positions={})
+    results = {}
+    transport.open()
+    try:
+        for n, address in enumerate(addresses):
+            message = factory.build(Recipient(n + 1, address, "Ann", "", {}))
+            results[address] = transport.send(factory, message)
+    finally:
+        transport.close()
+    return results
+
+
+def test_it_fails_an_internationalized_address_alone_when_the_server_lacks_smtputf8(
+    ascii_only_server, campaign
+):
+    # given a server that does not announce SMTPUTF8
+    handler, port = ascii_only_server
+
+    # when a batch holds addresses whose local part is not ASCII among ordinary ones
+    results = send_each(
+        port, campaign, ["a@example.net", "jürgen@example.net", "用户@example.net", "b@example.net"]
+    )
+
+    # then each of those fails with the reason, and the others are delivered
+    reason = "The server does not accept internationalized addresses (SMTPUTF8)."
+    assert results["jürgen@example.net"] == Result(Result.FAILED, reason)
+    assert results["用户@example.net"] == Result(Result.FAILED, reason)
+    assert results["a@example.net"].outcome == Result.SENT
+    assert results["b@example.net"].outcome == Result.SENT
+    assert len(handler.received) == 2
+
+
+def test_it_sends_internationalized_addresses_with_smtputf8_when_the_server_offers_it(
+    smtputf8_server, campaign
+):
+    # given a server that announces SMTPUTF8
+    handler, port = smtputf8_server
+
+    # when messages go to addresses whose local part is not ASCII
+    results = send_each(port, campaign, ["jürgen@example.net", "用户@example.net", "a@example.net"])
+
+    # then all are delivered, each To header in UTF-8 (RFC 6532) and well formed
+    assert {r.outcome for r in results.values()} == {Result.SENT}
+    parsed = [
+        email.message_from_bytes(raw, policy=email.policy.SMTPUTF8) for raw in handler.received
+    ]
+    assert [str(p["To"]) for p in parsed] == [
+        "jürgen@example.net",
+        "用户@example.net",
+        "a@example.net",
+    ]
+    assert all(not p.defects for p in parsed)
+    assert "jürgen@example.net".encode() in handler.received[0]
+
+
+def test_it_writes_a_domain_name_that_is_not_ascii_in_punycode(ascii_only_server, campaign):
+    # given a server without SMTPUTF8
+    handler, port = ascii_only_server
+
+    # when the address's domain, not its local part, is internationalized
+    results = send_each(port, campaign, ["ann@bücher.example"])
+
+    # then it goes out with the domain in its ASCII form, SMTPUTF8 or not
+    assert results["ann@bücher.example"].outcome == Result.SENT
+    parsed = email.message_from_bytes(handler.received[0], policy=email.policy.default)
+    assert parsed["To"] == "ann@xn--bcher-kva.example"
+
+
+class ExplodingBackend:
+    """A Django email backend that breaks on one recipient in a way nobody foresaw."""
+
+    sent: list[str] = []
+
+    def __init__(self, **kwargs) -> None:
+        pass
+
+    def open(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
+
+    def send_messages(self, messages) -> int:
+        for message in messages:
+            if message.to[0].startswith("boom@"):
+                raise TypeError("unexpected value in a header")
+            ExplodingBackend.sent.append(message.to[0])
+        return len(messages)
+
+
+def test_it_makes_a_backend_error_on_one_message_that_messages_outcome(campaign):
+    # given a backend that raises an unforeseen exception for one recipient
+    ExplodingBackend.sent = []
+    transport = transports.DjangoTransport(f"{__name__}.ExplodingBackend", {})
+    factory = MessageFactory(campaign, positions={})
+
+    # when a batch goes through it
+    transport.open()
+    results = [
+        transport.send(factory, factory.build(Recipient(n + 1, address, "Ann", "", {})))
+        for n, address in enumerate(["a@example.net", "boom@example.net", "b@example.net"])
+    ]
+    transport.close()
+
+    # then that message failed with the reason, and the batch went on
+    assert [r.outcome for r in results] == [Result.SENT, Result.FAILED, Result.SENT]
+    assert results[1].detail == "TypeError: unexpected value in a header"
+    assert ExplodingBackend.sent == ["a@example.net", "b@example.net"]
+
+
+class _Answer:
+    """Enough of a requests.Response for anymail's error to describe it."""
+
+    def __init__(self, status: int) -> None:
+        self.status_code = status
+        self.reason = "Reason"
+        self.text = '{"message": "the provider says"}'
+
+    def json(self) -> dict:
+        return {"message": "the provider says"}
+
+
+def _api_error(status: int) -> Exception:
+    from anymail.exceptions import AnymailRequestsAPIError
+
+    return AnymailRequestsAPIError("Sending a message failed", response=_Answer(status))
+
+
+@pytest.mark.parametrize(
+    ("error", "outcome"),
+    [
+        pytest.param(
+            lambda: anymail_exceptions.AnymailUnsupportedFeature(
+                "Postal does not support metadata"
+            ),
+            Result.FAILED,
+            id="unsupported-feature",
+        ),
+        pytest.param(
+            lambda: anymail_exceptions.AnymailInvalidAddress("Invalid email address 'x@'"),
+            Result.FAILED,
+            id="invalid-address",
+        ),
+        pytest.param(
+            lambda: anymail_exceptions.AnymailConfigurationError("POSTAL_API_URL is missing"),
+            Result.FAILED,
+            id="configuration",
+        ),
+        pytest.param(
+            lambda: anymail_exceptions.AnymailRecipientsRefused(), Result.FAILED, id="refused"
+        ),
+        pytest.param(lambda: _api_error(400), Result.FAILED, id="400"),
+        pytest.param(lambda: _api_error(422), Result.FAILED, id="422"),
+        pytest.param(lambda: _api_error(408), Result.RETRY, id="408"),
+        pytest.param(lambda: _api_error(429), Result.RETRY, id="429"),
+        pytest.param(lambda: _api_error(502), Result.RETRY, id="502"),
+        pytest.param(
+            lambda: anymail_exceptions.AnymailRequestsAPIError("Connection refused"),
+            Result.RETRY,
+            id="no-answer",
+        ),
+        pytest.param(
+            lambda: anymail_exceptions.AnymailError("Cannot call Mailgun unknown sender domain"),
+            Result.FAILED,
+            id="anymail-refusal",
+        ),
+        pytest.param(lambda: TimeoutError("timed out"), Result.RETRY, id="timeout"),
+        pytest.param(lambda: KeyError("Message-ID"), Result.FAILED, id="unforeseen"),
+    ],
+)
+def test_it_fails_at_once_only_what_retrying_cannot_mend(error, outcome):
+    # given what a provider's backend raised for one message
+    raised = error()
+
+    # when it is classified
+    result = transports._provider_result(raised)
+
+    # then it is retried or failed, with the provider's words kept
+    assert result.outcome == outcome
+    assert result.detail.startswith(type(raised).__name__)
+    assert str(raised)[:100] in result.detail

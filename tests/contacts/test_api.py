@@ -80,9 +80,29 @@ def test_it_creates_renames_and_deletes_a_list(api, world):
 def test_it_refuses_a_duplicate_list_name_naming_the_field(api, world):
     response = _json(api, "post", "/api/v1/lists/", {"name": "alpha sentinel news"})
 
-    assert response.status_code == 400
+    # a clash with a stored list: a conflict, in the shape of every refusal
+    assert response.status_code == 409
     assert response.json()["detail"].startswith("name: A list named")
+    assert list(response.json()["errors"]) == ["name"]
     assert ContactList.objects.for_account(world.account_a).count() == 1
+
+
+def test_it_refuses_control_characters_in_a_list_name(api, world):
+    list_id = world.extras["list"].pk
+
+    # when a list is created or renamed with a line break or another control character
+    created = _json(api, "post", "/api/v1/lists/", {"name": "News\r\nBcc: x@example.com"})
+    renamed = _json(api, "patch", f"/api/v1/lists/{list_id}/", {"name": "News\x00"})
+    tabbed = _json(api, "post", "/api/v1/lists/", {"name": "News\tletter\x7f"})
+
+    # then each is a 400 naming the field, as for every other name, and nothing changed
+    for response in (created, renamed, tabbed):
+        assert response.status_code == 400
+        assert response.json()["detail"].startswith("name:")
+        assert list(response.json()["errors"]) == ["name"]
+    assert list(
+        ContactList.objects.for_account(world.account_a).values_list("name", flat=True)
+    ) == ["Alpha Sentinel News"]
 
 
 def test_it_deletes_a_list_with_its_own_contacts_when_asked(api, world):
@@ -162,7 +182,7 @@ def test_it_refuses_a_list_of_another_account_like_a_missing_one(api, world):
 def test_it_refuses_an_address_that_is_already_a_contact(api, world):
     response = _json(api, "post", "/api/v1/contacts/", {"email": "ERIN@alpha.test"})
 
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json()["detail"].startswith("email:")
 
 

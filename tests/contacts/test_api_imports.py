@@ -320,3 +320,43 @@ def test_it_lets_a_viewer_key_read_imports_but_not_run_them(viewer_api, world, u
     uploaded.refresh_from_db()
     assert uploaded.status == ImportJob.Status.UPLOADED
     assert ImportJob.objects.count() == 2
+
+
+def test_it_lists_the_values_left_out_apart_from_the_rejects(api, world):
+    # given a file whose number column holds a word in one row
+    content = b"email,points\nann@example.com,12\ncy@example.com,7\nbob@example.com,many\n"
+    job_id = _upload(api, world.extras["list"].pk, content).json()["id"]
+    body = api.get(f"/api/v1/imports/{job_id}/").json()
+    assert body["mapping_problems"] == [
+        "1 of 3 sample rows have a value that is not a number in column points, e.g. 'many': "
+        "those values will be left out (the rows are imported)."
+    ]
+
+    # when it is imported
+    _start(api, job_id, mapping=body["mapping"])
+    importing.run_import(job_id)
+
+    # then both people are in, and the word is a warning, not a rejected row
+    body = api.get(f"/api/v1/imports/{job_id}/").json()
+    assert (body["counts"]["created"], body["counts"]["invalid"], body["warnings"]) == (3, 0, 1)
+    assert api.get(f"/api/v1/imports/{job_id}/rejects/").json()["results"] == []
+    warnings = api.get(f"/api/v1/imports/{job_id}/warnings/").json()["results"]
+    assert [(w["row_number"], w["column"], w["value"]) for w in warnings] == [(4, "points", "many")]
+    bob = Contact.objects.for_account(world.account_a).get(email="bob@example.com")
+    assert bob.attributes == {}
+
+
+def test_it_points_to_the_new_upload_when_every_row_was_rejected(api, world):
+    job_id = _upload(api, world.extras["list"].pk, b"name,email\nAnn,ann@example.com\n").json()[
+        "id"
+    ]
+    _start(api, job_id, mapping={"0": "email"})
+    importing.run_import(job_id)
+
+    body = api.get(f"/api/v1/imports/{job_id}/").json()
+
+    assert body["status"] == "failed"
+    assert body["error"].startswith("Every row was rejected (1)")
+    retry = api.get(f"/api/v1/imports/{body['retry_import']}/").json()
+    assert (retry["status"], retry["columns"]) == ("uploaded", ["name", "email"])
+    assert retry["preview"] == [["Ann", "ann@example.com"]]

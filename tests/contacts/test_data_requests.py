@@ -31,6 +31,7 @@ from tests.factories import World, add_member, make_user
 URL = "/your-data/"
 ERIN = "erin@alpha.test"
 LINK = re.compile(r"http://testserver(/your-data/[^/\s\"]+/)")
+ERASE_LINK = re.compile(r"http://testserver(/your-data/erase/[^/\s\"]+/)")
 K = DataRequest.Kind
 
 
@@ -65,6 +66,20 @@ def ask(person: Client, email: str = ERIN) -> str:
     [message] = [m for m in mail.outbox if m.to == [email]]
     mail.outbox.clear()
     return link_path(message)
+
+
+def erase_link(person: Client, path: str, account_id: int) -> str:
+    """Press "erase" on the overview, and return the path of the one-time link mailed."""
+    response = person.post(f"{path}{account_id}/erase/")
+    assert response.status_code == 200, response.content
+    [message] = [m for m in mail.outbox if ERASE_LINK.search(m.body)]
+    mail.outbox.remove(message)
+    return ERASE_LINK.search(message.body).group(1)
+
+
+def erase(person: Client, path: str, account_id: int):
+    """The whole erasure: the button, the link in the mail, the confirmation."""
+    return person.post(erase_link(person, path, account_id))
 
 
 def page(response) -> str:
@@ -162,16 +177,26 @@ def test_the_person_erases_their_data_and_the_customer_is_told(person, world, er
     assert mail.outbox == []
 
     # when she opens the erase page for A (as a mail scanner could)
-    erase = f"{path}{world.account_a.pk}/erase/"
-    confirm = person.get(erase)
+    button = f"{path}{world.account_a.pk}/erase/"
+    explained = person.get(button)
+
+    # then it says a confirmation link will be mailed, and nothing has changed
+    assert explained.status_code == 200
+    assert "Email me the link to erase my data" in explained.content.decode()
+    assert Contact.objects.filter(pk=erin.pk).exists()
+
+    # when she presses the button, and opens the link mailed to her (as a scanner could)
+    confirm_path = erase_link(person, path, world.account_a.pk)
+    confirm = person.get(confirm_path)
 
     # then it asks for confirmation, and still nothing has changed
     assert confirm.status_code == 200
     assert "Erase my data" in confirm.content.decode()
     assert Contact.objects.filter(pk=erin.pk).exists()
+    assert mail.outbox == []
 
     # when she confirms
-    done = person.post(erase)
+    done = person.post(confirm_path)
 
     # then, before the page answers, her data at A is gone and only a hash remains
     assert done.status_code == 200
@@ -209,7 +234,7 @@ def test_after_an_erasure_the_customer_sees_the_log_and_cannot_mail_the_address(
     person, world, erin, alice_client
 ):
     path = ask(person)
-    person.post(f"{path}{world.account_a.pk}/erase/")
+    erase(person, path, world.account_a.pk)
 
     # the Data requests log shows the erasure, with the hash and not the address
     log = alice_client.get("/data-requests/")
@@ -244,14 +269,16 @@ def test_after_an_erasure_the_customer_sees_the_log_and_cannot_mail_the_address(
 
 def test_a_second_press_of_the_erase_button_changes_nothing_more(person, world, erin):
     path = ask(person)
-    erase = f"{path}{world.account_a.pk}/erase/"
-    person.post(erase)
+    confirm_path = erase_link(person, path, world.account_a.pk)
+    person.post(confirm_path)
 
-    again = person.post(erase)
+    again = person.post(confirm_path)
 
     assert again.status_code == 404
-    assert "Nothing held here" in again.content.decode()
+    assert "This link is not valid" in again.content.decode()
     assert DataRequest.objects.count() == 1
+    # and the overview's erase page now finds nothing to erase
+    assert "Nothing held here" in person.get(f"{path}{world.account_a.pk}/erase/").content.decode()
 
 
 # --- The other rights ---------------------------------------------------------------------
@@ -442,6 +469,76 @@ def test_a_link_for_an_address_nobody_holds_says_so(person, db):
     assert "No organisation" in response.content.decode()
 
 
+def test_the_link_does_not_carry_the_address(person, db):
+    from tests.contacts.test_tokens import readable
+
+    path = ask(person)
+
+    assert "erin" not in readable(path.strip("/").rsplit("/", 1)[1])
+
+
+def test_the_your_data_link_alone_cannot_erase(person, world, erin):
+    # given someone holding erin's "your data" link (forwarded, or from her history)
+    path = ask(person)
+
+    # when they press the erase button
+    response = person.post(f"{path}{world.account_a.pk}/erase/")
+
+    # then nothing is erased: a one-time link goes to erin's mailbox instead
+    assert response.status_code == 200
+    assert "Check your inbox" in response.content.decode()
+    assert Contact.objects.filter(pk=erin.pk).exists()
+    [message] = mail.outbox
+    assert message.to == [ERIN]
+    assert message.subject == "[Missive] Confirm the erasure of your data"
+    assert "works once, for 60 minutes" in message.body
+
+
+def test_the_erase_link_expires_within_the_hour(person, world, erin):
+    path = ask(person)
+    confirm_path = erase_link(person, path, world.account_a.pk)
+
+    with time_machine.travel(timezone.now() + timedelta(minutes=61)):
+        response = person.post(confirm_path)
+
+    assert response.status_code == 404
+    assert "This link is not valid" in response.content.decode()
+    assert Contact.objects.filter(pk=erin.pk).exists()
+
+
+def test_the_erase_link_erases_at_its_own_account_only(person, world, erin, erin_at_bravo):
+    path = ask(person)
+    confirm_path = erase_link(person, path, world.account_b.pk)
+
+    person.post(confirm_path)
+
+    assert Contact.objects.filter(pk=erin.pk).exists()
+    assert not Contact.objects.filter(pk=erin_at_bravo.pk).exists()
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+@pytest.mark.parametrize("suffix", ["", "{account}/erase/", "{account}/show/"])
+def test_a_link_of_the_old_format_is_a_friendly_404(person, world, erin, method, suffix):
+    # given a link made before links stopped carrying the address
+    token = make_token("your-data", {"email": ERIN})
+
+    url = f"/your-data/{token}/" + suffix.format(account=world.account_a.pk)
+    response = getattr(person, method)(url)
+
+    assert response.status_code == 404
+    assert "This link is not valid" in response.content.decode()
+    assert Contact.objects.filter(pk=erin.pk).exists()
+    assert not DataRequest.objects.exists()
+
+
+def test_a_forged_erase_link_is_a_friendly_404(person, world, erin):
+    for token in ("not-a-token", make_token("your-data", {"email": ERIN}), "x" * 2000):
+        response = person.post(f"/your-data/erase/{token}/")
+        assert response.status_code == 404
+        assert "This link is not valid" in response.content.decode()
+    assert Contact.objects.filter(pk=erin.pk).exists()
+
+
 # --- The customer's log -------------------------------------------------------------------
 
 
@@ -470,7 +567,7 @@ def test_the_log_shows_only_the_accounts_own_requests(world, charlie_client, per
 
 def test_operators_find_requests_by_address_in_the_admin_and_change_nothing(person, world, erin):
     path = ask(person)
-    person.post(f"{path}{world.account_a.pk}/erase/")
+    erase(person, path, world.account_a.pk)
     operator = User.objects.create_superuser(email="ops@missive.test", password="Corr3ct-horse!")
     staff = Client()
     staff.force_login(operator, backend="allauth.account.auth_backends.AuthenticationBackend")
@@ -513,6 +610,8 @@ def test_a_worker_mails_the_link_and_the_customers_notice(world, celery_worker):
 
     # and after the erasure, a worker mails the customer
     assert client.post(f"{path}{world.account_a.pk}/erase/").status_code == 200
-    _wait_for_mail(2)
-    assert [m.to for m in mail.outbox] == [[ERIN], ["alice@alpha.test"]]
+    confirm_path = ERASE_LINK.search(mail.outbox[1].body).group(1)
+    assert client.post(confirm_path).status_code == 200
+    _wait_for_mail(3)
+    assert [m.to for m in mail.outbox] == [[ERIN], [ERIN], ["alice@alpha.test"]]
     assert not Contact.objects.filter(email=ERIN, account=world.account_a).exists()

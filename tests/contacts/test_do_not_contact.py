@@ -168,3 +168,24 @@ def test_it_answers_404_to_a_token_made_for_another_link(client, db):
 
     assert response.status_code == 404
     assert not Suppression.objects.exists()
+
+
+def test_the_link_does_not_carry_the_address(client, db):
+    from tests.contacts.test_tokens import readable
+
+    client.post(URL, {"email": "erin@alpha.test"})
+    token = _path(_link(mail.outbox[0])).strip("/").rsplit("/", 1)[1]
+
+    assert "erin" not in readable(token)
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_it_answers_404_to_a_link_of_the_old_format(client, db, method):
+    # given a link made when links carried the address, signed
+    token = make_token("do-not-contact", {"email": "erin@alpha.test"})
+
+    response = getattr(client, method)(f"/do-not-contact/confirm/{token}/")
+
+    assert response.status_code == 404
+    assert "This link is not valid" in response.content.decode()
+    assert not Suppression.objects.exists()

@@ -5,7 +5,6 @@ service, the contact page and the API."""
 from __future__ import annotations
 
 import json
-import time
 from datetime import timedelta
 
 import pytest
@@ -175,15 +174,13 @@ def test_it_erases_thousands_of_deliveries_in_a_fixed_number_of_statements(world
     deliveries = give_history(erin, 3000)
 
     # when she is erased
-    started = time.monotonic()
     with CaptureQueriesContext(connection) as queries:
         erased = erasure.erase_contact(contact=erin, actor=world.alice, reason="customer")
-    seconds = time.monotonic() - started
 
-    # then in a handful of statements whatever the history, well within a minute
+    # then in a handful of statements whatever the history (its speed is measured in
+    # benchmarks/, never asserted here)
     assert (erased.deliveries, erased.events) == (3000, 9000)
     assert len(queries) <= 20, [q["sql"] for q in queries.captured_queries]
-    assert seconds < 10
     assert events_of(deliveries) == 0
     assert Delivery.objects.filter(pk__in=[d.pk for d in deliveries]).count() == 3000
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -119,3 +120,88 @@ def test_it_imports_in_a_celery_worker(world, celery_worker, alice_client):
     assert job.status == ImportJob.Status.DONE
     assert job.created_count == 2000
     assert Contact.objects.filter(account=world.account_a, email__startswith="w").count() == 2000
+
+
+def test_it_says_what_will_fail_on_the_mapping_screen_before_starting(alice_client, world):
+    # given a file whose second column holds dates in some rows only
+    rows = "email,OPTIN_TIME\n" + "".join(
+        f"p{n}@example.com,{'x' if n < 12 else '2024-03-01 10:22:33'}\n" for n in range(20)
+    )
+    _post_file(alice_client, world.extras["list"].pk, rows.encode())
+    job = ImportJob.objects.get(original_name="people.csv")
+
+    # when the customer maps it to a new date attribute and checks the mapping
+    data = _mapping_data(job, col_1="new:date:optin_time", check="1")
+    page = alice_client.post(f"/imports/{job.pk}/", data).content.decode()
+
+    # then the screen says what will fail, and nothing has started nor been declared
+    assert "12 of 20 sample rows have a value that is not a date in column OPTIN_TIME" in page
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.UPLOADED
+    assert not world.account_a.attributes.filter(name="optin_time").exists()
+
+    # and once mapped as text, the check finds nothing wrong
+    page = alice_client.post(f"/imports/{job.pk}/", {**data, "col_1": "new:text:optin_time"})
+    assert "The first rows of the file all fit this mapping" in page.content.decode()
+
+
+def test_it_offers_to_fix_the_mapping_of_an_import_that_rejected_every_row(alice_client, world):
+    # given a file whose email column was mapped to the names
+    _post_file(alice_client, world.extras["list"].pk, b"name,email\nAnn,ann@example.com\n")
+    job = ImportJob.objects.get(original_name="people.csv")
+    alice_client.post(f"/imports/{job.pk}/", _mapping_data(job, col_0="email", col_1="ignore"))
+    importing.run_import(job.pk)
+
+    # when the customer opens the outcome
+    page = alice_client.get(f"/imports/{job.pk}/").content.decode()
+
+    # then it says plainly that nothing was imported, and links to the same file's mapping
+    retry = job.retries.get()
+    assert "Every row was rejected (1): nothing was imported." in page
+    assert f'href="/imports/{retry.pk}/">Fix the mapping' in page
+    mapping = alice_client.get(f"/imports/{retry.pk}/").content.decode()
+    assert "Match the columns of people.csv" in mapping
+    assert "ann@example.com" in mapping
+
+
+def test_it_imports_a_mailchimp_export_with_its_optin_time_as_a_date_in_a_worker(
+    world, celery_worker, alice_client
+):
+    # given a Mailchimp export of 2,001 people, in its real layout
+    fixture = (Path(__file__).parent / "fixtures" / "mailchimp_subscribed.csv").read_text()
+    header, first = fixture.splitlines()[:2]
+    rows = [header] + [first.replace("ann.lee@", f"ann.lee{n}@") for n in range(2001)]
+    _post_file(alice_client, world.extras["list"].pk, ("\n".join(rows) + "\n").encode())
+    job = ImportJob.objects.get(original_name="people.csv")
+
+    # when OPTIN_TIME is mapped to a new date attribute, and the import runs in a worker
+    optin = job.columns.index("OPTIN_TIME")
+    alice_client.post(
+        f"/imports/{job.pk}/", _mapping_data(job, **{f"col_{optin}": "new:date:optin_time"})
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        job.refresh_from_db()
+        if job.is_finished:
+            break
+        time.sleep(0.2)
+
+    # then all 2,001 people are in, each with the date
+    assert (job.status, job.created_count, job.invalid_count) == ("done", 2001, 0)
+    contact = Contact.objects.get(account=world.account_a, email="ann.lee7@example.com")
+    assert contact.attributes["optin_time"] == "2021-03-02"
+    assert world.account_a.attributes.get(name="optin_time").type == "date"
+
+
+def test_it_explains_the_mapping_it_suggests_for_a_known_export(alice_client, world):
+    fixture = Path(__file__).parent / "fixtures" / "mailchimp_subscribed.csv"
+    _post_file(alice_client, world.extras["list"].pk, fixture.read_bytes())
+    job = ImportJob.objects.get(original_name="people.csv")
+
+    page = alice_client.get(f"/imports/{job.pk}/").content.decode()
+
+    assert "This looks like a Mailchimp export" in page
+    assert "Tags are not imported: Missive has no tags yet." in page
+    assert "Mailchimp&#x27;s own bookkeeping: ignored." in page
+    assert "Kept with each subscription as proof of consent." in page
+    assert 'value="consent_at" selected' in page

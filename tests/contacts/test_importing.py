@@ -63,20 +63,25 @@ def test_it_imports_a_thousand_rows_and_reports_the_three_bad_ones(world):
     for n in range(1000):
         rows.append([f"person{n}@example.com", f"First{n}", f"Last{n}", "1990-01-15"])
     rows[101][0] = "not-an-email"  # row 102 of the file
-    rows[501][3] = "31/12/1990"  # row 502
+    rows[501][3] = "someday"  # row 502
     rows[901][0] = ""  # row 902
 
     # when it is imported with the suggested mapping
     job = _run(world, _csv(rows).encode())
 
-    # then 997 contacts are created and subscribed, and 3 rows are rejected with where and why
+    # then the two rows without an address are rejected with where and why, and the row
+    # with a bad birthday is imported without it, with a warning
     assert job.status == ImportJob.Status.DONE
-    assert (job.created_count, job.subscribed_count, job.invalid_count) == (997, 997, 3)
-    rejects = list(job.rejects.values_list("row_number", "column", "reason"))
-    assert [r[:2] for r in rejects] == [(102, "Email"), (502, "birthday"), (902, "Email")]
+    assert (job.created_count, job.subscribed_count, job.invalid_count) == (998, 998, 2)
+    assert job.warning_count == 1
+    rejects = list(job.rejects.filter(warning=False).values_list("row_number", "column", "reason"))
+    assert [r[:2] for r in rejects] == [(102, "Email"), (902, "Email")]
     assert "not a valid email" in rejects[0][2]
-    assert "YYYY-MM-DD" in rejects[1][2]
-    assert "empty" in rejects[2][2]
+    assert "empty" in rejects[1][2]
+    warning = job.rejects.get(warning=True)
+    assert (warning.row_number, warning.column, warning.value) == (502, "birthday", "someday")
+    assert "YYYY-MM-DD" in warning.reason
+    assert Contact.objects.get(email="person500@example.com").attributes == {}
     contact = Contact.objects.get(account=world.account_a, email="person7@example.com")
     assert (contact.first_name, contact.attributes) == ("First7", {"birthday": "1990-01-15"})
     subscription = contact.subscriptions.get()
@@ -267,17 +272,19 @@ def test_it_suggests_new_attributes_typed_by_their_values(world):
     }
 
 
-def test_it_rejects_a_bad_date_in_a_date_column_declared_while_mapping(world):
+def test_it_drops_a_bad_date_in_a_date_column_declared_while_mapping(world):
     job = _run(
         world,
-        b"email,birthday\na@example.com,1990-01-15\nb@example.com,15/01/1990\n"
+        b"email,birthday\na@example.com,1990-01-15\nb@example.com,the 15th\n"
         b"c@example.com,2001-12-01\nd@example.com,1985-06-30\n",
     )
 
-    assert (job.created_count, job.invalid_count) == (3, 1)
-    reject = job.rejects.get()
-    assert (reject.row_number, reject.column) == (3, "birthday")
+    # the row is imported without its birthday, with a warning saying where
+    assert (job.created_count, job.invalid_count, job.warning_count) == (4, 0, 1)
+    warning = job.rejects.get(warning=True)
+    assert (warning.row_number, warning.column) == (3, "birthday")
     assert Contact.objects.get(email="a@example.com").attributes == {"birthday": "1990-01-15"}
+    assert Contact.objects.get(email="b@example.com").attributes == {}
 
 
 def test_it_sweeps_imports_whose_worker_died_and_uploads_never_mapped(world):
@@ -406,15 +413,16 @@ def test_it_stores_attributes_of_every_type_as_they_were_declared(world):
 
 
 @pytest.mark.parametrize("value", ["NaN", "Infinity", "-inf"])
-def test_it_rejects_a_number_json_cannot_hold_and_imports_the_rest(world, value):
+def test_it_drops_a_number_json_cannot_hold_and_imports_the_rest(world, value):
     services.attribute_define(
         account=world.account_a, actor=world.alice, name="points", type="number"
     )
 
     job = _run(world, f"email,points\na@example.com,{value}\nb@example.com,7\n".encode())
 
-    assert (job.status, job.created_count, job.invalid_count) == (ImportJob.Status.DONE, 1, 1)
-    reject = job.rejects.get()
+    assert (job.status, job.created_count, job.invalid_count) == (ImportJob.Status.DONE, 2, 0)
+    assert Contact.objects.get(email="a@example.com").attributes == {}
+    reject = job.rejects.get(warning=True)
     assert (reject.row_number, reject.column, reject.reason) == (
         2,
         "points",
@@ -605,9 +613,12 @@ def test_it_keeps_a_subscription_added_meanwhile_to_a_contact_already_stored(wor
     with transaction.atomic(), connection.cursor() as wrapper:
         cursor = wrapper.cursor
         cursor.execute(
-            "CREATE TEMPORARY TABLE import_rows (contact_id bigint NOT NULL) ON COMMIT DROP"
+            "CREATE TEMPORARY TABLE import_rows (contact_id bigint NOT NULL, "
+            "consent_at timestamptz, consent_ip inet) ON COMMIT DROP"
         )
-        cursor.execute("INSERT INTO import_rows VALUES (%s), (%s)", [known.pk, known.pk])
+        cursor.execute(
+            "INSERT INTO import_rows (contact_id) VALUES (%s), (%s)", [known.pk, known.pk]
+        )
 
         assert importing._subscribe_known(cursor, params) == 1
         cursor.execute("DROP TABLE import_rows")
@@ -629,3 +640,294 @@ def test_it_keeps_the_row_by_row_checks_of_a_foreign_key_it_does_not_know(world)
         )  # rolled back with the test
 
         assert importing._skip_row_checks(wrapper.cursor, params) is False
+
+
+# --- Exports of other tools, dates as they write them, warnings, failures that leave nothing
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _fixture(world, name: str) -> ImportJob:
+    return _upload(world, (FIXTURES / name).read_bytes(), name=name)
+
+
+def test_it_recognizes_a_mailchimp_export_and_keeps_its_opt_in_as_consent_proof(world):
+    # given Mailchimp's export of an audience, in its own column layout
+    job = _fixture(world, "mailchimp_subscribed.csv")
+    columns = dict(zip(job.columns, job.mapping.values(), strict=True))
+
+    # then its bookkeeping columns and its tags are ignored, its opt-in time and IP
+    # become the consent proof
+    assert columns["Email Address"] == "email"
+    assert (columns["First Name"], columns["Last Name"]) == ("first_name", "last_name")
+    assert (columns["OPTIN_TIME"], columns["OPTIN_IP"]) == ("consent_at", "consent_ip")
+    for internal in (
+        "MEMBER_RATING",
+        "LEID",
+        "EUID",
+        "GMTOFF",
+        "DSTOFF",
+        "LATITUDE",
+        "LONGITUDE",
+        "CC",
+        "REGION",
+        "LAST_CHANGED",
+        "CONFIRM_TIME",
+        "TAGS",
+    ):
+        assert columns[internal] == "ignore", internal
+    notes = importing.column_notes(job.columns)
+    assert "no tags" in notes[str(job.columns.index("TAGS"))]
+
+    # when it is imported as suggested
+    _start(world, job)
+    job = importing.run_import(job.pk)
+
+    # then everyone is in, each subscription with their own opt-in time and IP
+    assert (job.status, job.created_count, job.invalid_count) == ("done", 3, 0)
+    ann = Contact.objects.get(account=world.account_a, email="ann.lee@example.com")
+    assert (ann.first_name, ann.last_name) == ("Ann", "Lee")
+    assert "leid" not in ann.attributes
+    assert "member_rating" not in ann.attributes
+    subscription = ann.subscriptions.get()
+    assert subscription.consent_at.isoformat() == "2021-03-02T10:22:33+00:00"
+    assert subscription.consent_ip == "203.0.113.7"
+    chen = Contact.objects.get(account=world.account_a, email="chen.wei@example.net")
+    assert chen.subscriptions.get().consent_ip is None
+
+
+def test_it_imports_mailchimps_optin_time_into_a_new_date_attribute(world):
+    # given the export with OPTIN_TIME mapped to a new date attribute, as a customer would
+    job = _fixture(world, "mailchimp_subscribed.csv")
+    mapping = {**job.mapping, str(job.columns.index("OPTIN_TIME")): "new:date:optin_time"}
+
+    job = _run_mapped(world, job, mapping)
+
+    # then no row is rejected: the date-times are dates
+    assert (job.created_count, job.invalid_count, job.warning_count) == (3, 0, 0)
+    bruno = Contact.objects.get(account=world.account_a, email="bruno.silva@example.org")
+    assert bruno.attributes["optin_time"] == "2022-11-20"
+
+
+def test_it_recognizes_a_brevo_export_with_its_day_first_dates(world):
+    # given Brevo's export: semicolons, DD-MM-YYYY dates, and a declared date attribute
+    services.attribute_define(
+        account=world.account_a, actor=world.alice, name="birthday", type="date"
+    )
+    job = _fixture(world, "brevo_contacts.csv")
+    columns = dict(zip(job.columns, job.mapping.values(), strict=True))
+    assert job.delimiter == ";"
+    assert (columns["EMAIL"], columns["FIRSTNAME"], columns["LASTNAME"]) == (
+        "email",
+        "first_name",
+        "last_name",
+    )
+    assert columns["ADDED_TIME"] == "consent_at"
+    assert columns["BIRTHDAY"] == "attribute:birthday"
+    for internal in ("CONTACT ID", "MODIFIED_TIME", "EMAIL_BLACKLISTED", "DOUBLE_OPT-IN"):
+        assert columns[internal] == "ignore", internal
+
+    # when it is imported
+    _start(world, job)
+    job = importing.run_import(job.pk)
+
+    # then the dates are read day first, and the time it was added is the consent time
+    assert (job.created_count, job.invalid_count, job.warning_count) == (3, 0, 0)
+    marie = Contact.objects.get(account=world.account_a, email="marie.dupont@example.fr")
+    assert marie.attributes["birthday"] == "1988-07-23"
+    assert marie.subscriptions.get().consent_at.isoformat() == "2024-01-15T09:30:00+00:00"
+
+
+def test_it_recognizes_a_listmonk_export_and_splits_its_name(world):
+    job = _fixture(world, "listmonk_subscribers.csv")
+    columns = dict(zip(job.columns, job.mapping.values(), strict=True))
+    assert columns == {
+        "uuid": "ignore",
+        "email": "email",
+        "name": "full_name",
+        "attributes": "ignore",
+        "status": "ignore",
+        "created_at": "consent_at",
+        "updated_at": "ignore",
+    }
+
+    _start(world, job)
+    job = importing.run_import(job.pk)
+
+    assert (job.created_count, job.invalid_count, job.warning_count) == (3, 0, 0)
+    maria = Contact.objects.get(account=world.account_a, email="maria.garcia.lopez@example.es")
+    assert (maria.first_name, maria.last_name, maria.attributes) == ("María", "García López", {})
+    tom = Contact.objects.get(account=world.account_a, email="tom@example.com")
+    assert (tom.first_name, tom.last_name) == ("Tom", "")
+    consent = maria.subscriptions.get().consent_at
+    assert consent.isoformat() == "2022-03-09T11:11:11.000001+00:00"
+
+
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [
+        ("2024-03-01", "2024-03-01"),
+        ("2024-03-01 10:22:33", "2024-03-01"),
+        ("2024-03-01T10:22:33Z", "2024-03-01"),
+        ("2024-03-01T10:22:33+02:00", "2024-03-01"),
+        ("2024-01-15 09:30:00.123456+00", "2024-01-15"),
+        ("01-03-2024", "2024-03-01"),
+        ("01.03.2024", "2024-03-01"),
+        ("31/12/1990", "1990-12-31"),
+        ("12/31/1990", "1990-12-31"),
+    ],
+)
+def test_it_reads_dates_as_spreadsheets_and_exports_write_them(world, value, stored):
+    services.attribute_define(account=world.account_a, actor=world.alice, name="day", type="date")
+
+    job = _run(world, f"email,day\na@example.com,{value}\n".encode())
+
+    assert (job.invalid_count, job.warning_count) == (0, 0)
+    assert Contact.objects.get(email="a@example.com").attributes == {"day": stored}
+
+
+def test_it_reads_a_column_of_month_first_dates_month_first(world):
+    # given American dates, where only one of them cannot be day first
+    services.attribute_define(account=world.account_a, actor=world.alice, name="day", type="date")
+
+    job = _run(world, b"email,day\na@example.com,03/04/2024\nb@example.com,12/25/2023\n")
+
+    # then the ambiguous one is read as the column's others are
+    assert job.warning_count == 0
+    assert Contact.objects.get(email="a@example.com").attributes == {"day": "2024-03-04"}
+    assert Contact.objects.get(email="b@example.com").attributes == {"day": "2023-12-25"}
+
+
+def test_it_says_what_the_mapping_will_do_to_the_sample_rows(world):
+    # given a file whose OPTIN_TIME holds something else than dates in 12 of 20 rows
+    rows = [["email", "OPTIN_TIME"]]
+    for n in range(20):
+        rows.append([f"p{n}@example.com", "x" if n < 12 else "2024-03-01 10:22:33"])
+    rows[5][0] = "nobody"
+    job = _upload(world, _csv(rows).encode())
+
+    # when the mapping puts it in a new date attribute
+    problems = importing.mapping_problems(job, {"0": "email", "1": "new:date:optin_time"})
+
+    # then each failing column is named with its count, an example and the outcome
+    assert problems == [
+        "1 of 20 sample rows have no valid email address in column email, e.g. 'nobody': "
+        "those rows will be rejected.",
+        "12 of 20 sample rows have a value that is not a date in column OPTIN_TIME, e.g. "
+        "'x': those values will be left out (the rows are imported).",
+    ]
+    assert importing.mapping_problems(job, {"0": "email", "1": "new:text:optin_time"}) == [
+        problems[0]
+    ]
+
+
+def _run_mapped(world, job: ImportJob, mapping: dict[str, str]) -> ImportJob:
+    importing.import_configure(
+        job=job,
+        actor=world.alice,
+        mapping=mapping,
+        legal_basis="consent",
+        consent_text="Signed up on our website",
+        update_existing=False,
+    )
+    return importing.run_import(job.pk)
+
+
+def test_it_keeps_nothing_of_an_import_that_rejects_every_row(world, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    # given a file mapped wrongly: the names taken as the email, a new attribute declared
+    job = _upload(world, b"name,email,plan\nAnn,ann@example.com,gold\nBob,bob@example.com,pro\n")
+
+    job = _run_mapped(world, job, {"0": "email", "1": "ignore", "2": "new:text:plan"})
+
+    # then it says so plainly, no contact and no attribute is left
+    assert job.status == ImportJob.Status.FAILED
+    assert job.error.startswith("Every row was rejected (2)")
+    assert job.invalid_count == 2
+    assert not Contact.objects.filter(email__in=["ann@example.com", "bob@example.com"]).exists()
+    assert not world.account_a.attributes.filter(name="plan").exists()
+    # and the same file waits as a new upload, mapped as before, for a better mapping
+    retry = job.retries.get()
+    assert retry.status == ImportJob.Status.UPLOADED
+    assert retry.mapping == {"0": "email", "1": "ignore", "2": "new:text:plan"}
+    assert Path(retry.file_path).exists()
+
+    # when the mapping is fixed
+    retried = _run_mapped(world, retry, {"0": "first_name", "1": "email", "2": "new:text:plan"})
+
+    # then the import goes through
+    assert (retried.status, retried.created_count) == (ImportJob.Status.DONE, 2)
+    assert Contact.objects.get(email="ann@example.com").attributes == {"plan": "gold"}
+    assert not Path(retried.file_path).exists()
+
+
+def test_it_removes_the_attributes_declared_for_a_cancelled_import(world):
+    job = _upload(world, b"email,plan\na@example.com,gold\n")
+    importing.import_configure(
+        job=job,
+        actor=world.alice,
+        mapping={"0": "email", "1": "new:text:plan"},
+        legal_basis="consent",
+        consent_text="x",
+        update_existing=False,
+    )
+    assert world.account_a.attributes.filter(name="plan").exists()
+
+    importing.import_cancel(job=job, actor=world.alice)
+
+    assert not world.account_a.attributes.filter(name="plan").exists()
+
+
+def test_it_removes_the_attributes_declared_for_a_failed_import(world):
+    good = b"email,plan\n" + b"a@example.com,gold\n" * 4000
+    job = _upload(world, good + b"b@example.com,\xff\xfe\n")
+
+    job = _run_mapped(world, job, {"0": "email", "1": "new:text:plan"})
+
+    assert job.status == ImportJob.Status.FAILED
+    assert not world.account_a.attributes.filter(name="plan").exists()
+
+
+def test_it_rejects_the_row_with_a_nul_byte_not_the_file(world):
+    # given a file with one NUL byte in a cell
+    content = b"email,first name\na@example.com,Ann\nb@example.com,B\x00b\nc@example.com,Cy\n"
+
+    job = _run(world, content)
+
+    # then that row is rejected, by row and column, and the others are imported
+    assert (job.status, job.created_count, job.invalid_count) == ("done", 2, 1)
+    reject = job.rejects.get()
+    assert (reject.row_number, reject.column) == (3, "first name")
+    assert "NUL" in reject.reason
+
+
+def test_it_names_a_field_too_long_instead_of_failing_the_file(world):
+    # given a 2 MB value in a text attribute
+    services.attribute_define(account=world.account_a, actor=world.alice, name="notes", type="text")
+    huge = "x" * 2_097_152
+    content = f"email,notes\na@example.com,short\nb@example.com,{huge}\n".encode()
+
+    job = _run(world, content)
+
+    # then the row is imported without it, and the warning names row, column and length
+    assert (job.status, job.created_count, job.invalid_count) == ("done", 2, 0)
+    warning = job.rejects.get(warning=True)
+    assert (warning.row_number, warning.column) == (3, "notes")
+    assert warning.reason == "field too long (2,097,152 characters; the limit is 131,072)"
+    assert Contact.objects.get(email="b@example.com").attributes == {}
+
+
+def test_it_downloads_the_values_it_left_out(alice_client, world):
+    services.attribute_define(
+        account=world.account_a, actor=world.alice, name="points", type="number"
+    )
+    job = _run(world, b"email,points\na@example.com,many\n")
+
+    response = alice_client.get(f"/imports/{job.pk}/warnings.csv")
+
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows == [
+        ["row", "column", "value", "reason"],
+        ["2", "points", "many", "'many' is not a number."],
+    ]
+    assert alice_client.get(f"/imports/{job.pk}/rejects.csv").status_code == 200

@@ -59,6 +59,22 @@ def test_it_creates_a_list_and_refuses_a_duplicate_name(alice_client, world):
     assert "already exists" in response.content.decode()
 
 
+def test_it_refuses_control_characters_in_a_list_name_on_the_form(alice_client, world):
+    # when a list is named with a line break, as a pasted header would be
+    response = alice_client.post(
+        "/lists/new/", {"name": "Offers\r\nBcc: x@example.com", "form_consent_text": "Yes"}
+    )
+
+    # then the form shows the error on the name, and no list is made
+    assert response.status_code == 200
+    assert response.context["form"].errors["name"] == [
+        "Line breaks and control characters are not allowed here."
+    ]
+    assert not ContactList.objects.filter(
+        account=world.account_a, name__startswith="Offers"
+    ).exists()
+
+
 def test_it_pages_a_list_by_keyset_and_searches_it(alice_client, world, newsletter):
     for n in range(120):
         services.contact_create(

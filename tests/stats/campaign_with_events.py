@@ -89,11 +89,12 @@ def sent_campaign(
 
 
 # Five recipients at three domains, and what they did (the report tests count on it):
-#   ann   delivered, opened 3 times (and once through an image proxy), clicked the sale
-#         link twice and the boots link once
+#   ann   delivered, opened 3 times (and once through Apple's privacy proxy), clicked the
+#         sale link twice and the boots link once
 #   ben   delivered, opened once, clicked the sale link once (and a scanner followed the
 #         boots link for him), complained, unsubscribed
-#   cat   delivered; only an image proxy opened it and a scanner followed the sale link
+#   cat   delivered; only Apple's privacy proxy opened it, and something followed the sale
+#         link a minute after sending
 #   dan   hard bounce
 #   eve   soft bounce, twice
 STORY_EMAILS = [
@@ -112,18 +113,44 @@ def record_story(sc: SentCampaign) -> None:
         sc.event("bounce", "dan@corp.test", at=timedelta(minutes=1), kind="hard"),
         sc.event("bounce", "eve@yahoo.test", at=timedelta(minutes=1), kind="soft"),
         sc.event("bounce", "eve@yahoo.test", at=timedelta(minutes=50), kind="soft"),
-        sc.event("open", "ann@gmail.test", at=timedelta(minutes=2), machine=True),
+        sc.event(
+            "open",
+            "ann@gmail.test",
+            at=timedelta(minutes=2),
+            machine=True,
+            machine_reason="apple_mpp",
+        ),
         sc.event("open", "ann@gmail.test", at=timedelta(minutes=10)),
         sc.event("open", "ann@gmail.test", at=timedelta(minutes=20)),
         sc.event("open", "ann@gmail.test", at=2 * hour),
         sc.event("open", "ben@gmail.test", at=2 * hour),
-        sc.event("open", "cat@yahoo.test", at=timedelta(minutes=3), machine=True),
+        sc.event(
+            "open",
+            "cat@yahoo.test",
+            at=timedelta(minutes=3),
+            machine=True,
+            machine_reason="apple_mpp",
+        ),
         sc.event("click", "ann@gmail.test", at=timedelta(minutes=11), link=0),
         sc.event("click", "ann@gmail.test", at=timedelta(minutes=12), link=0),
         sc.event("click", "ann@gmail.test", at=2 * hour, link=1),
         sc.event("click", "ben@gmail.test", at=2 * hour, link=0),
-        sc.event("click", "ben@gmail.test", at=timedelta(minutes=1), link=1, machine=True),
-        sc.event("click", "cat@yahoo.test", at=timedelta(minutes=1), link=0, machine=True),
+        sc.event(
+            "click",
+            "ben@gmail.test",
+            at=timedelta(minutes=1),
+            link=1,
+            machine=True,
+            machine_reason="scanner",
+        ),
+        sc.event(
+            "click",
+            "cat@yahoo.test",
+            at=timedelta(minutes=1),
+            link=0,
+            machine=True,
+            machine_reason="timing",
+        ),
         sc.event("complaint", "ben@gmail.test", at=3 * hour),
         sc.event("unsubscribe", "ben@gmail.test", at=3 * hour, how="one-click"),
     )

@@ -63,14 +63,15 @@ def postfix_dsn(
     diagnostic: str = "smtp; 550 5.1.1 <erin@alpha.test>: Recipient address rejected: User\n"
     "    unknown in virtual alias table",
     returned: str | None = None,
+    date: str = DATE,
 ) -> bytes:
     """A delivery status notification as Postfix writes it, returning the headers."""
     to = to or _verp(delivery)
     returned = _sent_headers(delivery) if returned is None else returned
     return f"""Return-Path: <>
 Delivered-To: {to}
-Received: by mx.example.net (Postfix) id 6E4C8A2D5F; {DATE}
-Date: {DATE}
+Received: by mx.example.net (Postfix) id 6E4C8A2D5F; {date}
+Date: {date}
 From: MAILER-DAEMON@mx.example.net (Mail Delivery System)
 Subject: Undelivered Mail Returned to Sender
 To: {to}
@@ -105,7 +106,7 @@ Content-Type: message/delivery-status
 Reporting-MTA: dns; mx.example.net
 X-Postfix-Queue-ID: 6E4C8A2D5F
 X-Postfix-Sender: rfc822; {_verp(delivery)}
-Arrival-Date: {DATE}
+Arrival-Date: {date}
 
 Final-Recipient: rfc822; erin@alpha.test
 Original-Recipient: rfc822;erin@alpha.test
@@ -313,6 +314,66 @@ def test_a_delay_notification_is_a_deferral(world, delivery):
     (event,) = events(delivery)
     assert (event.type, event.detail["kind"]) == (Event.Type.DEFERRED, "soft")
     assert suppression(world) is None
+
+
+GMAIL_RATE_LIMIT = (
+    "smtp; 421-4.7.28 [192.0.2.1] Our system has detected an unusual rate of\n"
+    "    unsolicited mail originating from your IP address. To protect our users from\n"
+    "    spam, mail sent from your IP address has been temporarily rate limited."
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "diagnostic", "suppressed"),
+    [
+        ("4.7.28", GMAIL_RATE_LIMIT, False),
+        ("4.2.2", "smtp; 452-4.2.2 The email account that you tried to reach is over quota.", True),
+    ],
+)
+def test_only_a_mailboxs_delays_over_80_hours_suppress(
+    world, time_machine, status, diagnostic, suppressed
+):
+    # given three messages to erin, each delayed by her server, 40 hours apart
+    start = timezone.now().replace(microsecond=0) - timedelta(hours=80)
+    for n in range(3):
+        when = start + timedelta(hours=40 * n)
+        time_machine.move_to(when, tick=False)
+        delivery = send(world, name=f"Issue {n}")
+
+        # when the delay notifications come back to the bounce mailbox
+        raw = postfix_dsn(
+            delivery,
+            action="delayed",
+            status=status,
+            diagnostic=diagnostic,
+            date=format_datetime(when),
+        )
+        assert bounces.process_message(raw) == Result.DELAY
+
+    # then Gmail's rate limit leaves her subscribed; a full mailbox suppresses her
+    assert Event.objects.filter(type=Event.Type.DEFERRED).count() == 3
+    assert (suppression(world) is not None) is suppressed
+    assert Subscription.objects.filter(
+        contact__email="erin@alpha.test", status=Subscription.Status.SUBSCRIBED
+    ).exists()
+
+
+def test_a_message_given_up_for_the_senders_reputation_is_a_policy_rejection(world, delivery):
+    # when the sending server gives up after days of Gmail's rate limit
+    raw = postfix_dsn(delivery, status="4.7.28", diagnostic=GMAIL_RATE_LIMIT)
+
+    bounces.process_message(raw)
+
+    # then it is shown as the sender's problem, and erin is not suppressed
+    (event,) = events(delivery)
+    assert (event.type, event.detail["kind"], event.detail["status"]) == (
+        Event.Type.REJECTED,
+        "policy",
+        "4.7.28",
+    )
+    assert suppression(world) is None
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.SENT
 
 
 def test_a_qmail_failure_notice_is_read_from_its_text(world, delivery):

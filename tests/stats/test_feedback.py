@@ -56,8 +56,15 @@ def _record(delivery, outcome, *, ago=timedelta(0), key=None, **fields):
         ("5.1.10", Outcome.HARD_BOUNCE),  # null MX
         ("5.2.1", Outcome.HARD_BOUNCE),  # mailbox disabled
         ("5.2.2", Outcome.SOFT_BOUNCE),  # mailbox full
-        ("4.2.2", Outcome.SOFT_BOUNCE),
+        ("4.2.2", Outcome.SOFT_BOUNCE),  # mailbox full
+        ("4.2.1", Outcome.SOFT_BOUNCE),  # mailbox busy
         ("4.4.7", Outcome.SOFT_BOUNCE),  # delivery time expired
+        ("4.4.1", Outcome.SOFT_BOUNCE),  # the recipient's server does not answer
+        ("4.7.28", Outcome.POLICY),  # Gmail's rate limit of an unusual sender
+        ("4.7.0", Outcome.POLICY),
+        ("4.3.0", Outcome.DEFERRED),  # the receiving system's trouble
+        ("4.5.3", Outcome.DEFERRED),  # too many recipients in the session
+        ("4.0.0", Outcome.DEFERRED),
         ("5.7.1", Outcome.POLICY),  # delivery not authorized
         ("5.7.26", Outcome.POLICY),  # DMARC
         ("5.0.0", None),
@@ -188,6 +195,80 @@ def test_soft_bounces_of_three_messages_over_72_hours_suppress(world):
     assert "soft bounces" in entry.note
 
 
+GMAIL_RATE_LIMIT = (
+    "421-4.7.28 [192.0.2.1] Our system has detected an unusual rate of unsolicited mail "
+    "originating from your IP address. To protect our users from spam, mail sent from "
+    "your IP address has been temporarily rate limited."
+)
+
+
+def _three_messages_over_80_hours(world, time_machine, **fields):
+    """Three campaigns to erin, each failing the same way, 40 hours apart."""
+    start = timezone.now() - timedelta(hours=80)
+    for n in range(3):
+        time_machine.move_to(start + timedelta(hours=40 * n), tick=False)
+        _record(send(world, name=f"Issue {n}"), Outcome.SOFT_BOUNCE, **fields)
+
+
+def _still_subscribed():
+    return Subscription.objects.filter(
+        contact__email="erin@alpha.test", status=Subscription.Status.SUBSCRIBED
+    ).exists()
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        # as a provider reports a deferral, with the server's answer
+        {"deferred": True, "status": "4.7.28", "diagnostic": GMAIL_RATE_LIMIT},
+        # as it reports a soft bounce, the code only in the answer
+        {"diagnostic": GMAIL_RATE_LIMIT},
+        # a bare 421: the server is busy or refuses the sender, nothing says the mailbox
+        {"deferred": True, "diagnostic": "421 Service not available, closing channel"},
+    ],
+)
+def test_reputation_deferrals_are_not_held_against_the_address(world, time_machine, fields):
+    # when Gmail rate-limits three messages to erin over 80 hours
+    _three_messages_over_80_hours(world, time_machine, **fields)
+
+    # then her address stays subscribed and unsuppressed
+    assert suppression(world) is None
+    assert _still_subscribed()
+    # and each deferral is kept as the sender's problem, not a bounce of hers
+    kinds = Event.objects.filter(account=world.account_a).exclude(type=Event.Type.SENT)
+    assert set(kinds.values_list("detail__kind", flat=True)) <= {"policy", "deferred"}
+    assert not kinds.filter(type=Event.Type.BOUNCE).exists()
+    assert not Delivery.objects.filter(status=Delivery.Status.BOUNCED).exists()
+
+
+def test_mailbox_full_bounces_of_three_messages_over_80_hours_suppress(world, time_machine):
+    # when erin's mailbox is full for three messages over 80 hours
+    _three_messages_over_80_hours(
+        world,
+        time_machine,
+        status="4.2.2",
+        diagnostic="452-4.2.2 The email account that you tried to reach is over quota.",
+    )
+
+    # then her address is suppressed
+    entry = suppression(world)
+    assert entry is not None
+    assert entry.reason == Suppression.Reason.HARD_BOUNCE
+    assert "soft bounces" in entry.note
+
+
+def test_a_final_failure_for_the_senders_reputation_is_a_policy_rejection(world, delivery):
+    # when the message is given up on after days of Gmail's rate limit
+    _record(delivery, Outcome.SOFT_BOUNCE, status="4.7.28", diagnostic=GMAIL_RATE_LIMIT)
+
+    # then it is shown as refused for the sender's reputation, and nobody is suppressed
+    (event,) = events(delivery)
+    assert (event.type, event.detail["kind"]) == (Event.Type.REJECTED, "policy")
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.SENT
+    assert suppression(world) is None
+
+
 def test_soft_bounces_within_a_day_do_not_suppress(world):
     deliveries = [send(world, name=f"Issue {n}") for n in range(3)]
     for hours, delivery in zip((20, 10, 0), deliveries, strict=True):
@@ -217,6 +298,35 @@ def test_the_same_report_twice_is_recorded_once(world, delivery):
     assert feedback_record(delivery=delivery, feedback=feedback) is False
 
     assert len(events(delivery)) == 1
+
+
+@pytest.mark.parametrize(
+    ("agent", "machine", "detail"),
+    [
+        # Gmail's proxy fetches when erin opens the message: hers, whatever the provider says
+        (
+            "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com "
+            "GoogleImageProxy)",
+            False,
+            {"source": "Test"},
+        ),
+        # a proxy open the provider flags, without saying whose
+        (None, True, {"source": "Test", "machine_reason": "provider"}),
+    ],
+)
+def test_a_providers_proxy_open_is_judged_by_whose_proxy(world, delivery, agent, machine, detail):
+    # given a campaign without Missive's pixel (the provider's opens count), sent an hour ago
+    delivery.campaign.track_opens = False
+    delivery.campaign.save(update_fields=["track_opens"])
+    delivery.sent_at = timezone.now() - timedelta(hours=1)
+    Delivery.objects.filter(pk=delivery.pk).update(sent_at=delivery.sent_at)
+
+    # when the provider reports an open it calls a proxy's
+    _record(delivery, Outcome.OPEN, machine=True, user_agent=agent)
+
+    # then only a prefetching proxy's open is a machine's
+    (event,) = events(delivery, Event.Type.OPEN)
+    assert (event.machine, event.detail) == (machine, detail)
 
 
 # -- complaints ------------------------------------------------------------------------------

@@ -1,12 +1,19 @@
-"""Telling machine opens and clicks from people: user agents, Apple's networks, timing."""
+"""Telling machine opens and clicks from people: user agents, Apple's networks, timing;
+why each was judged a machine's, and what the pixel records of it."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.test import Client
 
+from campaigns import tokens
+from campaigns.models import Delivery
 from stats import machines
+from stats.models import CampaignStats, Event
+from stats.rollup import rollup
+from tests.stats.feedback_helpers import send
 
 SENT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 APPLE_MAIL = (
@@ -15,6 +22,9 @@ APPLE_MAIL = (
 IPHONE_MAIL = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"  # noqa: E501
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 OUTLOOK_DESKTOP = "Mozilla/4.0 (compatible; ms-office; MSOffice 16)"
+GMAIL_PROXY = (
+    "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
+)
 
 
 @pytest.mark.parametrize(
@@ -22,7 +32,6 @@ OUTLOOK_DESKTOP = "Mozilla/4.0 (compatible; ms-office; MSOffice 16)"
     [
         "Mozilla/5.0",  # Apple Mail Privacy Protection's proxy
         " Mozilla/5.0 ",
-        "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)",
         "YahooMailProxy; https://help.yahoo.com/kb/yahoo-mail-proxy-SLN28749.html",
         "Mozilla/5.0 (compatible; OutlookImageProxy)",
         "Barracuda Sentinel (EE)",
@@ -34,10 +43,48 @@ def test_it_flags_image_proxies_and_prefetchers(agent):
     assert machines.is_machine_open(agent) is True
 
 
-@pytest.mark.parametrize("agent", [APPLE_MAIL, IPHONE_MAIL, FIREFOX, OUTLOOK_DESKTOP])
+@pytest.mark.parametrize("agent", [APPLE_MAIL, IPHONE_MAIL, FIREFOX, OUTLOOK_DESKTOP, GMAIL_PROXY])
 def test_it_counts_mail_apps_that_show_the_message_as_people(agent):
-    # Outlook for Windows loads images as "ms-office" when its user reads the message.
+    # Outlook for Windows loads images as "ms-office" when its user reads the message;
+    # Gmail fetches them through its proxy when its user opens the message.
     assert machines.is_machine_open(agent) is False
+    assert machines.open_reason(agent) is None
+
+
+@pytest.mark.parametrize(
+    ("agent", "ip", "reason"),
+    [
+        ("Mozilla/5.0", None, "apple_mpp"),
+        (APPLE_MAIL, "17.58.101.4", "apple_mpp"),
+        (
+            "YahooMailProxy; https://help.yahoo.com/kb/yahoo-mail-proxy-SLN28749.html",
+            None,
+            "prefetch",
+        ),
+        ("Barracuda Sentinel (EE)", None, "scanner"),
+        ("python-requests/2.32.3", None, "automation"),
+        ("", None, "no_agent"),
+    ],
+)
+def test_it_says_why_an_open_was_a_machines(agent, ip, reason):
+    assert machines.open_reason(agent, ip) == reason
+    assert reason in machines.REASONS
+
+
+def test_it_says_why_a_click_was_a_machines():
+    now = SENT + timedelta(hours=2)
+    assert machines.click_reason("Proofpoint URL Defense") == "scanner"
+    assert machines.click_reason(OUTLOOK_DESKTOP) == "scanner"
+    assert machines.click_reason("Go-http-client/1.1") == "automation"
+    assert machines.click_reason(FIREFOX, None, SENT, SENT + timedelta(seconds=4)) == "timing"
+    earlier = [now - timedelta(milliseconds=300)]
+    assert machines.click_reason(FIREFOX, None, SENT, now, earlier) == "timing"
+    assert machines.click_reason(FIREFOX, None, SENT, now) is None
+
+
+def test_gmails_proxy_within_seconds_of_sending_is_still_a_machine():
+    # Timing says a gateway fetched it on arrival, whatever the agent.
+    assert machines.open_reason(GMAIL_PROXY, None, SENT, SENT + timedelta(seconds=1)) == "timing"
 
 
 @pytest.mark.parametrize("ip", ["17.58.101.4", "17.0.0.1", "2620:149:a10::5", "::ffff:17.1.2.3"])
@@ -118,3 +165,51 @@ def test_the_networks_file_also_reads_apples_csv(tmp_path):
     assert "172.224.226.32" not in networks
     assert "2a02:26f7:b3c0:4000::9" in networks
     assert "2a02:26f7:b3c0:4001::9" not in networks
+
+
+# -- what the pixel records ------------------------------------------------------------------
+
+
+@pytest.fixture
+def delivery(world):
+    """erin's message, sent a minute ago: later than any prefetch on arrival."""
+    delivery = send(world)
+    Delivery.objects.filter(pk=delivery.pk).update(sent_at=delivery.sent_at - timedelta(minutes=1))
+    return delivery
+
+
+def _open(delivery, agent: str, ip: str = "192.0.2.7"):
+    response = Client().get(
+        f"/t/o/{tokens.recipient_token(delivery.pk)}", HTTP_USER_AGENT=agent, REMOTE_ADDR=ip
+    )
+    assert response.status_code == 200
+
+
+def test_a_gmail_proxy_open_is_a_persons_and_counts_in_the_open_rate(world, delivery):
+    # when erin opens the message in Gmail, which fetches the pixel through its proxy
+    _open(delivery, GMAIL_PROXY, ip="66.249.84.1")
+
+    # then it is her open: her first open, not flagged, in the unique opens
+    (event,) = Event.objects.filter(delivery_id=delivery.pk, type=Event.Type.OPEN)
+    assert event.machine is False
+    assert "machine_reason" not in event.detail
+    delivery.refresh_from_db()
+    assert delivery.first_opened_at is not None
+    rollup(wait=0)
+    stats = CampaignStats.objects.get(campaign=delivery.campaign)
+    assert (stats.opens, stats.opens_unique, stats.machine_opens) == (1, 1, 0)
+
+
+def test_an_apple_privacy_protection_open_stays_a_machines_and_says_why(world, delivery):
+    # when Apple's proxy prefetches the pixel on delivery
+    _open(delivery, "Mozilla/5.0", ip="17.58.101.4")
+
+    # then it is flagged, with its reason, and is nobody's first open
+    (event,) = Event.objects.filter(delivery_id=delivery.pk, type=Event.Type.OPEN)
+    assert event.machine is True
+    assert event.detail == {"machine_reason": "apple_mpp"}
+    delivery.refresh_from_db()
+    assert delivery.first_opened_at is None
+    rollup(wait=0)
+    stats = CampaignStats.objects.get(campaign=delivery.campaign)
+    assert (stats.opens_unique, stats.machine_opens) == (0, 1)

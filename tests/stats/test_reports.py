@@ -141,6 +141,49 @@ def test_the_report_page_counts_machines_when_asked(world, story, alice_client, 
     assert 'data-testid="total-opens">6<' in page
 
 
+MACHINE_REASONS = [("apple_mpp", 2, 0), ("scanner", 0, 1), ("timing", 0, 1)]
+
+
+def test_it_says_why_opens_and_clicks_were_left_out_as_machines(world, story):
+    report = reports.campaign_report(world.account_a, story.campaign, now=NOW)
+
+    assert [(m.reason, m.opens, m.clicks) for m in report.machines] == MACHINE_REASONS
+    assert report.machines[0].label == "Apple Mail Privacy Protection"
+
+
+def test_the_report_page_shows_the_machines_by_reason(world, story, alice_client, at_now):
+    response = alice_client.get(f"/campaigns/{story.campaign.pk}/report/")
+
+    page = response.content.decode()
+    assert 'data-testid="machine-reasons"' in page
+    assert (
+        '<tr data-testid="machine-reason-apple_mpp"><td>Apple Mail Privacy Protection</td>'
+        "<td>2</td><td>0</td></tr>"
+    ) in page
+    assert '<tr data-testid="machine-reason-scanner">' in page
+    assert '<tr data-testid="machine-reason-timing">' in page
+
+
+def test_the_report_shows_the_senders_deferrals_as_sending_problems(world, alice_client, at_now):
+    # given Gmail rate-limited the message to ann, and refused the one to ben for policy
+    sc = sent_campaign(world.account_a, ["ann@gmail.test", "ben@gmail.test", "cat@gmail.test"])
+    sc.record(
+        sc.event("deferred", "ann@gmail.test", kind="policy", status="4.7.28", deferred=True),
+        sc.event("rejected", "ben@gmail.test", kind="policy", status="5.7.1"),
+    )
+    rollup(wait=0)
+
+    response = alice_client.get(f"/campaigns/{sc.campaign.pk}/report/")
+
+    # then the page says so, apart from the recipients' bounces
+    t = response.context["report"].totals
+    assert (t.deferred, t.bounced_soft, t.bounced_hard, t.bounced_other) == (1, 0, 0, 1)
+    page = response.content.decode()
+    assert 'data-testid="sending-problems"' in page
+    assert 'data-testid="deferred">1<' in page
+    assert 'data-testid="soft-bounces">0<' in page
+
+
 def test_the_report_page_says_what_anonymous_links_counted(world, alice_client):
     # given a recipient who objected to tracking: their links name only the campaign
     sc = sent_campaign(world.account_a, ["ann@gmail.test", "ben@gmail.test"])
@@ -193,6 +236,8 @@ def test_it_downloads_the_report_as_csv(world, story, alice_client, at_now):
     assert ["1", "https://shop.example/sale", "3", "2", "66.67"] in rows
     assert any(row[:2] == ["gmail.test", "2"] for row in rows)
     assert any(row[:1] == ["hour"] and row[2:] == ["2", "2"] for row in rows)
+    assert ["apple_mpp", "Apple Mail Privacy Protection", "2", "0"] in rows
+    assert ["scanner", "security scanners and link checkers", "0", "1"] in rows
 
 
 def test_the_csv_defuses_what_a_spreadsheet_would_run(world, alice_client):
@@ -246,6 +291,8 @@ def test_the_api_gives_the_same_report(world, story, at_now):
     assert [d["domain"] for d in data["bounce_domains"]] == ["yahoo.test", "corp.test"]
     assert len(data["hourly"]) == 48
     assert data["as_of"] is not None
+    assert [(m["reason"], m["opens"], m["clicks"]) for m in data["machines"]] == MACHINE_REASONS
+    assert data["totals"]["deferred"] == 0
     machines = api.get(
         f"/api/v1/campaigns/{story.campaign.pk}/report/", {"include_machines": "true"}
     ).json()

@@ -12,7 +12,14 @@ from datetime import UTC, datetime, timedelta
 from django.db import connection, connections
 
 from campaigns.models import Campaign
-from stats.models import CampaignStats, DomainStats, HourlyStats, LinkStats, RollupState
+from stats.models import (
+    CampaignStats,
+    DomainStats,
+    HourlyStats,
+    LinkStats,
+    MachineStats,
+    RollupState,
+)
 from stats.rollup import rollup
 from stats.tasks import rollup_task
 from tests.stats.campaign_with_events import STORY_EMAILS, record_story, sent_campaign
@@ -46,6 +53,7 @@ STORY_COUNTERS = {
     "bounced_hard": 1,
     "bounced_soft": 1,
     "bounced_other": 0,
+    "deferred": 0,
     "complaints": 1,
     "unsubscribes": 1,
 }
@@ -207,6 +215,50 @@ def test_it_counts_policy_rejections_as_bounces_of_their_own_kind(world):
         0,
         0,
     )
+
+
+def test_it_counts_the_senders_deferrals_as_sending_problems(world):
+    # given what provider feedback records (stats/feedback.py): Gmail's rate limit, twice
+    # for ann; a message to ben given up on after its server stayed busy; cat's full
+    # mailbox, which is hers, not the sender's
+    sc = sent_campaign(
+        world.account_a,
+        ["ann@gmail.test", "ben@gmail.test", "cat@gmail.test", "dan@gmail.test"],
+    )
+    sc.record(
+        sc.event("deferred", "ann@gmail.test", kind="policy", status="4.7.28", deferred=True),
+        sc.event("deferred", "ann@gmail.test", kind="policy", status="4.7.28", deferred=True),
+        sc.event("failed", "ben@gmail.test", kind="deferred", status="4.3.2"),
+        sc.event("deferred", "cat@gmail.test", kind="soft", status="4.2.2", deferred=True),
+        sc.event("failed", "dan@gmail.test", error="Gave up after 5 attempts"),
+    )
+
+    rollup(wait=0)
+
+    # then ann and ben count once each as sending problems, nobody as a bounce
+    stats = CampaignStats.objects.get(campaign=sc.campaign)
+    assert (stats.deferred, stats.bounced) == (2, 0)
+
+
+def test_it_counts_machines_by_why_they_were_judged_so(world):
+    # given the story, and a machine open recorded before reasons were kept
+    sc = sent_campaign(world.account_a, STORY_EMAILS)
+    record_story(sc)
+    sc.record(sc.event("open", "ben@gmail.test", at=timedelta(minutes=4), machine=True))
+
+    # when the roll-up runs twice
+    rollup(wait=0)
+    rollup(wait=0)
+
+    # then each reason has its opens and clicks, once
+    rows = MachineStats.objects.filter(campaign=sc.campaign).order_by("reason")
+    assert [(r.reason, r.opens, r.clicks) for r in rows] == [
+        ("", 1, 0),
+        ("apple_mpp", 2, 0),
+        ("scanner", 0, 1),
+        ("timing", 0, 1),
+    ]
+    assert {r.account_id for r in rows} == {world.account_a.pk}
 
 
 def test_it_counts_anonymous_opens_in_the_totals_only(world):

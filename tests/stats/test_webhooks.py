@@ -8,12 +8,14 @@ import base64
 import hashlib
 import hmac
 import json
+from datetime import datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from django.test import override_settings
 from django.urls import reverse
+from django.utils import timezone
 
 from campaigns.models import Delivery
 from contacts.models import Subscription, Suppression
@@ -314,6 +316,39 @@ POSTAL_HARD_FAIL = {
     "uuid": "5fec5077-dae7-4989-94d5-e1963f3e9181",
 }
 
+# Postal's notice that a bounce came back: it says nothing of what the bounce says.
+POSTAL_BOUNCED = {
+    "event": "MessageBounced",
+    "timestamp": 1606753101.084981,
+    "payload": {
+        "original_message": {
+            "id": 12345,
+            "token": "abcdef123",
+            "direction": "outgoing",
+            "message_id": "5817a64332f44_4ec93ff59e79d154565eb@app34.mail",
+            "to": "test@example.com",
+            "from": "sales@awesomeapp.com",
+            "subject": "Welcome to AwesomeApp",
+            "timestamp": 1477945177.12994,
+            "spam_status": "NotSpam",
+            "tag": "welcome",
+        },
+        "bounce": {
+            "id": 12347,
+            "token": "abcdef124",
+            "direction": "incoming",
+            "message_id": "5817a64332f44_4ec93ff59e79d154565eb@someserver.com",
+            "to": "abcde@psrp.postal.yourdomain.com",
+            "from": "postmaster@someserver.com",
+            "subject": "Delivery Error",
+            "timestamp": 1477945179.12994,
+            "spam_status": "NotSpam",
+            "tag": None,
+        },
+    },
+    "uuid": "0fcd5d23-8f5c-4b9a-b5ab-fd7b2d8b8e41",
+}
+
 
 # -- posting them ----------------------------------------------------------------------------------
 
@@ -425,26 +460,102 @@ def test_a_providers_complaint_suppresses_the_address(world, client, provider, p
 
 
 @pytest.mark.parametrize(
-    ("provider", "payload", "esp_id", "event_type"),
+    ("provider", "payload", "esp_id", "event_type", "kind"),
     [
-        # Brevo's soft bounce, which anymail reports as "bounced"
-        ("brevo", BREVO_SOFT_BOUNCE, "<201803011158.9876543210@smtp-relay.mailin.fr>", "bounce"),
-        ("mailjet", MAILJET_GREYLISTED, "12345678901234567", "deferred"),
-        ("sendgrid", SENDGRID_DEFERRED, "de212213-bb66-4302-8f3f-20acdb7a104e", "deferred"),
+        # Brevo's soft bounce, which anymail reports as "bounced": no MX for the domain
+        (
+            "brevo",
+            BREVO_SOFT_BOUNCE,
+            "<201803011158.9876543210@smtp-relay.mailin.fr>",
+            "bounce",
+            "soft",
+        ),
+        # Postal heard a bounce came back, and says nothing of what it says
+        ("postal", POSTAL_BOUNCED, "12345", "bounce", "soft"),
+        # Greylisting and throttling put the sender off: nothing about the address
+        ("mailjet", MAILJET_GREYLISTED, "12345678901234567", "deferred", "deferred"),
+        (
+            "sendgrid",
+            SENDGRID_DEFERRED,
+            "de212213-bb66-4302-8f3f-20acdb7a104e",
+            "deferred",
+            "deferred",
+        ),
     ],
 )
 @override_settings(ANYMAIL=CONFIGURED)
 def test_a_soft_bounce_does_not_suppress_at_once(
-    world, client, provider, payload, esp_id, event_type
+    world, client, provider, payload, esp_id, event_type, kind
 ):
     delivery = with_esp_id(send(world), esp_id)
 
     response = _post(client, provider, payload)
 
+    assert response.status_code == 200, response.content
+    (event,) = events(delivery)
+    assert (event.type, event.detail["kind"]) == (event_type, kind)
+    assert suppression(world) is None
+
+
+@override_settings(ANYMAIL=CONFIGURED)
+def test_a_postal_bounce_without_a_status_leaves_the_address_subscribed(world, client):
+    # given erin's message, sent through Postal
+    delivery = with_esp_id(send(world), "12345")
+
+    # when Postal reports that a bounce came back, without saying what it said
+    response = _post(client, "postal", POSTAL_BOUNCED)
+
+    # then it is no hard bounce: erin stays subscribed and unsuppressed
     assert response.status_code == 200
     (event,) = events(delivery)
-    assert (event.type, event.detail["kind"]) == (event_type, "soft")
+    assert (event.type, event.detail["kind"]) == (Event.Type.BOUNCE, "soft")
     assert suppression(world) is None
+    subscription = Subscription.objects.get(contact=delivery.contact)
+    assert subscription.status == Subscription.Status.SUBSCRIBED
+
+
+def _sendgrid_deferral(esp_id: str, when: datetime, response: str) -> list[dict]:
+    deferral = json.loads(json.dumps(SENDGRID_DEFERRED))
+    deferral[0].update(
+        anymail_id=esp_id,
+        sg_event_id=f"deferral-{esp_id}",
+        timestamp=int(when.timestamp()),
+        response=response,
+    )
+    return deferral
+
+
+@pytest.mark.parametrize(
+    ("response", "suppressed"),
+    [
+        (
+            "421-4.7.28 [192.0.2.1] Our system has detected an unusual rate of unsolicited "
+            "mail originating from your IP address. To protect our users from spam, mail "
+            "sent from your IP address has been temporarily rate limited.",
+            False,
+        ),
+        ("452-4.2.2 The email account that you tried to reach is over quota.", True),
+    ],
+)
+@override_settings(ANYMAIL=CONFIGURED)
+def test_only_a_mailboxs_deferrals_over_80_hours_suppress(world, client, response, suppressed):
+    # given three messages to erin, each deferred by her server, 40 hours apart
+    start = timezone.now() - timedelta(hours=80)
+    for n in range(3):
+        esp_id = f"message-{n}"
+        with_esp_id(send(world, name=f"Issue {n}"), esp_id)
+
+        # when SendGrid reports each deferral, with what the server answered
+        reply = _post(
+            client,
+            "sendgrid",
+            _sendgrid_deferral(esp_id, start + timedelta(hours=40 * n), response),
+        )
+        assert reply.status_code == 200
+
+    # then Gmail's rate limit leaves her be; a full mailbox three times suppresses her
+    assert Event.objects.filter(type=Event.Type.DEFERRED).count() == 3
+    assert (suppression(world) is not None) is suppressed
 
 
 @pytest.mark.parametrize(
@@ -653,12 +764,34 @@ def test_a_providers_open_counts_only_where_missive_does_not_track(world, client
     # then the provider's open is not counted a second time
     assert events(delivery, Event.Type.OPEN) == []
 
-    # but for a campaign without Missive's pixel, it is, flagged as the proxy it is
+    # but for a campaign without Missive's pixel, it is: Gmail's proxy fetched the images
+    # when erin opened the message, an hour after it was sent, so it is her open
     delivery.campaign.track_opens = False
     delivery.campaign.save(update_fields=["track_opens"])
-    _post(client, "mailjet", MAILJET_PROXY_OPEN)
+    Delivery.objects.filter(pk=delivery.pk).update(sent_at=timezone.now() - timedelta(hours=1))
+    later = json.loads(json.dumps(MAILJET_PROXY_OPEN))
+    later[0]["time"] = int(timezone.now().timestamp())
+    _post(client, "mailjet", later)
+    (event,) = events(delivery, Event.Type.OPEN)
+    assert event.machine is False
+    assert event.detail == {"source": "Mailjet"}
+    delivery.refresh_from_db()
+    assert delivery.first_opened_at is not None
+
+
+@override_settings(ANYMAIL=CONFIGURED)
+def test_a_providers_prefetch_open_is_a_machines_and_says_why(world, client):
+    # given a campaign without Missive's pixel, sent through Mailjet
+    delivery = with_esp_id(send(world), "12345678901234567")
+    delivery.campaign.track_opens = False
+    delivery.campaign.save(update_fields=["track_opens"])
+    prefetch = json.loads(json.dumps(MAILJET_PROXY_OPEN))
+    prefetch[0]["agent"] = "Mozilla/5.0"  # Apple Mail Privacy Protection
+
+    _post(client, "mailjet", prefetch)
+
     (event,) = events(delivery, Event.Type.OPEN)
     assert event.machine is True
-    assert event.detail == {"source": "Mailjet"}
+    assert event.detail == {"source": "Mailjet", "machine_reason": "apple_mpp"}
     delivery.refresh_from_db()
     assert delivery.first_opened_at is None  # a machine's open is no one's first open

@@ -1,0 +1,57 @@
+"""The campaigns that use an attribute's merge tag, for the attribute screens of
+contacts (registered in ``CampaignsConfig.ready``, see contacts/merge_tags.py)."""
+
+from __future__ import annotations
+
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import Account
+from campaigns.models import Campaign
+from campaigns.states import State
+from contacts.merge_tags import TagUse, tag_pattern
+
+# The parts of a campaign that merge tags are rendered in.
+PARTS = ("subject", "preheader", "html", "text")
+# Campaigns not sent yet: the ones a changed attribute still matters to.
+PENDING = (State.DRAFT, State.SCHEDULED)
+
+
+def _candidates(account: Account, name: str):
+    needle = f"attributes.{name}"
+    contains = Q()
+    for part in PARTS:
+        contains |= Q(**{f"{part}__contains": needle})
+    return Campaign.objects.for_account(account).filter(contains, status__in=PENDING)
+
+
+def campaigns_using(account: Account, name: str) -> list[TagUse]:
+    pattern = tag_pattern(name)
+    return [
+        TagUse(
+            id=campaign.pk,
+            name=campaign.name,
+            status=campaign.get_status_display(),
+            editable=campaign.status == State.DRAFT,
+            url=reverse("campaign_detail", args=[campaign.pk]),
+        )
+        for campaign in _candidates(account, name).order_by("name", "pk")
+        if any(pattern.search(getattr(campaign, part) or "") for part in PARTS)
+    ]
+
+
+def campaigns_rename_tag(account: Account, old: str, new: str) -> int:
+    """The drafts that use ``{{ attributes.old }}`` use ``{{ attributes.new }}`` instead.
+    A scheduled campaign is left as it is: it can no longer be edited."""
+    pattern = tag_pattern(old)
+    changed = 0
+    for campaign in _candidates(account, old).filter(status=State.DRAFT).select_for_update():
+        parts = {part: pattern.sub(rf"\g<1>{new}", getattr(campaign, part) or "") for part in PARTS}
+        if any(parts[part] != getattr(campaign, part) for part in PARTS):
+            for part, value in parts.items():
+                setattr(campaign, part, value)
+            campaign.updated_at = timezone.now()
+            campaign.save(update_fields=[*PARTS, "updated_at"])
+            changed += 1
+    return changed

@@ -1,0 +1,210 @@
+"""The logged-in pages on a phone (390 px) and a laptop (1366 px): nothing scrolls
+sideways, the navigation folds into a menu on the phone and holds on one row on the
+laptop, and tables scroll inside themselves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+from playwright.sync_api import Page, expect
+
+from contacts import services as contact_services
+from stats.rollup import rollup
+from tests.factories import PASSWORD, World, build_world
+from tests.stats.campaign_with_events import STORY_EMAILS, record_story, sent_campaign
+
+pytestmark = pytest.mark.usefixtures("transactional_db")
+
+SHOTS = Path("/tmp/shots")  # noqa: S108 (screenshots to look at, nothing secret)
+PHONE = {"width": 390, "height": 844}
+LAPTOP = {"width": 1366, "height": 768}
+
+# A long consent wording, as a sign-up form may store it.
+WORDING = (
+    "I agree to receive the Alpha Sentinel newsletter about roasting, brewing and "
+    "subscription offers, and understand that I can unsubscribe at any time."
+)
+
+
+@pytest.fixture
+def filled_world() -> World:
+    """The personas' world, with a sent campaign and its report, a contact with consent
+    proof, and names and addresses long enough to strain a narrow screen."""
+    world = build_world()
+    # a long account name, and alice an operator too: the most the top bar has to hold
+    world.account_a.name = "Alpha Sentinel Coffee Roasters"
+    world.account_a.save(update_fields=["name"])
+    world.alice.is_staff = True
+    world.alice.save(update_fields=["is_staff"])
+    story = sent_campaign(world.account_a, STORY_EMAILS, name="Autumn sale for every roaster")
+    record_story(story)
+    rollup(wait=0)
+    long_list = contact_services.list_create(
+        account=world.account_a,
+        actor=world.alice,
+        name="Wholesale customers and cafés of the northern region",
+    )
+    world.extras["story"] = story
+    world.extras["consenting"] = contact_services.contact_create(
+        account=world.account_a,
+        actor=world.alice,
+        email="maximiliana.featherstonehaugh-worthington@subdomain.example.org",
+        first_name="Maximiliana",
+        last_name="Featherstonehaugh-Worthington",
+        lists=[long_list],
+        consent_text=WORDING,
+    )
+    world.extras["long_list"] = long_list
+    return world
+
+
+def _pages(world: World) -> dict[str, str]:
+    extras = world.extras
+    return {
+        "dashboard": reverse("dashboard"),
+        "lists": reverse("lists"),
+        "list_detail": reverse("list_detail", args=[extras["long_list"].pk]),
+        "contacts": reverse("contacts"),
+        "contact_detail": reverse("contact_detail", args=[extras["consenting"].pk]),
+        "campaigns": reverse("campaigns"),
+        "campaign_editor": reverse("campaign_detail", args=[extras["campaign"].pk]),
+        "campaign_sent": reverse("campaign_detail", args=[extras["story"].campaign.pk]),
+        "report": reverse("campaign_report", args=[extras["story"].campaign.pk]),
+        "imports": reverse("imports"),
+        "suppressions": reverse("suppressions"),
+        "settings": reverse("account_settings"),
+        "members": reverse("members"),
+        "api_keys": reverse("api_keys"),
+        "security": reverse("security"),
+    }
+
+
+def _log_in(page: Page, base_url: str, world: World) -> None:
+    page.goto(base_url + "/accounts/login/")
+    page.locator("[name=login]").fill(world.alice.email)
+    page.locator("[name=password]").fill(PASSWORD)
+    page.get_by_role("button", name="Sign In").click()
+    expect(page.locator("nav.nav")).to_be_attached()
+
+
+def _overflow(page: Page) -> int:
+    """How far the page reaches past the right edge of the window, in pixels."""
+    return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+
+
+def _wide_elements(page: Page) -> list[str]:
+    """The elements that stick out on the right: to say which, when one does."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('body *')]
+            .filter(el => el.getBoundingClientRect().right > window.innerWidth + 1)
+            .slice(0, 8)
+            .map(el => el.tagName.toLowerCase() + (el.className ? '.' + el.className : ''))"""
+    )
+
+
+@pytest.mark.parametrize("viewport", [PHONE, LAPTOP], ids=["phone", "laptop"])
+def test_it_fits_every_main_page_in_the_window(
+    page: Page, live_server, filled_world: World, viewport: dict
+) -> None:
+    # given alice, logged in, on a screen of this width
+    SHOTS.mkdir(exist_ok=True)
+    page.set_viewport_size(viewport)
+    _log_in(page, live_server.url, filled_world)
+
+    problems = []
+    for name, path in _pages(filled_world).items():
+        # when she opens each main page
+        response = page.goto(live_server.url + path)
+        assert response is not None
+        assert response.ok, f"{name}: {response.status}"
+        page.screenshot(path=SHOTS / f"{viewport['width']}-{name}.png", full_page=True)
+
+        # then nothing scrolls sideways
+        if _overflow(page) > 0:
+            problems.append(f"{name}: {_overflow(page)} px too wide, {_wide_elements(page)}")
+        if viewport is LAPTOP:
+            # and the navigation holds on one row
+            tops = page.evaluate(
+                "[...document.querySelectorAll('nav.nav a')].map(a => a.offsetTop)"
+            )
+            if len(set(tops)) != 1:
+                problems.append(f"{name}: the navigation takes {len(set(tops))} rows")
+            # with room for every link, none of them under the account menu
+            if page.evaluate(
+                "(n => n.scrollWidth > n.clientWidth)(document.querySelector('nav.nav'))"
+            ):
+                problems.append(f"{name}: the navigation links overflow their row")
+    assert problems == [], "\n".join(problems)
+
+
+def test_it_folds_the_navigation_into_a_menu_on_a_phone(
+    page: Page, live_server, filled_world: World
+) -> None:
+    # given alice on a phone
+    page.set_viewport_size(PHONE)
+    _log_in(page, live_server.url, filled_world)
+    page.goto(live_server.url + reverse("dashboard"))
+    nav = page.get_by_role("navigation", name="Main")
+
+    # then the links are folded away behind a menu button
+    expect(nav.get_by_role("link", name="Contacts")).to_be_hidden()
+
+    # when she opens the menu, they are there, one under the other
+    page.get_by_text("Menu", exact=True).click()
+    expect(nav.get_by_role("link", name="Contacts")).to_be_visible()
+    tops = page.evaluate("[...document.querySelectorAll('nav.nav a')].map(a => a.offsetTop)")
+    assert len(set(tops)) == len(tops) > 4
+    assert _overflow(page) <= 0
+
+    # and following one goes there
+    nav.get_by_role("link", name="Contacts").click()
+    expect(page.get_by_role("heading", name="Contacts", level=1)).to_be_visible()
+
+
+def test_it_scrolls_a_wide_table_inside_itself_on_a_phone(
+    page: Page, live_server, filled_world: World
+) -> None:
+    # given alice on a phone, on a list whose contacts have long addresses
+    page.set_viewport_size(PHONE)
+    _log_in(page, live_server.url, filled_world)
+    page.goto(live_server.url + reverse("contacts"))
+
+    # then the table is in a box that scrolls sideways, and the page does not
+    box = page.locator("#contacts-table .table-wrap")
+    assert box.evaluate("el => getComputedStyle(el).overflowX") == "auto"
+    assert box.evaluate("el => el.scrollWidth > el.clientWidth")
+    assert _overflow(page) <= 0
+
+
+def test_it_breaks_the_consent_wording_between_words(
+    page: Page, live_server, filled_world: World
+) -> None:
+    # given alice on a phone, on the page of a contact who gave consent with a wording
+    page.set_viewport_size(PHONE)
+    _log_in(page, live_server.url, filled_world)
+    page.goto(
+        live_server.url + reverse("contact_detail", args=[filled_world.extras["consenting"].pk])
+    )
+    wording = page.get_by_text(WORDING)
+    expect(wording).to_be_visible()
+
+    # then every line of it ends at the end of a word
+    lines = wording.evaluate(
+        """el => {
+            const text = el.firstChild, range = document.createRange(), lines = [];
+            let top = null, line = '';
+            for (let i = 0; i < text.length; i++) {
+                range.setStart(text, i); range.setEnd(text, i + 1);
+                const rect = range.getClientRects()[0];
+                if (rect && top !== null && rect.top > top + 2) { lines.push(line); line = ''; }
+                if (rect) top = rect.top;
+                line += text.data[i];
+            }
+            lines.push(line);
+            return lines;
+        }"""
+    )
+    assert len(lines) > 1
+    assert all(line.endswith(" ") for line in lines[:-1]), lines
