@@ -18,10 +18,12 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef
@@ -214,6 +216,8 @@ FROM unnest(%s::bigint[], %s::text[]) AS v(id, error)
 WHERE d.id = v.id AND d.status = 'sending'
 RETURNING d.id
 """
+# What SmtpTransport records of a permanent refusal: the reply code first.
+_REFUSAL = re.compile(r"^5\d\d\b")
 _SKIPPED_SQL = """
 UPDATE campaigns_delivery
 SET status = 'skipped', claimed_at = NULL,
@@ -329,6 +333,14 @@ def flush(
                 if i in failed_ids
             ]
         )
+        # A server's permanent refusal of an address is a bounce: the feedback rules
+        # (suppress a refused address, count a full mailbox) run in stats, enqueued by
+        # name once this is committed.
+        refusals = [(i, e) for i, e in outcomes.failed if i in failed_ids and _REFUSAL.match(e)]
+        if refusals:
+            transaction.on_commit(
+                lambda: current_app.send_task("stats.record_send_refusals", args=[refusals])
+            )
         if sent_ids or failed_ids or skipped:
             Campaign.objects.filter(pk=campaign.pk).update(
                 sent_count=F("sent_count") + len(sent_ids),

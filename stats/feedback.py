@@ -301,6 +301,43 @@ def feedback_record(*, delivery: Delivery, feedback: Feedback) -> bool:
     return True
 
 
+# A permanent refusal as the SMTP transport records it on the delivery: "550 5.1.1 …".
+_SMTP_REFUSAL = re.compile(r"^5\d\d\b")
+
+
+def send_refusals_record(refusals: list[tuple[int, str]]) -> int:
+    """Refusals a mail server gave while the message was being handed over: the
+    deliveries are failed already, with the server's words. Such a refusal is a bounce,
+    under the same rules as one reported later: a refused address (5.1.x, 5.2.1) is
+    suppressed at once, a full mailbox (5.2.2) counts as a soft bounce; a policy refusal
+    (5.7.x) or anything else stays the sending failure it is, never held against the
+    address. Returns how many were recorded as bounces."""
+    recorded = 0
+    for delivery_id, reply in refusals:
+        if not _SMTP_REFUSAL.match(reply):
+            continue
+        status = enhanced_status(reply)
+        outcome = outcome_of_status(status) or outcome_of_text(reply)
+        if outcome not in (Outcome.HARD_BOUNCE, Outcome.SOFT_BOUNCE):
+            continue
+        delivery = (
+            Delivery.objects.select_related("campaign__account", "contact")
+            .filter(pk=delivery_id)
+            .first()
+        )
+        if delivery is None:
+            continue
+        feedback = Feedback(
+            outcome=outcome,
+            source="SMTP",
+            status=status,
+            diagnostic=reply,
+            dedup_key=f"smtp-refusal:{delivery_id}",
+        )
+        recorded += feedback_record(delivery=delivery, feedback=feedback)
+    return recorded
+
+
 def _whose_trouble(feedback: Feedback) -> Feedback:
     """A soft bounce as its source saw it, settled by its code and words: whichever way it
     came (a provider's deferral, a DSN, a provider's own "soft bounce"), only the

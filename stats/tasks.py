@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from stats.feedback import send_refusals_record
 from stats.partitions import ensure_partitions
 
 
@@ -9,6 +10,13 @@ from stats.partitions import ensure_partitions
 def ensure_partitions_task() -> list[str]:
     """Keep the event table's monthly partitions three months ahead."""
     return ensure_partitions(months_ahead=3)
+
+
+@shared_task(name="stats.record_send_refusals")
+def record_send_refusals_task(refusals: list[list]) -> int:
+    """Bounces told by the mail server while sending (campaigns.sending enqueues them by
+    name); how many were recorded."""
+    return send_refusals_record([(int(i), str(reply)) for i, reply in refusals])
 
 
 @shared_task(name="stats.rollup")
