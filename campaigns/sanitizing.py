@@ -398,11 +398,22 @@ def _shows_url(href: str, text: str) -> bool:
 
 
 def html_to_text(html: str) -> str:
-    """A readable plain-text part: blocks on their own lines, links as ``text (url)``."""
+    """A readable plain-text part: blocks on their own lines, links as ``text (url)``.
+
+    Merge tags are hidden from the parser as plain words and put back in the text: a
+    quoted default inside an attribute (``href="…{{ x|default:"y" }}"``) would otherwise
+    end the attribute halfway through the tag."""
+    nonce = secrets.token_hex(8)
+    originals: list[str] = []
+
+    def hide(match: re.Match[str]) -> str:
+        originals.append(match.group(0))
+        return f"mt{nonce}q{len(originals) - 1}q"
+
     extractor = _TextExtractor()
-    extractor.feed(html)
+    extractor.feed(tag_re.sub(hide, html))
     extractor.close()
-    return extractor.text()
+    return re.sub(rf"mt{nonce}q(\d+)q", lambda m: originals[int(m.group(1))], extractor.text())
 
 
 # -- extract_links ---------------------------------------------------------------------------

@@ -367,6 +367,24 @@ def test_it_makes_a_readable_text_part():
     )
 
 
+def test_it_keeps_a_merge_tag_with_a_quoted_default_inside_a_link_whole():
+    # given a link whose URL holds a merge tag with a double-quoted default, as the
+    # editor keeps it (the sanitizer protects merge tags)
+    html = (
+        '<p><a href="https://example.com/?c={{ attributes.city|default:"none" }}">Go</a> '
+        '{{ first_name|default:"friend" }}</p>'
+    )
+
+    # when the text part is made
+    text = html_to_text(html)
+
+    # then both merge tags are whole, so recipients never see half a tag
+    assert text == (
+        'Go (https://example.com/?c={{ attributes.city|default:"none" }}) '
+        '{{ first_name|default:"friend" }}'
+    )
+
+
 def test_it_decodes_entities_and_keeps_at_most_one_blank_line():
     html = (
         "<p>Fish &amp; chips&nbsp;&mdash; &lt;tasty&gt;</p><div></div><div></div><br><br><br>"
