@@ -175,6 +175,12 @@ class _CampaignEmail(EmailMultiAlternatives):
         return mime
 
 
+def subject_line(subject: str) -> str:
+    """A rendered subject as one header line: a merge value may hold line breaks (a
+    postal address does)."""
+    return subject.replace("\r", " ").replace("\n", " ").strip()
+
+
 class MessageFactory:
     """Everything about a campaign's messages that does not depend on the recipient."""
 
@@ -285,7 +291,7 @@ class MessageFactory:
         return Outgoing(
             delivery_id=delivery_id,
             to=recipient.email,
-            subject=subject.replace("\r", " ").replace("\n", " ").strip(),
+            subject=subject_line(subject),
             html=html,
             text=text,
             message_id=f"<{delivery_id}.{secrets.token_hex(6)}@{self.domain}>",

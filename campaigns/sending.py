@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -216,8 +215,6 @@ FROM unnest(%s::bigint[], %s::text[]) AS v(id, error)
 WHERE d.id = v.id AND d.status = 'sending'
 RETURNING d.id
 """
-# What SmtpTransport records of a permanent refusal: the reply code first.
-_REFUSAL = re.compile(r"^5\d\d\b")
 _SKIPPED_SQL = """
 UPDATE campaigns_delivery
 SET status = 'skipped', claimed_at = NULL,
@@ -250,6 +247,8 @@ class Outcomes:
     bodies: list[DeliveryBody] = field(default_factory=list)
     retry: list[tuple[int, str]] = field(default_factory=list)
     failed: list[tuple[int, str]] = field(default_factory=list)
+    # Of the failed, those whose address the receiving server refused (a bounce).
+    refused: set[int] = field(default_factory=set)
     skipped: list[int] = field(default_factory=list)
 
     def __len__(self) -> int:
@@ -335,8 +334,8 @@ def flush(
         )
         # A server's permanent refusal of an address is a bounce: the feedback rules
         # (suppress a refused address, count a full mailbox) run in stats, enqueued by
-        # name once this is committed.
-        refusals = [(i, e) for i, e in outcomes.failed if i in failed_ids and _REFUSAL.match(e)]
+        # name once this is committed. A refusal of the sender or of the message is not.
+        refusals = [(i, e) for i, e in outcomes.failed if i in failed_ids and i in outcomes.refused]
         if refusals:
             transaction.on_commit(
                 lambda: current_app.send_task("stats.record_send_refusals", args=[refusals])
@@ -351,6 +350,7 @@ def flush(
     outcomes.bodies.clear()
     outcomes.retry.clear()
     outcomes.failed.clear()
+    outcomes.refused.clear()
     outcomes.skipped.clear()
 
 
@@ -434,6 +434,8 @@ def send_batch(campaign_id: int, *, transport: Transport | None = None) -> Batch
                 )
             elif result.outcome == Result.FAILED:
                 outcomes.failed.append((recipient.delivery_id, result.detail))
+                if result.recipient_refused:
+                    outcomes.refused.add(recipient.delivery_id)
             else:
                 outcomes.retry.append((recipient.delivery_id, result.detail))
             if len(outcomes) >= settings.MISSIVE_SEND_FLUSH_EVERY:

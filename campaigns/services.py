@@ -214,6 +214,7 @@ def campaign_test_send(
     from django.core.mail import EmailMultiAlternatives, get_connection
 
     from campaigns.composing import compose
+    from campaigns.messages import subject_line
     from campaigns.selectors import recipient_values
     from contacts.selectors import is_suppressed
 
@@ -248,7 +249,7 @@ def campaign_test_send(
             messages = []
             for address in to_send:
                 message = EmailMultiAlternatives(
-                    subject=f"[Test] {subject}",
+                    subject=f"[Test] {subject_line(subject)}",
                     body=text,
                     from_email=sender,
                     to=[address],

@@ -42,6 +42,10 @@ NO_SMTPUTF8 = "The server does not accept internationalized addresses (SMTPUTF8)
 class Result:
     outcome: str  # SENT, RETRY or FAILED
     detail: str = ""  # the provider's message id when sent, the reason otherwise
+    # The receiving server refused the recipient's address itself (an RCPT answer): only
+    # such a refusal can be held against the address. One of the sender (MAIL FROM) or
+    # of the message (DATA) says nothing about it.
+    recipient_refused: bool = False
 
     SENT = "sent"
     RETRY = "retry"
@@ -118,7 +122,7 @@ class SmtpTransport:
             self.connection.sendmail(sender, [recipient], data, mail_options=options)
         except smtplib.SMTPRecipientsRefused as error:
             code, reply = next(iter(error.recipients.values()), (450, b""))
-            return _smtp_result(code, reply)
+            return _smtp_result(code, reply, recipient_refused=True)
         except (smtplib.SMTPServerDisconnected, TimeoutError, ConnectionError) as error:
             raise ConnectionLost(f"The mail server went away: {error}") from error
         except smtplib.SMTPResponseException as error:
@@ -151,10 +155,12 @@ class SmtpTransport:
             self.connection = None
 
 
-def _smtp_result(code: int, reply: bytes | str) -> Result:
+def _smtp_result(code: int, reply: bytes | str, *, recipient_refused: bool = False) -> Result:
     text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
     detail = f"{code} {text}".strip()[:1000]
-    return Result(Result.FAILED if 500 <= code < 600 else Result.RETRY, detail)
+    if 500 <= code < 600:
+        return Result(Result.FAILED, detail, recipient_refused=recipient_refused)
+    return Result(Result.RETRY, detail)
 
 
 # Providers whose API has no place for metadata (anymail refuses the message): the

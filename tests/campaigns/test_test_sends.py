@@ -178,3 +178,19 @@ def test_it_audits_each_test_send_naming_the_key_and_the_campaign(world, campaig
         1,
         1,
     )
+
+
+def test_it_sends_a_test_whose_subject_renders_a_multi_line_value(bob_client, world, campaign):
+    # given a subject that shows the account's postal address, which has line breaks
+    world.account_a.postal_address = "1 Alpha Road\nLyon"
+    world.account_a.save()
+    Campaign.objects.filter(pk=campaign.pk).update(subject="News from {{ postal_address }}")
+
+    # when bob sends a test
+    response = bob_client.post(
+        f"/campaigns/{campaign.pk}/test/", {"recipients": "colleague@example.com"}, follow=True
+    )
+
+    # then it goes out, its subject on one line, as recipients will get it
+    assert response.status_code == 200
+    assert [message.subject for message in mail.outbox] == ["[Test] News from 1 Alpha Road Lyon"]

@@ -15,6 +15,7 @@ from campaigns import sending, services, transports
 from campaigns.messages import MessageFactory, Recipient
 from campaigns.models import Delivery
 from campaigns.transports import ConnectionLost, Result
+from contacts.models import Contact, Subscription
 
 
 class Handler:
@@ -72,12 +73,80 @@ def test_smtp_answers_are_classified(smtp_server, campaign):
     transport.close()
 
     assert results["ok@example.net"].outcome == Result.SENT
-    assert results["gone@example.net"] == Result(Result.FAILED, "550 5.1.1 No such user")
+    assert results["gone@example.net"] == Result(
+        Result.FAILED, "550 5.1.1 No such user", recipient_refused=True
+    )
     assert results["busy@example.net"].outcome == Result.RETRY
     assert len(handler.received) == 1
     parsed = email.message_from_bytes(handler.received[0], policy=email.policy.default)
     assert parsed["Subject"] == "Hello Ann"
     assert not parsed.defects
+
+
+class RefusingSender(Handler):
+    """Refuses the sender of every message, as a relay whose checks fail on the return
+    path would (Postfix's reject_unknown_sender_domain)."""
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        return "553 5.1.8 <news@alpha.test>: Sender address rejected: Domain not found"
+
+
+def test_a_refused_sender_is_not_a_refused_recipient(free_port, campaign):
+    # given a server that refuses the sender
+    controller = Controller(RefusingSender(), hostname="127.0.0.1", port=free_port)
+    controller.start()
+    transport = transports.SmtpTransport({"EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": free_port})
+    factory = MessageFactory(campaign, positions={})
+    try:
+        # when a message goes out
+        transport.open()
+        result = transport.send(factory, factory.build(Recipient(1, "ok@example.net", "", "", {})))
+        transport.close()
+    finally:
+        controller.stop()
+
+    # then it failed with the server's words, but nothing holds it against the recipient
+    assert result.outcome == Result.FAILED
+    assert result.detail.startswith("553 5.1.8")
+    assert not result.recipient_refused
+
+
+def test_only_refused_recipients_are_handed_to_the_bounce_rules(
+    campaign, monkeypatch, django_capture_on_commit_callbacks
+):
+    # given a batch where the server refused one recipient's address and, for another
+    # message, the sender
+    second_contact = Contact.objects.create(account=campaign.account, email="sam@example.net")
+    Subscription.objects.create(
+        contact=second_contact,
+        contact_list=campaign.lists.get(),
+        status=Subscription.Status.SUBSCRIBED,
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        services.campaign_start(campaign=campaign, actor=None)
+    sending.take_snapshot(campaign.pk)
+    claimed = sending.claim_batch(campaign, list(campaign.lists.values_list("pk", flat=True)), 2)
+    first, second = (r.delivery_id for r in claimed.recipients)
+    outcomes = sending.Outcomes(
+        failed=[(first, "550 5.1.1 No such user"), (second, "553 5.1.8 Sender rejected")],
+        refused={first},
+    )
+    enqueued = []
+    monkeypatch.setattr(
+        sending.current_app, "send_task", lambda name, args: enqueued.append((name, args))
+    )
+
+    # when the outcomes are written
+    with django_capture_on_commit_callbacks(execute=True):
+        sending.flush(campaign, outcomes, claimed.attempts)
+
+    # then both failed, and only the refused address goes to the bounce rules
+    assert set(
+        Delivery.objects.filter(campaign=campaign, status=Delivery.Status.FAILED).values_list(
+            "pk", flat=True
+        )
+    ) == {first, second}
+    assert enqueued == [("stats.record_send_refusals", [[(first, "550 5.1.1 No such user")]])]
 
 
 def test_an_unreachable_server_is_a_lost_connection_not_a_failure(free_port, campaign):
