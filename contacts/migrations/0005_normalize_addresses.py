@@ -13,7 +13,8 @@ from one form did not stop mail to the other.
    contacts of one account one person, the older contact is kept and the newer merged into
    it: subscriptions to lists the older one is not on move over; where both are on a list
    the older one's subscription stays, unsubscribed if the newer one was (mailing someone
-   who left is the worse mistake); names and attributes the older one lacks are copied;
+   who left is the worse mistake), replaced by the newer one's when only that one holds a
+   confirmed consent; names and attributes the older one lacks are copied;
    deliveries and data requests move over where they can, the others keep their row
    without a contact, as after an erasure. Then the newer contact is deleted.
 
@@ -94,6 +95,12 @@ def _merge(Contact, Subscription, DataRequest, connection, keep, drop):
             Subscription.objects.filter(
                 contact_id=keep.pk, contact_list_id=subscription.contact_list_id
             ).update(status="unsubscribed", unsubscribed_at=subscription.unsubscribed_at)
+        elif subscription.status == "subscribed" and status == "unconfirmed":
+            # The newer one holds the confirmed consent: its proof replaces the pending one.
+            Subscription.objects.filter(
+                contact_id=keep.pk, contact_list_id=subscription.contact_list_id
+            ).delete()
+            Subscription.objects.filter(pk=subscription.pk).update(contact_id=keep.pk)
     objections = [t for t in (keep.tracking_objected_at, drop.tracking_objected_at) if t]
     activity = [t for t in (keep.last_activity_at, drop.last_activity_at) if t]
     Contact.objects.filter(pk=keep.pk).update(
