@@ -36,7 +36,7 @@ from campaigns.models import Campaign, Delivery, DeliveryBody, Link
 from campaigns.states import Action, State, next_state
 from campaigns.transports import ConnectionLost, Result, Transport, transport_for
 from contacts.models import Contact, Subscription
-from contacts.selectors import sendable_subscriptions
+from contacts.selectors import sendable_subscriptions, suppressed_in_unicode_form
 from stats.models import Event
 from stats.services import NewEvent, record_events
 
@@ -161,6 +161,11 @@ def claim_batch(campaign: Campaign, list_ids: list[int], limit: int) -> Claimed:
             },
         )
         rows = cursor.fetchall()
+    # The statement hashes the stored address only; an entry an older version stored
+    # under the U-label form's hash is looked up here, one query for the batch, and only
+    # when it has recipients with an A-label domain.
+    a_labels = [email for _, _, email, *_, sendable in rows if sendable and "xn--" in email]
+    legacy = suppressed_in_unicode_form(campaign.account, a_labels) if a_labels else set()
     claimed = Claimed(recipients=[], attempts={}, skipped=[])
     for (
         delivery_id,
@@ -173,7 +178,7 @@ def claim_batch(campaign: Campaign, list_ids: list[int], limit: int) -> Claimed:
         sendable,
     ) in rows:
         claimed.attempts[delivery_id] = attempts
-        if not sendable:
+        if not sendable or email in legacy:
             claimed.skipped.append(delivery_id)
             continue
         claimed.recipients.append(

@@ -60,6 +60,7 @@ from contacts.models import (
     ImportJob,
     ImportReject,
     Subscription,
+    email_unicode_sha256,
 )
 from contacts.selectors import forget_list_counts, list_counts
 from contacts.services import clean_attribute, day_first_of, parse_when
@@ -844,10 +845,13 @@ def _reader(job: ImportJob, counter: _CountingReader) -> Iterator[list[str]]:
 
 # The staged rows: the attributes arrive as the contact's jsonb, parsed by PostgreSQL while
 # it waits for the next rows (Python checking the file is the slower side of the COPY).
+# unicode_sha256 is the second hash a suppression of the address may be stored under
+# (``email_unicode_sha256``), for the few addresses with an A-label domain: PostgreSQL
+# cannot decode punycode.
 STAGING_SQL = (
     "CREATE TEMPORARY TABLE import_staging (row_number bigint NOT NULL, email text NOT NULL, "
     "first_name text, last_name text, attributes jsonb NOT NULL, consent_at timestamptz, "
-    "consent_ip inet) ON COMMIT DROP"
+    "consent_ip inet, unicode_sha256 text) ON COMMIT DROP"
 )
 NAME_LIMIT = 150  # Contact.first_name and last_name
 
@@ -965,7 +969,7 @@ def _stage(job: ImportJob, cursor: object, rejects: csv.writer) -> dict[str, int
     try:
         with cursor.copy(
             "COPY import_staging (row_number, email, first_name, last_name, attributes, "
-            "consent_at, consent_ip) FROM STDIN"
+            "consent_at, consent_ip, unicode_sha256) FROM STDIN"
         ) as copy:
             write_row = copy.write_row
             for row_number, row in enumerate(_reader(job, counter), 2):
@@ -1035,6 +1039,7 @@ def _stage(job: ImportJob, cursor: object, rejects: csv.writer) -> dict[str, int
                 read_before = counter.count
                 raw_email = row[at] if at < width else ""
                 email = raw_email.strip().lower()
+                unicode_sha256 = None
                 # (the pattern matches ASCII only and implies the "@"; A-labels are
                 # checked by check_email, like Unicode domains)
                 if len(email) > 254 or not match(email) or email.index("@") > 64 or "xn--" in email:
@@ -1045,6 +1050,8 @@ def _stage(job: ImportJob, cursor: object, rejects: csv.writer) -> dict[str, int
                         )
                         invalid += 1
                         continue
+                    # Only an address that comes this way can have an A-label domain.
+                    unicode_sha256 = email_unicode_sha256(email)
                 pairs = []
                 for index, seen, clean in cleaners:
                     raw = row[index] if index < width else ""
@@ -1098,6 +1105,7 @@ def _stage(job: ImportJob, cursor: object, rejects: csv.writer) -> dict[str, int
                         "{" + ", ".join(pairs) + "}",
                         when,
                         ip,
+                        unicode_sha256,
                     )
                 )
                 staged += 1
@@ -1222,21 +1230,26 @@ def _merge(job: ImportJob, cursor: object) -> dict[str, int]:
 
 
 # One row per address (the first in the file), whether it is suppressed (a hashed lookup
-# in the account's and the platform's lists), and the contact it already is: a probe of
-# the unique index per address, which keeps the addresses in order (a hash join need
-# not) and costs what the file's size says, whatever the account's. The rows are then
-# kept in memory for the three uses below, not written to a table.
+# in the account's and the platform's lists, of the address's hash and, for an A-label
+# domain, of its U-label form's, which older versions stored), and the contact it
+# already is: a probe of the unique index per address, which keeps the addresses in
+# order (a hash join need not) and costs what the file's size says, whatever the
+# account's. The rows are then kept in memory for the three uses below, not written to
+# a table.
 _NEW_CONTACTS_SQL = """
     WITH addresses AS (
         SELECT d.email, d.first_name, d.last_name, d.attributes, d.consent_at, d.consent_ip,
-               encode(sha256(convert_to(d.email, 'UTF8')), 'hex') IN (
+               (encode(sha256(convert_to(d.email, 'UTF8')), 'hex') IN (
                    SELECT s.email_sha256 FROM contacts_suppression s
                    WHERE s.account_id = %(account)s OR s.account_id IS NULL
-               ) AS suppressed,
+               ) OR (d.unicode_sha256 IS NOT NULL AND d.unicode_sha256 IN (
+                   SELECT s.email_sha256 FROM contacts_suppression s
+                   WHERE s.account_id = %(account)s OR s.account_id IS NULL
+               ))) AS suppressed,
                {lookup} AS contact_id
         FROM (
             SELECT DISTINCT ON (email) email, first_name, last_name, attributes, consent_at,
-                   consent_ip
+                   consent_ip, unicode_sha256
             FROM import_staging ORDER BY email, row_number
         ) d
     ), known AS (

@@ -24,8 +24,19 @@ def email_sha256(email: str) -> str:
     """How an address is kept on a suppression list: hashed, so the list survives the
     erasure of the person without keeping their address. Always the hash of the
     normalized form (domain in A-labels), which is also the form contacts are stored in,
-    so SQL that hashes ``contacts_contact.email`` finds the same entries."""
-    return hashlib.sha256(normalize_email(email).encode()).hexdigest()
+    so SQL that hashes ``contacts_contact.email`` finds the same entries.
+
+    An address whose domain has no A-label form (``ana@i❤.ws``, which older versions
+    accepted and migration 0005 left as it was) is hashed as those versions hashed it,
+    trimmed and lower-cased: it must still be possible to erase or suppress it."""
+    return hashlib.sha256(_hashed_form(email).encode()).hexdigest()
+
+
+def _hashed_form(email: str) -> str:
+    try:
+        return normalize_email(email)
+    except ValidationError:
+        return (email or "").strip().lower()
 
 
 def email_sha256_forms(email: str) -> list[str]:
@@ -33,9 +44,19 @@ def email_sha256_forms(email: str) -> list[str]:
     and for a Unicode domain also the hash of its U-label form, which older versions of
     Missive stored. Entries known only by such a hash cannot be rewritten (the address is
     gone), so lookups by address check both, in one ``email_sha256__in`` query."""
-    normalized = normalize_email(email)
+    normalized = _hashed_form(email)
     forms = [normalized, email_unicode_form(normalized)]
     return list(dict.fromkeys(hashlib.sha256(form.encode()).hexdigest() for form in forms))
+
+
+def email_unicode_sha256(normalized: str) -> str | None:
+    """For an address already normalized, the other hash of ``email_sha256_forms``: that
+    of its U-label form, or None when it has none (no ``xn--`` label in its domain). For
+    the SQL that hashes stored addresses, which can compute only the first."""
+    unicode_form = email_unicode_form(normalized)
+    if unicode_form == normalized:
+        return None
+    return hashlib.sha256(unicode_form.encode()).hexdigest()
 
 
 class ContactList(models.Model):

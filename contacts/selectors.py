@@ -3,6 +3,7 @@ instead of OFFSET, counts that stop counting when they pass what a page can show
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,6 +23,7 @@ from contacts.models import (
     Subscription,
     Suppression,
     email_sha256_forms,
+    email_unicode_sha256,
 )
 
 PAGE_SIZE = 50
@@ -247,6 +249,27 @@ def suppressed(account: Account) -> QuerySet[Suppression]:
     )
 
 
+def suppressed_in_unicode_form(account: Account, emails: Iterable[str]) -> set[str]:
+    """Of ``emails`` (stored, so normalized), those on a list that applies to ``account``
+    under the hash of their U-label form only: entries older versions stored for an
+    erased person, which no migration could give an A-label twin. SQL that hashes stored
+    addresses cannot find them (PostgreSQL cannot decode punycode), so the gates that do
+    (the snapshot, the send claim) ask here too. Only an address with an A-label domain
+    can have such an entry: for emails without one, no query."""
+    by_hash: dict[str, list[str]] = {}
+    for email in emails:
+        if "xn--" in email and (digest := email_unicode_sha256(email)):
+            by_hash.setdefault(digest, []).append(email)
+    if not by_hash:
+        return set()
+    found = (
+        Suppression.objects.applying_to(account)
+        .filter(email_sha256__in=list(by_hash))
+        .values_list("email_sha256", flat=True)
+    )
+    return {email for digest in found for email in by_hash[digest]}
+
+
 def sendable_subscriptions(account: Account, list_ids: list[int]) -> QuerySet[Subscription]:
     """The audience of a send: subscribed to one of ``list_ids``, and on neither the
     account's suppression list nor the platform's "do not contact" list. Every place that
@@ -254,11 +277,26 @@ def sendable_subscriptions(account: Account, list_ids: list[int]) -> QuerySet[Su
     blocked = Suppression.objects.applying_to(account).filter(
         email_sha256=Sha256Hex(OuterRef("contact__email"))
     )
-    return (
+    audience = (
         Subscription.objects.for_account(account)
         .filter(contact_list_id__in=list_ids, status=Subscription.Status.SUBSCRIBED)
         .filter(~Exists(blocked))
     )
+    # The entries SQL cannot find (suppressed_in_unicode_form), looked up for the few
+    # subscribed contacts with an A-label domain.
+    candidates = (
+        Contact.objects.for_account(account)
+        .filter(email__contains="xn--")
+        .filter(Exists(audience.filter(contact=OuterRef("pk"))))
+        .values_list("pk", "email")
+    )
+    emails = dict(candidates)
+    legacy = suppressed_in_unicode_form(account, emails.values())
+    if legacy:
+        audience = audience.exclude(
+            contact_id__in=[pk for pk, email in emails.items() if email in legacy]
+        )
+    return audience
 
 
 def imports(account: Account) -> QuerySet[ImportJob]:

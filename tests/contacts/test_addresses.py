@@ -33,7 +33,7 @@ from campaigns import forms as campaign_forms
 from campaigns import sending
 from campaigns import services as campaign_services
 from campaigns.models import Campaign, Delivery
-from contacts import data_requests, importing, selectors, services
+from contacts import data_requests, erasure, importing, selectors, services
 from contacts.models import (
     Contact,
     DataRequest,
@@ -432,6 +432,128 @@ def test_an_address_known_only_by_its_unicode_hash_is_still_found_by_any_form(wo
         services.contact_create(
             account=world.account_a, actor=world.alice, email=ANA, lists=[world.extras["list"]]
         )
+
+
+def _suppress_unicode_hash_only(world: World, scope: str) -> Suppression:
+    """An entry an older version hashed from ana's Unicode form, with no twin under the
+    A-label hash (she had no contact when the migration ran): the platform's "do not
+    contact" list or account A's own list."""
+    return Suppression.objects.create(
+        account=None if scope == "platform" else world.account_a,
+        email_sha256=_sha256(ANA_UNICODE),
+        reason="do_not_contact" if scope == "platform" else "erasure",
+    )
+
+
+SCOPES = ["platform", "account"]
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+@pytest.mark.parametrize("form", [ANA_UNICODE, ANA, ANA_UPPER])
+def test_an_import_keeps_out_an_address_suppressed_only_under_its_unicode_hash(world, scope, form):
+    # given ana suppressed only under the hash of her Unicode form
+    _suppress_unicode_hash_only(world, scope)
+
+    # when a file names her, in any form, beside zoe
+    job = _import(world, [form, "zoe@example.com"])
+
+    # then she is counted as suppressed and is neither a contact nor subscribed; zoe is
+    assert job.status == ImportJob.Status.DONE
+    assert (job.created_count, job.suppressed_count) == (1, 1)
+    assert _contacts_of(world, ANA) == []
+    assert not Subscription.objects.filter(contact__email=ANA).exists()
+    subscribed = Subscription.objects.filter(contact_list=world.extras["list"])
+    assert set(subscribed.values_list("contact__email", flat=True)) == {
+        "erin@alpha.test",
+        "zoe@example.com",
+    }
+
+
+def _ana_on_the_newsletter(world: World) -> Contact:
+    return services.contact_create(
+        account=world.account_a, actor=world.alice, email=ANA, lists=[world.extras["list"]]
+    )
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+def test_the_snapshot_leaves_out_a_contact_suppressed_only_under_her_unicode_hash(
+    world, django_capture_on_commit_callbacks, scope
+):
+    # given ana subscribed in A-labels, then suppressed only under her Unicode form's hash
+    _ana_on_the_newsletter(world)
+    _suppress_unicode_hash_only(world, scope)
+
+    # when a campaign to the newsletter starts
+    campaign = _start(_campaign(world, world.extras["list"]), django_capture_on_commit_callbacks)
+
+    # then its snapshot has erin only, and ana is counted as excluded
+    assert (campaign.recipients_count, campaign.excluded_count) == (1, 1)
+    assert list(
+        Delivery.objects.filter(campaign=campaign).values_list("contact__email", flat=True)
+    ) == ["erin@alpha.test"]
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+def test_the_send_claim_skips_a_contact_suppressed_only_under_her_unicode_hash(
+    world, django_capture_on_commit_callbacks, scope
+):
+    # given ana subscribed in A-labels and in the snapshot of a started campaign
+    ana = _ana_on_the_newsletter(world)
+    campaign = _start(_campaign(world, world.extras["list"]), django_capture_on_commit_callbacks)
+    assert campaign.recipients_count == 2
+
+    # when, before its batch is claimed, she is suppressed under her Unicode form's hash
+    _suppress_unicode_hash_only(world, scope)
+    claimed = sending.claim_batch(campaign, [world.extras["list"].pk], 10)
+
+    # then the claim leaves her out, for erin only
+    assert [r.email for r in claimed.recipients] == ["erin@alpha.test"]
+    assert claimed.skipped == [Delivery.objects.get(campaign=campaign, contact=ana).pk]
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+def test_a_batch_never_mails_a_contact_suppressed_only_under_her_unicode_hash(
+    world, django_capture_on_commit_callbacks, scope
+):
+    # given ana subscribed in A-labels and in the snapshot of a started campaign
+    ana = _ana_on_the_newsletter(world)
+    campaign = _start(_campaign(world, world.extras["list"]), django_capture_on_commit_callbacks)
+
+    # when she is suppressed under her Unicode form's hash and the batch is sent
+    _suppress_unicode_hash_only(world, scope)
+    sending.send_batch(campaign.pk)
+
+    # then only erin receives the campaign, and ana's delivery is skipped
+    assert [m.to for m in mail.outbox] == [["erin@alpha.test"]]
+    delivery = Delivery.objects.get(campaign=campaign, contact=ana)
+    assert delivery.status == Delivery.Status.SKIPPED
+    campaign.refresh_from_db()
+    assert (campaign.sent_count, campaign.skipped_count) == (1, 1)
+
+
+# --- Addresses an older version accepted with a domain that has no A-label form --------------
+
+NO_IDNA = "ana@i❤.ws"
+
+
+def test_a_contact_whose_domain_has_no_a_label_form_can_still_be_erased(world):
+    # given a contact stored by an older version with a domain IDNA 2008 refuses
+    contact = services.contact_create(
+        account=world.account_a, actor=world.alice, email="old3@example.com"
+    )
+    contact = _legacy(contact, NO_IDNA)
+
+    # when alice erases her
+    erased = erasure.erase_contact(contact=contact, actor=world.alice, reason="customer")
+
+    # then she is gone, and suppressed under the hash older versions kept for her
+    assert not Contact.objects.filter(pk=contact.pk).exists()
+    assert erased.email_sha256 == _sha256(NO_IDNA)
+    assert Suppression.objects.filter(
+        account=world.account_a, email_sha256=_sha256(NO_IDNA), reason="erasure"
+    ).exists()
+    # and every lookup by that address finds the suppression
+    assert selectors.is_suppressed(world.account_a, NO_IDNA.upper())
 
 
 # --- Every entry point agrees (properties) ---------------------------------------------------
