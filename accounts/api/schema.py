@@ -4,9 +4,10 @@ operation can answer.
 Views declare their own successes and the refusals only they make (409 for a state
 conflict, 503 for an unreachable mail server). The errors that come from the shared
 machinery are added here, once, so the schema cannot forget one: 400 for invalid input,
-401 and 403 from authentication and roles, 404 wherever a path names an object or a
-cursor picks a page, 413 for uploads, 415 for a body of another media type, 429 where a
-throttle applies. Each in the shape accounts/api/errors.py gives it.
+401 and 403 from authentication and roles, 404 wherever a path names an object (a
+cursor that is not one a list gave is invalid input: 400), 413 for uploads, 415 for a
+body of another media type, 429 where a throttle applies. Each in the shape
+accounts/api/errors.py gives it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from django.core.validators import RegexValidator
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
-from rest_framework.pagination import CursorPagination
 
 from accounts.api.errors import ErrorSerializer, ValidationErrorSerializer
 from accounts.models import validate_single_line
@@ -38,14 +38,6 @@ FORBIDDEN = OpenApiResponse(
 NOT_FOUND = OpenApiResponse(
     ErrorSerializer,
     description="No such object in this account (another account's answers the same).",
-)
-BAD_CURSOR = OpenApiResponse(
-    ErrorSerializer, description="The `cursor` is not one this list gave in `next`."
-)
-NOT_FOUND_OR_BAD_CURSOR = OpenApiResponse(
-    ErrorSerializer,
-    description="No such object in this account (another account's answers the same), "
-    "or a `cursor` this list did not give.",
 )
 DUPLICATE = OpenApiResponse(
     ValidationErrorSerializer,
@@ -112,13 +104,8 @@ class MissiveAutoSchema(AutoSchema):
         # Any request may be refused as invalid: a query parameter given twice, at least.
         errors = {400: INVALID, 401: UNAUTHENTICATED, 403: FORBIDDEN}
         body = operation.get("requestBody", {}).get("content", {})
-        names_object = any(p["in"] == "path" for p in operation.get("parameters", []))
-        if names_object and self._is_paginated():
-            errors[404] = NOT_FOUND_OR_BAD_CURSOR
-        elif names_object:
+        if any(p["in"] == "path" for p in operation.get("parameters", [])):
             errors[404] = NOT_FOUND
-        elif self._is_paginated():
-            errors[404] = BAD_CURSOR
         if "multipart/form-data" in body:
             errors[413] = TOO_LARGE
         if body:
@@ -126,12 +113,3 @@ class MissiveAutoSchema(AutoSchema):
         if self.view.get_throttles():
             errors[429] = THROTTLED
         return errors
-
-    def _is_paginated(self) -> bool:
-        pagination = getattr(self.view, "pagination_class", None)
-        return (
-            self.method == "GET"
-            and pagination is not None
-            and issubclass(pagination, CursorPagination)
-            and self._is_list_view()
-        )

@@ -18,13 +18,13 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.exceptions import APIException, Throttled
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.auth import AccountAPIMixin
 from accounts.api.errors import ErrorSerializer, ValidationErrorSerializer
+from accounts.api.pagination import CursorPage
 from accounts.roles import Perm
 from accounts.scoping import get_for_account_or_404
 from campaigns import selectors, services
@@ -85,7 +85,7 @@ class CampaignAPIView(AccountAPIMixin, APIView):
 # Campaigns
 
 
-class CampaignPagination(CursorPagination):
+class CampaignPagination(CursorPage):
     ordering = ("-created_at", "-id")
 
 
@@ -365,7 +365,7 @@ class CampaignProgressView(CampaignAPIView):
 # Templates
 
 
-class TemplatePagination(CursorPagination):
+class TemplatePagination(CursorPage):
     ordering = ("name", "id")
 
 

@@ -12,13 +12,13 @@ from django.core.validators import RegexValidator
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.auth import AccountAPIMixin
 from accounts.api.fields import StrictJSONMixin
+from accounts.api.pagination import CursorPage
 from accounts.api.schema import DUPLICATE
 from accounts.models import validate_single_line
 from accounts.roles import Perm
@@ -125,7 +125,7 @@ class AttributeDeletedSerializer(serializers.Serializer):
     cleared = serializers.IntegerField(help_text="Contacts whose value was deleted.")
 
 
-class AttributePagination(CursorPagination):
+class AttributePagination(CursorPage):
     ordering = ("name", "id")
 
 

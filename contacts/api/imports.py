@@ -23,7 +23,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import APIException
-from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import MultiPartParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -33,6 +32,7 @@ from rest_framework.views import APIView
 from accounts.api.auth import AccountAPIMixin
 from accounts.api.errors import ErrorSerializer
 from accounts.api.fields import StrictJSONMixin
+from accounts.api.pagination import CursorPage
 from accounts.roles import Perm
 from accounts.scoping import get_for_account_or_404
 from contacts import importing, selectors
@@ -273,11 +273,11 @@ class ImportRejectSerializer(serializers.ModelSerializer):
 # Views
 
 
-class ImportPagination(CursorPagination):
+class ImportPagination(CursorPage):
     ordering = ("-created_at", "-id")
 
 
-class RejectPagination(CursorPagination):
+class RejectPagination(CursorPage):
     ordering = ("row_number", "id")
 
 

@@ -25,7 +25,6 @@ from drf_spectacular.utils import (
 )
 from rest_framework import generics, status
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.pagination import CursorPagination
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -34,6 +33,7 @@ from rest_framework.views import APIView
 
 from accounts.api.auth import AccountAPIMixin
 from accounts.api.errors import ErrorSerializer
+from accounts.api.pagination import CursorPage
 from accounts.api.schema import DUPLICATE
 from accounts.models import Account, normalize_email
 from accounts.roles import Perm
@@ -82,7 +82,7 @@ def _subscribe(*, contact: Contact, contact_list: ContactList, **consent: str) -
 # Lists
 
 
-class ListPagination(CursorPagination):
+class ListPagination(CursorPage):
     ordering = ("name", "id")
 
 
@@ -415,7 +415,7 @@ class ListUnsubscribeView(AccountAPIMixin, APIView):
 # Suppressions
 
 
-class SuppressionPagination(CursorPagination):
+class SuppressionPagination(CursorPage):
     ordering = ("-created_at", "-id")
 
 

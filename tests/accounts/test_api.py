@@ -299,3 +299,31 @@ def test_it_documents_the_errors_of_every_operation(db):
     }
     upload = schema["paths"]["/api/v1/lists/{list_id}/imports/"]["post"]["responses"]
     assert "413" in upload
+
+
+def test_every_list_answers_a_cursor_it_did_not_give_with_400_naming_it(world):
+    # given every paginated list of the API, from the URL resolver
+    from django.urls import resolve, reverse
+
+    from accounts.api.pagination import CursorPage
+    from tests.tenancy import project_routes
+
+    _key, secret = make_api_key(world.account_a)
+    client = _api(secret)
+    paginated = []
+    for route in project_routes():
+        if not route.is_api or route.keywords:
+            continue
+        path = reverse(route.name)
+        pagination = getattr(resolve(path).func.cls, "pagination_class", None)
+        if pagination and issubclass(pagination, CursorPage):
+            paginated.append((path, pagination.cursor_query_param))
+    assert len(paginated) >= 6, paginated
+
+    for path, name in paginated:
+        # when one is asked for a page with a forged cursor
+        response = client.get(path, {name: "forged"})
+
+        # then it answers 400 in the error shape, naming the cursor
+        assert response.status_code == 400, path
+        assert name in response.json()["errors"], path
