@@ -4,10 +4,12 @@ checked here, on every save, so nothing unsafe is stored by the app."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from accounts import allowances
@@ -188,7 +190,12 @@ class TestSendRefused(PermissionDenied):
 
 
 class TestSendLimitReached(Exception):
-    """The account's test messages for this hour are used up."""
+    """The account's test messages of the last hour are used up; ``retry_after`` is the
+    seconds until those asked for would fit."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -240,9 +247,12 @@ def campaign_test_send(
                 "test-sends", account.pk, count=len(to_send), limit=TEST_SEND_HOURLY_LIMIT
             )
         except allowances.AllowanceExceeded as exceeded:
+            minutes = math.ceil(exceeded.retry_after / 60)
             raise TestSendLimitReached(
                 f"An account may send {TEST_SEND_HOURLY_LIMIT} test messages an hour; "
-                f"{exceeded.left} left this hour. Try again later."
+                f"{exceeded.left} may be sent now. Try again in {minutes} "
+                f"minute{pluralize(minutes)}.",
+                retry_after=exceeded.retry_after,
             ) from None
         sender = formataddr((campaign.from_name, campaign.from_email))
         with get_connection() as connection:

@@ -215,7 +215,7 @@ class CampaignTestView(CampaignAPIView):
         except TemplateRefused as refused:
             raise DjangoValidationError(str(refused)) from None
         except services.TestSendLimitReached as limited:
-            raise Throttled(detail=str(limited)) from None
+            raise Throttled(wait=limited.retry_after, detail=str(limited)) from None
         except OSError as error:
             raise MailServerUnavailable(f"The test was not sent: {error}") from None
         skipped = [{"email": a, "reason": why} for a, why in result.skipped.items()]

@@ -130,6 +130,7 @@ def test_it_limits_test_messages_per_account_and_hour(editor_api, bob_client, wo
     # then it is refused with the rule, and nothing leaves
     assert response.status_code == 429
     assert "10 test messages an hour" in response.json()["detail"]
+    assert 1 <= int(response["Retry-After"]) <= 3600
     assert "10 test messages an hour" in page.content.decode()
     assert mail.outbox == []
 
