@@ -354,6 +354,13 @@ AUDIT_LABELS = {
     "account.sending_suspended": "had sending suspended (complaint rate over the limit)",
     "retention.inactive_contacts_notice": "was told inactive contacts will be removed",
     "retention.inactive_contacts_removed": "removed inactive contacts (retention)",
+    "attribute.created": "created a contact attribute",
+    "attribute.renamed": "renamed a contact attribute",
+    "attribute.relabelled": "relabelled a contact attribute",
+    "attribute.retyped": "changed the type of a contact attribute",
+    "attribute.deleted": "deleted a contact attribute",
+    "suppressions.added": "suppressed addresses",
+    "suppressions.exported": "exported the suppression list",
 }
 
 
@@ -382,6 +389,18 @@ class AuditEntry(models.Model):
     @property
     def label(self) -> str:
         return AUDIT_LABELS.get(self.action, self.action)
+
+    @property
+    def detail_items(self) -> list[tuple[str, str]]:
+        """The detail as people read it: lists as comma-separated text, not Python's
+        ``['from_email', 'subject']``."""
+        return [
+            (
+                key,
+                ", ".join(str(v) for v in value) if isinstance(value, list | tuple) else str(value),
+            )
+            for key, value in (self.detail or {}).items()
+        ]
 
 
 class RetentionRun(models.Model):

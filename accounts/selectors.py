@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import Account, ApiKey, AuditEntry, Invitation, Membership, User
+from accounts.roles import Role
 
 SESSION_ACCOUNT_KEY = "missive_account_id"
 
@@ -41,6 +42,19 @@ def mfa_missing(user: User, account: Account) -> bool:
 
 def members(account: Account) -> QuerySet[Membership]:
     return Membership.objects.for_account(account).select_related("user").order_by("created_at")
+
+
+def is_only_owner(membership: Membership) -> bool:
+    """Whether this member is the account's one owner, who may not leave (the account
+    keeps at least one owner), so the team page offers no Leave to them."""
+    if membership.role != Role.OWNER:
+        return False
+    return not (
+        Membership.objects.for_account(membership.account)
+        .filter(role=Role.OWNER)
+        .exclude(pk=membership.pk)
+        .exists()
+    )
 
 
 def pending_invitations(account: Account) -> QuerySet[Invitation]:

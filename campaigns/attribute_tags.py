@@ -10,7 +10,7 @@ from django.utils import timezone
 from accounts.models import Account
 from campaigns.models import Campaign
 from campaigns.states import State
-from contacts.merge_tags import TagUse, tag_pattern
+from contacts.merge_tags import TagUse, tag_rename, tag_used
 
 # The parts of a campaign that merge tags are rendered in.
 PARTS = ("subject", "preheader", "html", "text")
@@ -27,7 +27,6 @@ def _candidates(account: Account, name: str):
 
 
 def campaigns_using(account: Account, name: str) -> list[TagUse]:
-    pattern = tag_pattern(name)
     return [
         TagUse(
             id=campaign.pk,
@@ -37,17 +36,16 @@ def campaigns_using(account: Account, name: str) -> list[TagUse]:
             url=reverse("campaign_detail", args=[campaign.pk]),
         )
         for campaign in _candidates(account, name).order_by("name", "pk")
-        if any(pattern.search(getattr(campaign, part) or "") for part in PARTS)
+        if any(tag_used(getattr(campaign, part) or "", name) for part in PARTS)
     ]
 
 
 def campaigns_rename_tag(account: Account, old: str, new: str) -> int:
     """The drafts that use ``{{ attributes.old }}`` use ``{{ attributes.new }}`` instead.
     A scheduled campaign is left as it is: it can no longer be edited."""
-    pattern = tag_pattern(old)
     changed = 0
     for campaign in _candidates(account, old).filter(status=State.DRAFT).select_for_update():
-        parts = {part: pattern.sub(rf"\g<1>{new}", getattr(campaign, part) or "") for part in PARTS}
+        parts = {part: tag_rename(getattr(campaign, part) or "", old, new) for part in PARTS}
         if any(parts[part] != getattr(campaign, part) for part in PARTS):
             for part, value in parts.items():
                 setattr(campaign, part, value)

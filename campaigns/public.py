@@ -271,6 +271,21 @@ def campaign_lists(who: Recipient) -> list[ContactList]:
     return list(who.campaign.lists.order_by("name"))
 
 
+def is_unsubscribed(who: Recipient) -> bool:
+    """Whether the recipient is already off every list of the campaign, so the page shows
+    that instead of a button that would change nothing."""
+    if who.contact is None:
+        return True
+    return (
+        not Subscription.objects.filter(
+            contact=who.contact,
+            contact_list__in=who.campaign.lists.all(),
+        )
+        .exclude(status=Subscription.Status.UNSUBSCRIBED)
+        .exists()
+    )
+
+
 def preferences(who: Recipient) -> list[Subscription]:
     """The recipient's subscriptions with this account (the lists they are on)."""
     if who.contact is None:

@@ -1,5 +1,10 @@
 """Where an attribute's merge tag ``{{ attributes.<name> }}`` is used.
 
+A use is any ``attributes.<name>`` inside a template token: a variable
+(``{{ attributes.city|upper }}``), a filter argument (``{{ x|default:attributes.city }}``)
+or a tag (``{% if attributes.city == "Paris" %}``). All of them stop working when the
+attribute is renamed or deleted, so all of them are listed and rewritten.
+
 The campaigns app renders the tag, but contacts may not import it (imports flow one way:
 accounts ← contacts ← campaigns). So it registers here, when it loads, how to find the
 campaigns that use a tag and how to rename the tag in those it may still change; the
@@ -11,6 +16,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from django.template.base import BLOCK_TAG_START, VARIABLE_TAG_START, tag_re
 
 from accounts.models import Account
 
@@ -24,6 +31,9 @@ class TagUse:
     status: str
     editable: bool  # renaming the tag may change it (a draft)
     url: str
+    # Being sent, or paused mid-send: each batch renders the tag again, so the attribute
+    # must not change under it.
+    sending: bool = False
 
 
 _finders: list[Callable[[Account, str], list[TagUse]]] = []
@@ -38,10 +48,40 @@ def register(
         _renamers.append(rename)
 
 
-def tag_pattern(name: str) -> re.Pattern[str]:
-    """``{{ attributes.name }}``, with or without spaces or filters, and not
-    ``attributes.name_2``."""
-    return re.compile(r"(\{\{-?\s*attributes\.)" + re.escape(name) + r"(?![A-Za-z0-9_])")
+def _name_pattern(name: str) -> re.Pattern[str]:
+    # Not ``attributes.name_2``, nor ``other.attributes.name``.
+    return re.compile(r"(?<![\w.])attributes\." + re.escape(name) + r"(?!\w)")
+
+
+def _tokens(text: str) -> list[str]:
+    """The text split by Django's own lexer pattern: odd items are ``{{ }}``, ``{% %}``
+    and ``{# #}`` tokens, even items the text between them."""
+    return tag_re.split(text)
+
+
+def _is_code(token: str) -> bool:
+    return token.startswith((VARIABLE_TAG_START, BLOCK_TAG_START))
+
+
+def tag_used(text: str, name: str) -> bool:
+    """Whether ``text`` uses ``attributes.<name>`` in a variable or a tag."""
+    if f"attributes.{name}" not in text:
+        return False
+    pattern = _name_pattern(name)
+    return any(_is_code(token) and pattern.search(token) for token in _tokens(text)[1::2])
+
+
+def tag_rename(text: str, old: str, new: str) -> str:
+    """``text`` with every use of ``attributes.<old>`` in a variable or a tag made
+    ``attributes.<new>``; the text between tokens is left as it is."""
+    if f"attributes.{old}" not in text:
+        return text
+    pattern = _name_pattern(old)
+    parts = _tokens(text)
+    for index in range(1, len(parts), 2):
+        if _is_code(parts[index]):
+            parts[index] = pattern.sub(f"attributes.{new}", parts[index])
+    return "".join(parts)
 
 
 def uses(account: Account, name: str) -> list[TagUse]:

@@ -18,6 +18,10 @@ from accounts.roles import DESCRIPTIONS, Perm, Role, can_grant, role_can
 from accounts.scoping import get_for_account_or_404
 from accounts.views.decorators import account_required
 
+ONLY_OWNER_TEXT = (
+    "You are the only owner: make someone else owner first, then you can leave this account."
+)
+
 
 def _error_text(error: ValidationError | PermissionDenied) -> str:
     if isinstance(error, ValidationError):
@@ -40,6 +44,7 @@ def _members_page(
             # rows of members above oneself show a badge, not a role menu or Remove
             "grantable": [r for r in Role.values if can_grant(request.membership.role, r)],
             "role_descriptions": DESCRIPTIONS.items(),
+            "only_owner": selectors.is_only_owner(request.membership),
         },
         status=status,
     )
@@ -97,6 +102,10 @@ def member_remove(request: HttpRequest, membership_id: int) -> HttpResponse:
     leaving = target.pk == request.membership.pk
     if not leaving and not role_can(request.membership.role, Perm.MANAGE_MEMBERS):
         raise PermissionDenied("Only owners and admins can remove members.")
+    if leaving and request.method != "POST" and selectors.is_only_owner(target):
+        # No confirmation page for a step the service refuses: say why at once.
+        messages.error(request, ONLY_OWNER_TEXT)
+        return redirect("members")
     if request.method == "POST":
         try:
             services.membership_remove(by=request.membership, membership=target)

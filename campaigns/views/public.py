@@ -109,6 +109,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         public.unsubscribe(who, how="one-click" if one_click else "page")
         response = render(request, "campaigns/public/unsubscribed.html", context)
     else:
+        context["already"] = public.is_unsubscribed(who)
         response = render(request, "campaigns/public/unsubscribe.html", context)
     response["Cache-Control"] = NO_STORE
     return response

@@ -137,6 +137,26 @@ def test_it_does_not_let_the_last_owner_leave(alice_client, world):
     assert Membership.objects.filter(pk=alice_membership.pk).exists()
 
 
+def test_it_offers_no_leave_to_the_only_owner_and_says_why(alice_client, bob_client, world):
+    # Given alice is account A's only owner, and bob an editor in it
+    alice_membership = Membership.objects.get(user=world.alice, account=world.account_a)
+    remove_url = f"/team/members/{alice_membership.pk}/remove/"
+
+    # When alice opens the team page, and then the Leave address anyway
+    page = alice_client.get("/team/").content.decode()
+    confirm = alice_client.get(remove_url, follow=True)
+
+    # Then she sees why she cannot leave, no Leave button and no confirmation page
+    assert "only owner" in page
+    assert f'href="{remove_url}"' not in page
+    assert "Leave this account?" not in confirm.content.decode()
+    assert "only owner" in confirm.content.decode()
+    assert Membership.objects.filter(pk=alice_membership.pk).exists()
+    # while bob, who may leave, is still offered it
+    bob_membership = Membership.objects.get(user=world.bob, account=world.account_a)
+    assert f"/team/members/{bob_membership.pk}/remove/" in bob_client.get("/team/").content.decode()
+
+
 def test_it_shows_the_members_page_to_every_role(bob_client, world):
     response = bob_client.get("/team/")
 

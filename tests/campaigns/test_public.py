@@ -4,6 +4,7 @@ cheap, and never an error on a bad token."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -163,6 +164,24 @@ def test_one_click_unsubscribe_post_needs_no_csrf_and_answers_200(
         url, "List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded"
     )
     assert again.status_code == 200
+    assert Event.objects.filter(delivery_id=sent.pk, type="unsubscribe").count() == 1
+
+
+def test_the_unsubscribe_page_says_so_once_the_recipient_is_unsubscribed(sent, client):
+    # Given erin already unsubscribed with the one-click POST
+    url = f"/u/{tokens.recipient_token(sent.pk)}"
+    client.post(url, "List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded")
+
+    # When she opens the unsubscribe page
+    response = client.get(url)
+
+    # Then it says she is already unsubscribed, offers no button, and changes nothing
+    assert response.status_code == 200
+    assert b"already unsubscribed" in response.content
+    assert b"Press the button" not in response.content
+    assert b'type="submit"' not in response.content
+    subscription = Subscription.objects.get(contact=sent.contact)
+    assert subscription.status == Subscription.Status.UNSUBSCRIBED
     assert Event.objects.filter(delivery_id=sent.pk, type="unsubscribe").count() == 1
 
 
@@ -354,3 +373,30 @@ def test_an_open_in_the_first_seconds_after_sending_is_a_machines(sent, client):
     assert Event.objects.get(delivery_id=sent.pk, type="open").machine is True
     sent.refresh_from_db()
     assert sent.first_opened_at is None
+
+
+def test_recipient_pages_and_the_contact_page_show_a_unicode_domain_in_unicode(
+    sent, client, alice_client
+):
+    # Given erin's address has an internationalized domain, stored in A-labels
+    Contact = type(sent.contact)
+    Contact.objects.filter(pk=sent.contact_id).update(email="erin@xn--bcher-kva.de")
+    token = tokens.recipient_token(sent.pk)
+
+    # When she opens her pages, and alice opens the contact page
+    pages = [
+        client.get(f"/u/{token}"),
+        client.get(f"/u/{token}/preferences"),
+        client.get(f"/u/{token}/stop-tracking"),
+        alice_client.get(f"/contacts/{sent.contact_id}/"),
+    ]
+
+    # Then each shows the address as people write it, never the punycode
+    for page in pages:
+        assert page.status_code == 200
+        text = page.content.decode()
+        assert "erin@bücher.de" in text
+        # (an edit form's field keeps the stored value: that is not prose)
+        assert "xn--bcher-kva" not in re.sub(r'value="[^"]*"', "", text)
+    # and storage keeps the A-label form
+    assert Contact.objects.get(pk=sent.contact_id).email == "erin@xn--bcher-kva.de"

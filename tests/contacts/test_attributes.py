@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from accounts.models import AuditEntry
 from campaigns.models import Campaign
 from campaigns.states import State
-from contacts import services
+from contacts import merge_tags, services
 from contacts.models import AttributeDefinition, Contact
 from tests.factories import World, add_member, make_api_key, make_user
 
@@ -296,3 +296,31 @@ def test_it_refuses_attribute_writes_to_viewer_keys_and_outsiders(world):
     assert outsider.get("/api/v1/attributes/").json()["results"] == []
     city.refresh_from_db()
     assert city.name == "city"
+
+
+def test_it_finds_and_renames_the_tag_in_conditions_and_filter_arguments(world, plan):
+    # given a draft using the attribute only in a condition, a comparison and a filter
+    # argument, and a look-alike in plain text
+    draft = _campaign(
+        world,
+        "Tiers",
+        subject="{{ first_name|default:attributes.plan }}",
+        html='<p>{% if attributes.plan %}A{% endif %}{% if attributes.plan == "gold" %}B'
+        "{% endif %} attributes.plan</p>",
+    )
+
+    # when the rename page is opened, it lists the draft
+    assert [use.name for use in merge_tags.uses(world.account_a, "plan")] == ["Tiers"]
+
+    # when it is renamed, with the drafts
+    services.attribute_rename(
+        definition=plan, actor=world.alice, name="tier", update_campaigns=True
+    )
+
+    # then every use in a token is rewritten, the plain text is left alone
+    draft.refresh_from_db()
+    assert draft.subject == "{{ first_name|default:attributes.tier }}"
+    assert draft.html == (
+        '<p>{% if attributes.tier %}A{% endif %}{% if attributes.tier == "gold" %}B'
+        "{% endif %} attributes.plan</p>"
+    )

@@ -67,6 +67,17 @@ def test_it_shows_an_empty_state_to_an_account_without_entries(charlie_client):
     assert "No suppressed address yet" in response.content.decode()
 
 
+def test_it_does_not_call_a_list_unsubscribe_a_suppression_in_the_empty_state(charlie_client):
+    # Given an account without entries
+    # When its owner opens the suppression list
+    page = charlie_client.get("/suppressions/").content.decode()
+
+    # Then the empty state names what really lands there: leaving one list does not
+    assert "Unsubscribes, hard bounces" not in page
+    assert "stop all email" in page
+    assert "one list" in page
+
+
 def test_it_pages_newest_first_by_keyset(alice_client, world):
     # given 105 entries: the world's one, then 104 added in one go
     suppressing.suppressions_add_many(

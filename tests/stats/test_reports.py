@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -131,6 +132,24 @@ def test_the_report_page_shows_the_figures_and_an_svg_chart(world, story, alice_
     assert "https://shop.example/boots" in page
     assert "Updated " in page
     assert "s ago" in page
+
+
+def test_the_report_page_says_sent_once_and_numbers_links_from_one(
+    world, story, alice_client, at_now
+):
+    # Given a sent campaign with one tracked link
+    story.campaign.status = "sent"
+    story.campaign.save(update_fields=["status"])
+
+    # When alice opens its report
+    page = alice_client.get(f"/campaigns/{story.campaign.pk}/report/").content.decode()
+
+    # Then the heading says "sent" once, and links are numbered as on the campaign page
+    heading = page.split("<h1>", 1)[1].split("</p>", 1)[0]
+    assert heading.count("sent") == 1
+    # (the story's links sit at positions 1 and 2 of 0, 1, 2: shown as 2 and 3)
+    rows = re.findall(r'<tr><td>(\d+)</td><td class="url">([^<]+)<', page)
+    assert rows == [("2", "https://shop.example/sale"), ("3", "https://shop.example/boots")]
 
 
 def test_the_report_page_counts_machines_when_asked(world, story, alice_client, at_now):
