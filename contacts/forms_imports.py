@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django import forms
 
+from contacts.importing import new_attribute_name
 from contacts.models import AttributeDefinition, ImportJob, Subscription
 
 NEW_ATTRIBUTE_LABELS = {"text": "text", "number": "number", "date": "date", "boolean": "yes/no"}
@@ -48,6 +49,7 @@ class MappingForm(forms.Form):
             ("full_name", "Full name (first name, then last name)"),
             ("consent_at", "Consent proof: when they opted in"),
             ("consent_ip", "Consent proof: IP address they opted in from"),
+            ("confirmed_at", "Consent proof: when they confirmed (double opt-in)"),
             *[
                 (f"attribute:{a.name}", f"Attribute: {a.label or a.name} ({a.get_type_display()})")
                 for a in attributes
@@ -56,9 +58,10 @@ class MappingForm(forms.Form):
         declared = {a.name for a in attributes}
         self.column_fields = []
         for index, name in enumerate(job.columns):
-            slug = "".join(ch if ch.isalnum() else "_" for ch in name.lower()).strip("_")[:50]
+            # (none for a built-in field: a column of one is imported into it)
+            slug = new_attribute_name(name)
             extra = []
-            if slug and slug[0].isalpha() and slug not in declared:
+            if slug is not None and slug not in declared:
                 extra = [
                     (f"new:{kind}:{slug}", f"New {label} attribute “{slug}”")
                     for kind, label in NEW_ATTRIBUTE_LABELS.items()

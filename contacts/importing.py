@@ -51,6 +51,7 @@ from psycopg.errors import InsufficientPrivilege, UniqueViolation
 
 from accounts.models import Account, User, normalize_email
 from accounts.services import audit_log
+from accounts.tasking import enqueue
 from contacts.models import (
     ATTRIBUTE_NAME,
     RESERVED_ATTRIBUTE_NAMES,
@@ -63,7 +64,7 @@ from contacts.models import (
     email_unicode_sha256,
 )
 from contacts.selectors import forget_list_counts, list_counts
-from contacts.services import clean_attribute, day_first_of, parse_when
+from contacts.services import attribute_define, clean_attribute, day_first_of, parse_when
 
 logger = logging.getLogger(__name__)
 
@@ -96,17 +97,24 @@ EMAIL_HEADERS = {
 }
 FIRST_NAME_HEADERS = {"first name", "firstname", "first_name", "given name", "prénom", "prenom"}
 LAST_NAME_HEADERS = {"last name", "lastname", "last_name", "surname", "family name", "nom"}
+FULL_NAME_HEADERS = {"full name", "fullname", "full_name"}
+# Every contact's own fields, by the names merge tags give them ({{ full_name }} is
+# Contact.full_name): a column of one is imported into it, never declared as an attribute
+# of the same name.
+BUILT_IN_FIELDS = frozenset(RESERVED_ATTRIBUTE_NAMES | {"full_name"})
 
 
 @dataclass(frozen=True)
 class KnownExport:
     """The subscriber export of another mailing tool, recognized by its header: its own
-    bookkeeping columns are ignored, its opt-in time and IP become the consent proof."""
+    bookkeeping columns are ignored, its opt-in time and IP (and the time of the double
+    opt-in's confirmation) become the consent proof."""
 
     name: str
     signature: frozenset[str]  # lower-case headers that all appear in its exports
     consent_at: tuple[str, ...]  # the first of these present is the consent time
     consent_ip: tuple[str, ...]
+    confirmed_at: tuple[str, ...] = ()
     full_name: tuple[str, ...] = ()
     ignored: frozenset[str] = frozenset()
     notes: tuple[tuple[str, str], ...] = ()
@@ -120,12 +128,13 @@ KNOWN_EXPORTS = (
     KnownExport(
         name="Mailchimp",
         signature=frozenset({"email address", "optin_time", "leid", "euid"}),
-        consent_at=("optin_time", "confirm_time"),
+        consent_at=("optin_time",),
         consent_ip=("optin_ip", "confirm_ip"),
+        # (the same format as OPTIN_TIME: YYYY-MM-DD HH:MM:SS, in UTC)
+        confirmed_at=("confirm_time",),
         ignored=frozenset(
             {
                 "member_rating",
-                "confirm_time",
                 "confirm_ip",
                 "latitude",
                 "longitude",
@@ -217,6 +226,10 @@ def column_notes(columns: list[str]) -> dict[str, str]:
             found[str(index)] = f"{known.name}'s own bookkeeping: ignored."
         elif key in known.consent_at or key in known.consent_ip:
             found[str(index)] = "Kept with each subscription as proof of consent."
+        elif key in known.confirmed_at:
+            found[str(index)] = (
+                "Kept with each subscription as proof of consent: when they confirmed it."
+            )
     return found
 
 
@@ -330,23 +343,41 @@ def _has_email_column(columns: list[str], preview: list[list[str]]) -> bool:
     return any("@" in cell for row in preview for cell in row)
 
 
+def attribute_slug(column: str) -> str:
+    """The attribute name a column's header suggests: lower case, each run of other
+    characters an underscore (“Phone Number” → phone_number)."""
+    return re.sub(r"[^a-z0-9]+", "_", column.strip().lower()).strip("_")[:50].strip("_")
+
+
+def new_attribute_name(column: str) -> str | None:
+    """The name a column can be declared as a new attribute under, or None: the header
+    makes no valid name, or the name is a contact's built-in field."""
+    slug = attribute_slug(column)
+    if ATTRIBUTE_NAME.match(slug) and slug not in BUILT_IN_FIELDS:
+        return slug
+    return None
+
+
 def suggest_mapping(
     columns: list[str], preview: list[list[str]], attribute_names: list[str]
 ) -> dict[str, str]:
-    """Column index (as text) → target: email, first_name, last_name, attribute:NAME or
-    ignore."""
+    """Column index (as text) → target: email, first_name, last_name, full_name, a consent
+    proof, attribute:NAME, new:TYPE:NAME or ignore."""
     mapping: dict[str, str] = {}
     email_taken = False
     known = recognize_export(columns)
     keys = [name.strip().lower() for name in columns]
-    consent_at = consent_ip = None
+    proof: dict[str, str] = {}  # header → consent_at, consent_ip, confirmed_at
     if known is not None:
-        consent_at = next((k for k in known.consent_at if k in keys), None)
-        consent_ip = next((k for k in known.consent_ip if k in keys), None)
+        for target in ("consent_at", "consent_ip", "confirmed_at"):
+            key = next((k for k in getattr(known, target) if k in keys), None)
+            if key is not None:
+                proof[key] = target
+    split_names = any(key in FIRST_NAME_HEADERS | LAST_NAME_HEADERS for key in keys)
     for index, key in enumerate(keys):
-        slug = re.sub(r"[^a-z0-9]+", "_", key).strip("_")
-        if known is not None and key in (consent_at, consent_ip):
-            mapping[str(index)] = "consent_at" if key == consent_at else "consent_ip"
+        slug = attribute_slug(key)
+        if key in proof:
+            mapping[str(index)] = proof[key]
         elif known is not None and key in known.full_name:
             mapping[str(index)] = "full_name"
         elif known is not None and key in known.ignored:
@@ -358,12 +389,14 @@ def suggest_mapping(
             mapping[str(index)] = "first_name"
         elif key in LAST_NAME_HEADERS:
             mapping[str(index)] = "last_name"
-        elif slug in attribute_names:
+        elif key in FULL_NAME_HEADERS and not split_names and "full_name" not in mapping.values():
+            mapping[str(index)] = "full_name"
+        elif slug in attribute_names and slug not in BUILT_IN_FIELDS:
             mapping[str(index)] = f"attribute:{slug}"
-        elif ATTRIBUTE_NAME.match(slug) and slug not in RESERVED_ATTRIBUTE_NAMES:
+        elif (name := new_attribute_name(key)) is not None:
             # Kept rather than dropped: a new attribute of the type its values look like.
             samples = [row[index] for row in preview if index < len(row)]
-            mapping[str(index)] = f"new:{guess_type(samples)}:{slug}"
+            mapping[str(index)] = f"new:{guess_type(samples)}:{name}"
         else:
             mapping[str(index)] = "ignore"
     if not email_taken:
@@ -455,9 +488,19 @@ FIXED_TARGETS = {
     "full_name",  # "Ann Smith": first name Ann, last name Smith
     "consent_at",  # when the person opted in, kept as the subscription's consent proof
     "consent_ip",  # where from
+    "confirmed_at",  # when they confirmed it (a double opt-in), kept with the proof
     "ignore",
 }
-SINGLE_TARGETS = ("first_name", "last_name", "full_name", "consent_at", "consent_ip")
+SINGLE_TARGETS = (
+    "first_name",
+    "last_name",
+    "full_name",
+    "consent_at",
+    "consent_ip",
+    "confirmed_at",
+)
+# The consent proof's times: another tool's timestamps, read by _consent_time.
+PROOF_TIMES = ("consent_at", "confirmed_at")
 
 
 def parse_new_attribute(target: str) -> tuple[str, str]:
@@ -493,9 +536,18 @@ def guess_type(samples: list[str]) -> str:
     return AttributeDefinition.Type.TEXT
 
 
+_BUILT_IN_TARGETS = {
+    "email": "the email address",
+    "first_name": "the first name",
+    "last_name": "the last name",
+    "full_name": "the full name",
+}
+
+
 def check_mapping(job: ImportJob, mapping: dict[str, str]) -> None:
     """ValidationError (on ``mapping``) unless every key is a column of the file and every
-    target one Missive knows."""
+    target one Missive knows, and no new attribute would take the name of a contact's
+    built-in field."""
     width = len(job.columns)
     for key, target in mapping.items():
         if not (key.isascii() and key.isdigit() and str(int(key)) == key and int(key) < width):
@@ -511,8 +563,19 @@ def check_mapping(job: ImportJob, mapping: dict[str, str]) -> None:
             raise ValidationError(
                 {
                     "mapping": f"Column {key}: {target!r} is not a target; use email, first_name, "
-                    "last_name, full_name, consent_at, consent_ip, attribute:<name>, new:<name> "
-                    "or ignore."
+                    "last_name, full_name, consent_at, consent_ip, confirmed_at, "
+                    "attribute:<name>, new:<name> or ignore."
+                }
+            )
+        name = parse_new_attribute(target)[1] if target.startswith("new:") else ""
+        if name in BUILT_IN_FIELDS:
+            column = job.columns[int(key)] or str(int(key) + 1)
+            instead = _BUILT_IN_TARGETS.get(name, "an attribute of another name")
+            raise ValidationError(
+                {
+                    "mapping": f"Column “{column}”: {name} is a built-in field of every "
+                    f"contact, not a new attribute. Import the column as {instead}, or "
+                    "ignore it."
                 }
             )
 
@@ -533,7 +596,7 @@ def _check_value(
         return ""
     if len(raw) > FIELD_LIMIT:
         return "too long"
-    if target == "consent_at":
+    if target in PROOF_TIMES:
         return "" if _consent_time(raw) else "not a date and time"
     if target == "consent_ip":
         return "" if _consent_ip(raw) else "not an IP address"
@@ -577,7 +640,7 @@ def mapping_problems(job: ImportJob, mapping: dict[str, str]) -> list[str]:
         elif target.startswith("new:"):
             kind, name = parse_new_attribute(target)
             definition = AttributeDefinition(name=name, type=kind)
-        elif target in ("consent_at", "consent_ip"):
+        elif target in (*PROOF_TIMES, "consent_ip"):
             definition = None
         else:
             continue
@@ -648,7 +711,12 @@ def import_configure(
         raise ValidationError(
             {"mapping": "A column is the full name: no other can be the first or last name."}
         )
-    declared = {d.name for d in AttributeDefinition.objects.for_account(job.account)}
+    # Locked until the job is saved as queued: _forget_declared passes them by meanwhile,
+    # and from then on sees the job.
+    declared = _lock_definitions(
+        job.account_id,
+        [t.removeprefix("attribute:") for t in targets if t.startswith("attribute:")],
+    )
     job.declared_attributes = []
     for target in targets:
         if target.startswith("attribute:"):
@@ -656,8 +724,6 @@ def import_configure(
             if name not in declared:
                 raise ValidationError({"mapping": f"{name!r} is not a declared attribute."})
         elif target.startswith("new:"):
-            from contacts.services import attribute_define
-
             kind, name = parse_new_attribute(target)
             attribute_define(account=job.account, actor=actor, name=name, type=kind)
             # Removed again if the import saves nothing (see _forget_declared).
@@ -677,9 +743,7 @@ def import_configure(
     job.update_existing = update_existing
     job.status = ImportJob.Status.QUEUED
     job.save()
-    from contacts.tasks import run_import
-
-    transaction.on_commit(lambda: run_import.delay(job.pk))
+    enqueue("contacts.run_import", job.pk)
     return job
 
 
@@ -699,18 +763,67 @@ def import_cancel(*, job: ImportJob, actor: User | None) -> ImportJob:
     return job
 
 
+UNFINISHED = (ImportJob.Status.UPLOADED, ImportJob.Status.QUEUED, ImportJob.Status.RUNNING)
+
+
+def _lock_definitions(account_id: int, names: list[str]) -> dict[str, AttributeDefinition]:
+    """The account's definitions of ``names``, by name, locked FOR SHARE until the end of
+    the transaction: a rename, a change of type or a deletion (each of which moves or
+    drops the contacts' values) waits for the import, and then applies to the contacts
+    it added too; _forget_declared passes them by. One renamed or deleted meanwhile is
+    missing from the answer."""
+    if not names:
+        return {}
+    definitions = AttributeDefinition.objects.raw(
+        "SELECT * FROM contacts_attributedefinition WHERE account_id = %s AND name = ANY(%s) "
+        "ORDER BY id FOR SHARE",
+        [account_id, sorted(set(names))],
+    )
+    return {definition.name: definition for definition in definitions}
+
+
 def _forget_declared(job: ImportJob) -> None:
     """Remove the attributes this import declared for its mapping, when it saved nothing:
-    otherwise the next upload would be mapped to them again. One that a contact holds a
-    value of meanwhile (set by hand, by another import) is kept."""
+    otherwise the next upload would be mapped to them again. One still in use is kept:
+    a contact holds a value of it meanwhile (set by hand, by another import), another
+    import not finished maps a column to it, or one is being configured or run with it
+    right now (it holds the definition locked, see _lock_definitions)."""
     if not job.declared_attributes:
         return
-    holders = Contact.objects.for_account(job.account)
-    for definition in AttributeDefinition.objects.for_account(job.account).filter(
-        name__in=job.declared_attributes
-    ):
-        if not holders.filter(attributes__has_key=definition.name).exists():
-            definition.delete()
+    with transaction.atomic():
+        # (SKIP LOCKED: a definition another transaction holds is in use, and waiting
+        # for it could deadlock with an import that waits for this one)
+        definitions = list(
+            AttributeDefinition.objects.for_account(job.account)
+            .filter(name__in=job.declared_attributes)
+            .order_by("pk")
+            .select_for_update(skip_locked=True)
+        )
+        if not definitions:
+            return
+        mapped = _mapped_by_unfinished(job)
+        holders = Contact.objects.for_account(job.account)
+        for definition in definitions:
+            if definition.name in mapped:
+                continue
+            if not holders.filter(attributes__has_key=definition.name).exists():
+                definition.delete()
+
+
+def _mapped_by_unfinished(job: ImportJob) -> set[str]:
+    """The attributes the account's other unfinished imports map a column to."""
+    mappings = (
+        ImportJob.objects.for_account(job.account)
+        .filter(status__in=UNFINISHED)
+        .exclude(pk=job.pk)
+        .values_list("mapping", flat=True)
+    )
+    return {
+        target.removeprefix("attribute:")
+        for mapping in mappings
+        for target in mapping.values()
+        if target.startswith("attribute:")
+    }
 
 
 # --- Progress, shared through the cache while the database connection is in COPY ------------
@@ -794,6 +907,7 @@ class _Plan:
     full_name: int | None
     consent_at: int | None
     consent_ip: int | None
+    confirmed_at: int | None
     attributes: list[tuple[int, AttributeDefinition, str]]
 
     def used(self) -> dict[int, str]:
@@ -804,7 +918,12 @@ class _Plan:
 
 
 def _plan(job: ImportJob) -> _Plan:
-    definitions = {d.name: d for d in AttributeDefinition.objects.for_account(job.account)}
+    """What to read from which column; the attributes it maps to are locked until the
+    import commits (see _lock_definitions)."""
+    definitions = _lock_definitions(
+        job.account_id,
+        [t.removeprefix("attribute:") for t in job.mapping.values() if t.startswith("attribute:")],
+    )
     fixed: dict[str, int] = {}
     attributes = []
     for key, target in job.mapping.items():
@@ -813,8 +932,8 @@ def _plan(job: ImportJob) -> _Plan:
             name = target.removeprefix("attribute:")
             if name not in definitions:
                 raise ImportFileError(
-                    f"The attribute {name!r} was deleted before the import ran; nothing was "
-                    "imported. Map the column again."
+                    f"The attribute {name!r} was renamed or deleted before the import ran; "
+                    "nothing was imported. Map the column again."
                 )
             column = job.columns[index] if index < len(job.columns) else name
             attributes.append((index, definitions[name], column))
@@ -827,6 +946,7 @@ def _plan(job: ImportJob) -> _Plan:
         full_name=fixed.get("full_name"),
         consent_at=fixed.get("consent_at"),
         consent_ip=fixed.get("consent_ip"),
+        confirmed_at=fixed.get("confirmed_at"),
         attributes=attributes,
     )
 
@@ -851,7 +971,7 @@ def _reader(job: ImportJob, counter: _CountingReader) -> Iterator[list[str]]:
 STAGING_SQL = (
     "CREATE TEMPORARY TABLE import_staging (row_number bigint NOT NULL, email text NOT NULL, "
     "first_name text, last_name text, attributes jsonb NOT NULL, consent_at timestamptz, "
-    "consent_ip inet, unicode_sha256 text) ON COMMIT DROP"
+    "consent_ip inet, confirmed_at timestamptz, unicode_sha256 text) ON COMMIT DROP"
 )
 NAME_LIMIT = 150  # Contact.first_name and last_name
 
@@ -861,8 +981,8 @@ def _too_long(value: str) -> str:
 
 
 def _consent_time(raw: str) -> dt.datetime | None:
-    """An opt-in time from another tool's export; one without an offset is taken as UTC
-    (Mailchimp, Brevo and listmonk all export UTC)."""
+    """An opt-in (or confirmation) time from another tool's export; one without an offset
+    is taken as UTC (Mailchimp, Brevo and listmonk all export UTC)."""
     when = parse_when(raw)
     if when is None:
         return None
@@ -953,7 +1073,7 @@ def _stage(job: ImportJob, cursor: object, rejects: csv.writer) -> dict[str, int
     first = MAX_COLUMNS if plan.first_name is None else plan.first_name
     last = MAX_COLUMNS if plan.last_name is None else plan.last_name
     full = plan.full_name
-    consent_at, consent_ip = plan.consent_at, plan.consent_ip
+    consent_at, consent_ip, confirmed_at = plan.consent_at, plan.consent_ip, plan.confirmed_at
     match = _EMAIL.match
     staged = invalid = warnings = 0
     row_number = 1
@@ -969,7 +1089,7 @@ def _stage(job: ImportJob, cursor: object, rejects: csv.writer) -> dict[str, int
     try:
         with cursor.copy(
             "COPY import_staging (row_number, email, first_name, last_name, attributes, "
-            "consent_at, consent_ip, unicode_sha256) FROM STDIN"
+            "consent_at, consent_ip, confirmed_at, unicode_sha256) FROM STDIN"
         ) as copy:
             write_row = copy.write_row
             for row_number, row in enumerate(_reader(job, counter), 2):
@@ -1083,7 +1203,7 @@ def _stage(job: ImportJob, cursor: object, rejects: csv.writer) -> dict[str, int
                         f"longer than {NAME_LIMIT} characters",
                     )
                     last_name = ""
-                when = ip = None
+                when = ip = confirmed = None
                 if consent_at is not None and consent_at < width and row[consent_at].strip():
                     when = _consent_time(row[consent_at])
                     if when is None:
@@ -1096,6 +1216,14 @@ def _stage(job: ImportJob, cursor: object, rejects: csv.writer) -> dict[str, int
                     ip = _consent_ip(row[consent_ip])
                     if ip is None:
                         warn(consent_ip, row[consent_ip], "not an IP address: left out")
+                if confirmed_at is not None and confirmed_at < width and row[confirmed_at].strip():
+                    confirmed = _consent_time(row[confirmed_at])
+                    if confirmed is None:
+                        warn(
+                            confirmed_at,
+                            row[confirmed_at],
+                            "not a date and time: the import's time is kept",
+                        )
                 write_row(
                     (
                         row_number,
@@ -1105,6 +1233,7 @@ def _stage(job: ImportJob, cursor: object, rejects: csv.writer) -> dict[str, int
                         "{" + ", ".join(pairs) + "}",
                         when,
                         ip,
+                        confirmed,
                         unicode_sha256,
                     )
                 )
@@ -1174,7 +1303,7 @@ def _merge(job: ImportJob, cursor: object) -> dict[str, int]:
     cursor.execute(
         "CREATE TEMPORARY TABLE import_rows (email text NOT NULL, first_name text, "
         "last_name text, attributes jsonb NOT NULL, consent_at timestamptz, consent_ip inet, "
-        "contact_id bigint NOT NULL) ON COMMIT DROP"
+        "confirmed_at timestamptz, contact_id bigint NOT NULL) ON COMMIT DROP"
     )
     # An account without contacts yet (its first import) has nothing to look up; one
     # added meanwhile makes the insert conflict, and is then looked up.
@@ -1239,6 +1368,7 @@ def _merge(job: ImportJob, cursor: object) -> dict[str, int]:
 _NEW_CONTACTS_SQL = """
     WITH addresses AS (
         SELECT d.email, d.first_name, d.last_name, d.attributes, d.consent_at, d.consent_ip,
+               d.confirmed_at,
                (encode(sha256(convert_to(d.email, 'UTF8')), 'hex') IN (
                    SELECT s.email_sha256 FROM contacts_suppression s
                    WHERE s.account_id = %(account)s OR s.account_id IS NULL
@@ -1249,13 +1379,15 @@ _NEW_CONTACTS_SQL = """
                {lookup} AS contact_id
         FROM (
             SELECT DISTINCT ON (email) email, first_name, last_name, attributes, consent_at,
-                   consent_ip, unicode_sha256
+                   consent_ip, confirmed_at, unicode_sha256
             FROM import_staging ORDER BY email, row_number
         ) d
     ), known AS (
         INSERT INTO import_rows
-            (email, first_name, last_name, attributes, consent_at, consent_ip, contact_id)
-        SELECT email, first_name, last_name, attributes, consent_at, consent_ip, contact_id
+            (email, first_name, last_name, attributes, consent_at, consent_ip, confirmed_at,
+             contact_id)
+        SELECT email, first_name, last_name, attributes, consent_at, consent_ip, confirmed_at,
+               contact_id
         FROM addresses WHERE contact_id IS NOT NULL AND NOT suppressed
         RETURNING 1
     ), created AS (
@@ -1268,13 +1400,13 @@ _NEW_CONTACTS_SQL = """
         RETURNING id, email
     ), subscribed AS (
         -- the ids come back from the insert: no join over the table is needed, unless
-        -- the file gives each person's own consent time or IP
+        -- the file gives each person's own consent proof (time, IP, confirmation)
         INSERT INTO contacts_subscription
             (contact_id, contact_list_id, status, source, legal_basis, consent_at,
              consent_ip, consent_user_agent, consent_text, confirmed_at, created_at,
              updated_at)
         SELECT c.id, %(list)s, 'subscribed', 'import', %(legal_basis)s, {consent_at},
-               {consent_ip}, '', %(consent_text)s, %(now)s, %(now)s, %(now)s
+               {consent_ip}, '', %(consent_text)s, {confirmed_at}, %(now)s, %(now)s
         FROM created c {consent_join}
         RETURNING 1
     )
@@ -1290,7 +1422,7 @@ _LOOKUP_SQL = """(
 
 
 def _has_consent_columns(job: ImportJob) -> bool:
-    return bool({"consent_at", "consent_ip"} & set(job.mapping.values()))
+    return bool({"consent_at", "consent_ip", "confirmed_at"} & set(job.mapping.values()))
 
 
 def _insert_new(
@@ -1309,6 +1441,7 @@ def _insert_new(
         conflict="ON CONFLICT (account_id, lower(email)) DO NOTHING" if on_conflict else "",
         consent_at="COALESCE(a.consent_at, %(now)s)" if consent else "%(now)s",
         consent_ip="a.consent_ip" if consent else "NULL",
+        confirmed_at="COALESCE(a.confirmed_at, %(now)s)" if consent else "%(now)s",
         consent_join="JOIN addresses a ON a.email = c.email" if consent else "",
     )
     checked_here = _skip_row_checks(cursor, params)
@@ -1399,8 +1532,8 @@ def _subscribe_known(cursor: object, params: dict[str, object]) -> int:
              consent_ip, consent_user_agent, consent_text, confirmed_at, created_at,
              updated_at)
         SELECT r.contact_id, %(list)s, 'subscribed', 'import', %(legal_basis)s,
-               COALESCE(r.consent_at, %(now)s), r.consent_ip, '', %(consent_text)s, %(now)s,
-               %(now)s, %(now)s
+               COALESCE(r.consent_at, %(now)s), r.consent_ip, '', %(consent_text)s,
+               COALESCE(r.confirmed_at, %(now)s), %(now)s, %(now)s
         FROM import_rows r
         WHERE NOT EXISTS (
             SELECT 1 FROM contacts_subscription s
@@ -1549,18 +1682,27 @@ def _done(job: ImportJob, staged: dict[str, int], merged: dict[str, int]) -> Non
 def _all_rejected(job: ImportJob, staged: dict[str, int]) -> bool:
     """An import that rejected every row saves no contact, and none of the attributes it
     declared; its file becomes a new upload, waiting for a better mapping (the sweep
-    deletes it after a day). Runs in the import's transaction. Whether the file is kept."""
-    declared = {
-        d.name: d.type
-        for d in AttributeDefinition.objects.for_account(job.account).filter(
-            name__in=job.declared_attributes
-        )
-    }
+    deletes it after a day). Runs in the import's transaction. Whether the file is kept.
+
+    The new upload maps the columns as this import did, to what exists once its
+    attributes are forgotten: one removed is to be declared again (``new:``), one kept
+    (in use elsewhere) is mapped to as it is."""
+    declared = dict(
+        AttributeDefinition.objects.for_account(job.account)
+        .filter(name__in=job.declared_attributes)
+        .values_list("name", "type")
+    )
     _forget_declared(job)
+    kept = set(
+        AttributeDefinition.objects.for_account(job.account)
+        .filter(name__in=declared)
+        .values_list("name", flat=True)
+    )
+    forgotten = {name: kind for name, kind in declared.items() if name not in kept}
     mapping = {
-        key: f"new:{declared[name]}:{name}"
-        if (name := target.removeprefix("attribute:")) in declared
-        and target.startswith("attribute:")
+        key: f"new:{forgotten[name]}:{name}"
+        if target.startswith("attribute:")
+        and (name := target.removeprefix("attribute:")) in forgotten
         else target
         for key, target in job.mapping.items()
     }

@@ -236,7 +236,8 @@ class ImportStartSerializer(StrictJSONMixin, serializers.Serializer):
         allow_empty=False,
         help_text="Column index (as text, from 0) → `email`, `first_name`, `last_name`, "
         "`full_name` (split at the first space), `consent_at` and `consent_ip` (each "
-        "person's opt-in time and IP, kept as their consent proof), "
+        "person's opt-in time and IP, kept as their consent proof), `confirmed_at` (when "
+        "they confirmed a double opt-in, kept with it), "
         "`attribute:<name>` (a declared attribute), `new:<type>:<name>` (declare an "
         "attribute of type text, number, date or boolean; `new:<name>` means text) or "
         "`ignore`. Exactly one column is the email; columns left out are ignored.",

@@ -102,8 +102,13 @@ def _mapping(request: HttpRequest, job: ImportJob) -> HttpResponse:
         }
     try:
         importing.check_mapping(job, mapping)
-    except ValidationError:
+    except ValidationError as error:
         problems = []
+        if request.method == "POST":
+            # Refused on "Check the mapping" as on start, saying which column is wrong.
+            for message in error.messages:
+                if message not in form.non_field_errors():
+                    form.add_error(None, message)
     else:
         problems = importing.mapping_problems(job, mapping)
     known = importing.recognize_export(job.columns)

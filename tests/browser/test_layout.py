@@ -1,15 +1,18 @@
 """The logged-in pages on a phone (390 px) and a laptop (1366 px): nothing scrolls
 sideways, the navigation folds into a menu on the phone and holds on one row on the
-laptop, and tables scroll inside themselves."""
+laptop, wide tables scroll inside themselves, and tables of rows to act on stack into
+cards on the phone."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
+from contacts import importing
 from contacts import services as contact_services
 from stats.rollup import rollup
 from tests.factories import PASSWORD, World, build_world
@@ -18,6 +21,7 @@ from tests.stats.campaign_with_events import STORY_EMAILS, record_story, sent_ca
 pytestmark = pytest.mark.usefixtures("transactional_db")
 
 SHOTS = Path("/tmp/shots")  # noqa: S108 (screenshots to look at, nothing secret)
+MAILCHIMP = Path(__file__).parents[1] / "contacts" / "fixtures" / "mailchimp_subscribed.csv"
 PHONE = {"width": 390, "height": 844}
 LAPTOP = {"width": 1366, "height": 768}
 
@@ -29,9 +33,11 @@ WORDING = (
 
 
 @pytest.fixture
-def filled_world() -> World:
+def filled_world(settings, tmp_path) -> World:
     """The personas' world, with a sent campaign and its report, a contact with consent
-    proof, and names and addresses long enough to strain a narrow screen."""
+    proof, a Mailchimp export waiting for its mapping, attributes with long labels, and
+    names and addresses long enough to strain a narrow screen."""
+    settings.MEDIA_ROOT = tmp_path
     world = build_world()
     # a long account name, and alice an operator too: the most the top bar has to hold
     world.account_a.name = "Alpha Sentinel Coffee Roasters"
@@ -57,6 +63,23 @@ def filled_world() -> World:
         consent_text=WORDING,
     )
     world.extras["long_list"] = long_list
+    # 23 columns, the widest file a customer is likely to bring
+    world.extras["mailchimp"] = importing.import_upload(
+        account=world.account_a,
+        actor=world.alice,
+        contact_list=long_list,
+        upload=SimpleUploadedFile(
+            "mailchimp_subscribed_audience_export.csv", MAILCHIMP.read_bytes()
+        ),
+    )
+    for name, kind, label in (
+        ("loyalty_points_balance_at_year_end", "number", "Loyalty points balance at year end"),
+        ("preferred_roast_and_grind", "text", "Preferred roast, grind and brewing method"),
+        ("first_purchase", "date", ""),
+    ):
+        contact_services.attribute_define(
+            account=world.account_a, actor=world.alice, name=name, type=kind, label=label
+        )
     return world
 
 
@@ -73,6 +96,8 @@ def _pages(world: World) -> dict[str, str]:
         "campaign_sent": reverse("campaign_detail", args=[extras["story"].campaign.pk]),
         "report": reverse("campaign_report", args=[extras["story"].campaign.pk]),
         "imports": reverse("imports"),
+        "import_mapping": reverse("import_detail", args=[extras["mailchimp"].pk]),
+        "attributes": reverse("attributes"),
         "suppressions": reverse("suppressions"),
         "settings": reverse("account_settings"),
         "members": reverse("members"),
@@ -208,3 +233,33 @@ def test_it_breaks_the_consent_wording_between_words(
     )
     assert len(lines) > 1
     assert all(line.endswith(" ") for line in lines[:-1]), lines
+
+
+@pytest.mark.parametrize("name", ["import_mapping", "attributes"])
+def test_it_stacks_the_rows_of_a_table_to_act_on_into_cards_on_a_phone(
+    page: Page, live_server, filled_world: World, name: str
+) -> None:
+    # given alice on a phone, on the mapping of a wide file or the attributes
+    page.set_viewport_size(PHONE)
+    _log_in(page, live_server.url, filled_world)
+    page.goto(live_server.url + _pages(filled_world)[name])
+    table = page.locator("table.stack")
+
+    # then each row is a card, the table's box does not scroll sideways, and every
+    # choice and action is within the window
+    assert table.locator("tbody tr").first.evaluate("el => getComputedStyle(el).display") == (
+        "block"
+    )
+    box = page.locator(".table-wrap").filter(has=table)
+    assert box.evaluate("el => el.scrollWidth <= el.clientWidth")
+    controls = table.locator("select, td.actions a")
+    assert controls.count() > 3
+    rights = controls.evaluate_all("els => els.map(el => el.getBoundingClientRect().right)")
+    assert max(rights) <= PHONE["width"]
+    assert _overflow(page) <= 0
+
+    # and on a laptop it is a table again
+    page.set_viewport_size(LAPTOP)
+    assert table.locator("tbody tr").first.evaluate("el => getComputedStyle(el).display") == (
+        "table-row"
+    )

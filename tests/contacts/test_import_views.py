@@ -205,3 +205,56 @@ def test_it_explains_the_mapping_it_suggests_for_a_known_export(alice_client, wo
     assert "Mailchimp&#x27;s own bookkeeping: ignored." in page
     assert "Kept with each subscription as proof of consent." in page
     assert 'value="consent_at" selected' in page
+    assert 'value="confirmed_at" selected' in page
+    assert "Kept with each subscription as proof of consent: when they confirmed it." in page
+
+
+def test_it_offers_no_new_attribute_named_as_a_built_in_field(alice_client, world):
+    # given a file whose headers name built-in fields of a contact
+    _post_file(
+        alice_client,
+        world.extras["list"].pk,
+        b"email,Full Name,unsubscribe_url,Loyalty Points\na@example.com,Ann Lee,x,12\n",
+    )
+    job = ImportJob.objects.get(original_name="people.csv")
+
+    # when the customer opens the mapping screen
+    page = alice_client.get(f"/imports/{job.pk}/").content.decode()
+
+    # then those columns are offered as the fields themselves, never as new attributes
+    assert 'value="full_name" selected' in page
+    assert "new:text:full_name" not in page
+    assert "new:text:unsubscribe_url" not in page
+    assert 'value="new:number:loyalty_points" selected' in page
+
+
+def test_it_refuses_a_built_in_field_as_a_new_attribute_when_checking(alice_client, world):
+    # given an upload with a column of full names
+    _post_file(alice_client, world.extras["list"].pk, b"email,Who\na@example.com,Ann Lee\n")
+    job = ImportJob.objects.get(original_name="people.csv")
+    suggested = job.mapping
+
+    # when the customer checks a mapping making it a new attribute named full_name
+    data = _mapping_data(job, col_1="new:text:full_name", check="1")
+    response = alice_client.post(f"/imports/{job.pk}/", data)
+
+    # then the check refuses it, naming the column, and nothing is declared nor started
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert (
+        "Column “Who”: full_name is a built-in field of every contact, not a new attribute. "
+        "Import the column as the full name, or ignore it." in page
+    )
+    assert "all fit this mapping" not in page
+    job.refresh_from_db()
+    assert (job.status, job.mapping) == (ImportJob.Status.UPLOADED, suggested)
+    assert not world.account_a.attributes.filter(name="full_name").exists()
+
+    # and so does starting the import
+    del data["check"]
+    response = alice_client.post(f"/imports/{job.pk}/", data)
+    assert response.status_code == 400
+    assert "Column “Who”: full_name is a built-in field" in response.content.decode()
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.UPLOADED
+    assert not world.account_a.attributes.filter(name="full_name").exists()

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from pathlib import Path
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import OperationalError, connection, transaction
+from psycopg.errors import LockNotAvailable
 
 from contacts import importing, services
 from contacts.models import Contact, ImportJob, ImportReject, Subscription
@@ -614,7 +618,7 @@ def test_it_keeps_a_subscription_added_meanwhile_to_a_contact_already_stored(wor
         cursor = wrapper.cursor
         cursor.execute(
             "CREATE TEMPORARY TABLE import_rows (contact_id bigint NOT NULL, "
-            "consent_at timestamptz, consent_ip inet) ON COMMIT DROP"
+            "consent_at timestamptz, consent_ip inet, confirmed_at timestamptz) ON COMMIT DROP"
         )
         cursor.execute(
             "INSERT INTO import_rows (contact_id) VALUES (%s), (%s)", [known.pk, known.pk]
@@ -656,11 +660,12 @@ def test_it_recognizes_a_mailchimp_export_and_keeps_its_opt_in_as_consent_proof(
     job = _fixture(world, "mailchimp_subscribed.csv")
     columns = dict(zip(job.columns, job.mapping.values(), strict=True))
 
-    # then its bookkeeping columns and its tags are ignored, its opt-in time and IP
-    # become the consent proof
+    # then its bookkeeping columns and its tags are ignored, its opt-in time and IP and
+    # the time the opt-in was confirmed become the consent proof
     assert columns["Email Address"] == "email"
     assert (columns["First Name"], columns["Last Name"]) == ("first_name", "last_name")
     assert (columns["OPTIN_TIME"], columns["OPTIN_IP"]) == ("consent_at", "consent_ip")
+    assert columns["CONFIRM_TIME"] == "confirmed_at"
     for internal in (
         "MEMBER_RATING",
         "LEID",
@@ -672,28 +677,34 @@ def test_it_recognizes_a_mailchimp_export_and_keeps_its_opt_in_as_consent_proof(
         "CC",
         "REGION",
         "LAST_CHANGED",
-        "CONFIRM_TIME",
+        "CONFIRM_IP",
         "TAGS",
     ):
         assert columns[internal] == "ignore", internal
     notes = importing.column_notes(job.columns)
     assert "no tags" in notes[str(job.columns.index("TAGS"))]
+    assert "when they confirmed" in notes[str(job.columns.index("CONFIRM_TIME"))]
 
     # when it is imported as suggested
     _start(world, job)
     job = importing.run_import(job.pk)
 
-    # then everyone is in, each subscription with their own opt-in time and IP
+    # then everyone is in, each subscription with their own opt-in time and IP, and the
+    # time they confirmed it
     assert (job.status, job.created_count, job.invalid_count) == ("done", 3, 0)
+    assert job.warning_count == 0
     ann = Contact.objects.get(account=world.account_a, email="ann.lee@example.com")
     assert (ann.first_name, ann.last_name) == ("Ann", "Lee")
     assert "leid" not in ann.attributes
     assert "member_rating" not in ann.attributes
+    assert "confirm_time" not in ann.attributes
     subscription = ann.subscriptions.get()
     assert subscription.consent_at.isoformat() == "2021-03-02T10:22:33+00:00"
     assert subscription.consent_ip == "203.0.113.7"
+    assert subscription.confirmed_at.isoformat() == "2021-03-02T10:23:01+00:00"
     chen = Contact.objects.get(account=world.account_a, email="chen.wei@example.net")
     assert chen.subscriptions.get().consent_ip is None
+    assert chen.subscriptions.get().confirmed_at.isoformat() == "2020-06-01T07:00:00+00:00"
 
 
 def test_it_imports_mailchimps_optin_time_into_a_new_date_attribute(world):
@@ -931,3 +942,311 @@ def test_it_downloads_the_values_it_left_out(alice_client, world):
         ["2", "points", "many", "'many' is not a number."],
     ]
     assert alice_client.get(f"/imports/{job.pk}/rejects.csv").status_code == 200
+
+
+# --- The attributes an import declared, after it fails: what the retry maps to ------------
+
+
+def test_it_maps_the_retry_to_the_attributes_that_still_exist_after_a_failure(
+    world, settings, tmp_path
+):
+    settings.MEDIA_ROOT = tmp_path
+    # given an import declaring two attributes, with its email mapped to the names
+    job = _upload(world, b"name,email,plan,tier\nAnn,ann@example.com,gold,1\n")
+    importing.import_configure(
+        job=job,
+        actor=world.alice,
+        mapping={"0": "email", "1": "ignore", "2": "new:text:plan", "3": "new:number:tier"},
+        legal_basis="consent",
+        consent_text="Signed up on our website",
+        update_existing=False,
+    )
+    # and, before it runs, a value of one of them set on a contact by hand
+    services.contact_update(
+        contact=world.extras["contact"], actor=world.alice, attributes={"plan": "silver"}
+    )
+
+    # when it runs and rejects every row
+    job = importing.run_import(job.pk)
+
+    # then the attribute in use is kept and the other removed, and the retry maps the
+    # columns to what exists: the kept one as it is, the removed one to declare again
+    assert job.status == ImportJob.Status.FAILED
+    assert set(world.account_a.attributes.values_list("name", flat=True)) == {"city", "plan"}
+    retry = job.retries.get()
+    assert retry.mapping == {
+        "0": "email",
+        "1": "ignore",
+        "2": "attribute:plan",
+        "3": "new:number:tier",
+    }
+
+    # and once its email column is fixed, the retry goes through with that mapping
+    retried = _run_mapped(world, retry, {**retry.mapping, "0": "first_name", "1": "email"})
+    assert (retried.status, retried.created_count) == (ImportJob.Status.DONE, 1)
+    ann = Contact.objects.get(account=world.account_a, email="ann@example.com")
+    assert ann.attributes == {"plan": "gold", "tier": 1}
+
+
+def test_it_keeps_an_attribute_another_unfinished_import_maps_to(world):
+    # given an import that declared "plan", and a second one mapping a column to it
+    first = _upload(world, b"email,plan\na@example.com,gold\n")
+    _start(world, first)
+    assert first.declared_attributes == ["plan"]
+    second = _upload(world, b"email,plan\nb@example.com,pro\n")
+    assert second.mapping == {"0": "email", "1": "attribute:plan"}
+    _start(world, second)
+
+    # when the first is cancelled
+    importing.import_cancel(job=first, actor=world.alice)
+
+    # then "plan" stays, and the second import runs with it
+    assert world.account_a.attributes.filter(name="plan").exists()
+    second = importing.run_import(second.pk)
+    assert (second.status, second.created_count) == (ImportJob.Status.DONE, 1)
+    assert Contact.objects.get(email="b@example.com").attributes == {"plan": "pro"}
+
+
+def test_it_keeps_an_attribute_an_upload_waiting_for_its_mapping_maps_to(world):
+    # given an import that declared "plan", and a file since uploaded with a plan column
+    first = _upload(world, b"email,plan\na@example.com,gold\n")
+    _start(world, first)
+    waiting = _upload(world, b"email,plan\nb@example.com,pro\n")
+
+    # when the first fails
+    ImportJob.objects.filter(pk=first.pk).update(status=ImportJob.Status.FAILED)
+    first.refresh_from_db()
+    importing._forget_declared(first)
+
+    # then "plan" stays while the upload waits, and goes once that is cancelled too
+    assert world.account_a.attributes.filter(name="plan").exists()
+    importing.import_cancel(job=waiting, actor=world.alice)
+    importing._forget_declared(first)
+    assert not world.account_a.attributes.filter(name="plan").exists()
+
+
+def test_it_removes_an_attribute_only_another_accounts_import_maps_to(world):
+    # given an import of account A that declared "plan", and one of account B mapping
+    # a column to its own "plan"
+    first = _upload(world, b"email,plan\na@example.com,gold\n")
+    _start(world, first)
+    services.attribute_define(
+        account=world.account_b, actor=world.charlie, name="plan", type="text"
+    )
+    other = importing.import_upload(
+        account=world.account_b,
+        actor=world.charlie,
+        contact_list=services.list_create(
+            account=world.account_b, actor=world.charlie, name="Bravo news"
+        ),
+        upload=SimpleUploadedFile("b.csv", b"email,plan\nb@example.com,pro\n"),
+    )
+    assert other.mapping["1"] == "attribute:plan"
+
+    # when the first is cancelled
+    importing.import_cancel(job=first, actor=world.alice)
+
+    # then A's "plan" goes, B's stays
+    assert not world.account_a.attributes.filter(name="plan").exists()
+    assert world.account_b.attributes.filter(name="plan").exists()
+
+
+def _in_another_transaction(sql: str, params: list) -> Exception | None:
+    """Run ``sql`` in a transaction of another connection, as a concurrent request would;
+    the database error it raised, if any."""
+    outcome: dict[str, Exception] = {}
+
+    def run() -> None:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(sql, params)
+        except OperationalError as error:
+            outcome["error"] = error.__cause__
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    return outcome.get("error")
+
+
+# The row locks a rename (an UPDATE) and a deletion take, and a reader's, without waiting.
+LOCKS = {
+    "NO KEY UPDATE": "SELECT 1 FROM contacts_attributedefinition WHERE id = %s "
+    "FOR NO KEY UPDATE NOWAIT",
+    "UPDATE": "SELECT 1 FROM contacts_attributedefinition WHERE id = %s FOR UPDATE NOWAIT",
+}
+SHARE = "SELECT 1 FROM contacts_attributedefinition WHERE id = %s FOR SHARE NOWAIT"
+
+
+def test_it_holds_the_attributes_it_maps_to_while_it_merges(transactional_db, world, monkeypatch):
+    # given an import mapping a column to a declared attribute
+    plan = services.attribute_define(
+        account=world.account_a, actor=world.alice, name="plan", type="text"
+    )
+    job = _upload(world, b"email,plan\na@example.com,gold\n")
+    _start(world, job)
+    assert job.mapping["1"] == "attribute:plan"
+    city = world.extras["attribute"]
+    tried: dict[str, Exception | None] = {}
+    merge = importing._merge
+
+    def merging(job, cursor):
+        # when, while it merges, another transaction would rename or delete attributes
+        for name, definition in (("plan", plan), ("city", city)):
+            for lock, statement in LOCKS.items():
+                tried[f"{name} {lock}"] = _in_another_transaction(statement, [definition.pk])
+        tried["plan SHARE"] = _in_another_transaction(SHARE, [plan.pk])
+        return merge(job, cursor)
+
+    monkeypatch.setattr(importing, "_merge", merging)
+    job = importing.run_import(job.pk)
+
+    # then the one it maps to would wait for it (a rename takes the first lock, a
+    # deletion the second), another would not, and reading it is not held up
+    assert job.status == ImportJob.Status.DONE
+    assert isinstance(tried["plan NO KEY UPDATE"], LockNotAvailable)
+    assert isinstance(tried["plan UPDATE"], LockNotAvailable)
+    assert tried["city NO KEY UPDATE"] is None
+    assert tried["city UPDATE"] is None
+    assert tried["plan SHARE"] is None
+
+
+def test_it_keeps_an_attribute_an_import_being_configured_holds(transactional_db, world):
+    # given an import that declared "plan" and failed
+    first = _upload(world, b"email,plan\na@example.com,gold\n")
+    _start(world, first)
+    ImportJob.objects.filter(pk=first.pk).update(status=ImportJob.Status.FAILED)
+    first.refresh_from_db()
+    # and another import holding "plan" as it is configured, not yet saved
+    locked, release = threading.Event(), threading.Event()
+
+    def configuring() -> None:
+        try:
+            with transaction.atomic():
+                importing._lock_definitions(world.account_a.pk, ["plan"])
+                locked.set()
+                release.wait(60)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=configuring)
+    thread.start()
+    try:
+        assert locked.wait(60)
+
+        # when the first import's attributes are forgotten meanwhile
+        importing._forget_declared(first)
+
+        # then "plan" is kept, without waiting
+        assert world.account_a.attributes.filter(name="plan").exists()
+    finally:
+        release.set()
+        thread.join()
+
+    # and once nothing holds it, it goes
+    importing._forget_declared(first)
+    assert not world.account_a.attributes.filter(name="plan").exists()
+
+
+# --- Built-in fields are imported into the contact, never declared as attributes -----------
+
+
+def test_it_never_suggests_a_new_attribute_named_as_a_built_in_field(world):
+    # given a file whose headers name built-in fields, twice for the email
+    job = _upload(
+        world, b"email,Full Name,unsubscribe_url,Email,City\na@example.com,Ann Lee,x,b,P\n"
+    )
+
+    # then each is the field itself or ignored, never a new attribute
+    assert job.mapping == {
+        "0": "email",
+        "1": "full_name",
+        "2": "ignore",
+        "3": "ignore",
+        "4": "attribute:city",
+    }
+
+    # and with first and last name columns, a full name column is not a second name
+    job = _upload(world, b"email,First Name,Last Name,Full Name\na@example.com,Ann,Lee,Ann Lee\n")
+    assert job.mapping == {"0": "email", "1": "first_name", "2": "last_name", "3": "ignore"}
+
+
+@pytest.mark.parametrize(
+    ("name", "instead"),
+    [
+        ("full_name", "Import the column as the full name, or ignore it."),
+        ("first_name", "Import the column as the first name, or ignore it."),
+        ("email", "Import the column as the email address, or ignore it."),
+        ("attributes", "Import the column as an attribute of another name, or ignore it."),
+    ],
+)
+def test_it_refuses_a_new_attribute_named_as_a_built_in_field(world, name, instead):
+    # given a file, and a mapping declaring a new attribute named as a built-in field
+    job = _upload(world, b"email,Who,plan\na@example.com,Ann Lee,gold\n")
+    mapping = {"0": "email", "1": f"new:text:{name}", "2": "new:text:plan"}
+
+    # when it is checked, or the import started
+    with pytest.raises(ValidationError) as checked:
+        importing.check_mapping(job, mapping)
+    with pytest.raises(ValidationError) as started:
+        importing.import_configure(
+            job=job,
+            actor=world.alice,
+            mapping=mapping,
+            legal_basis="consent",
+            consent_text="Signed up on our website",
+            update_existing=False,
+        )
+
+    # then both refuse it, naming the column, and nothing is declared nor queued
+    message = (
+        f"Column “Who”: {name} is a built-in field of every contact, not a new attribute. "
+        + instead
+    )
+    assert checked.value.message_dict == {"mapping": [message]}
+    assert started.value.message_dict == {"mapping": [message]}
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.UPLOADED
+    assert list(world.account_a.attributes.values_list("name", flat=True)) == ["city"]
+
+
+# --- Mailchimp's confirmation time ------------------------------------------------------------
+
+
+def test_it_keeps_mailchimps_confirm_time_for_new_and_stored_contacts(world):
+    # given Mailchimp's export, where one person is a contact already (on no list) and
+    # another's CONFIRM_TIME is not a time
+    known = services.contact_create(
+        account=world.account_a, actor=world.alice, email="bruno.silva@example.org", lists=[]
+    )
+    content = (FIXTURES / "mailchimp_subscribed.csv").read_text()
+    content = content.replace(
+        '"2020-06-01 07:00:00",,"2020-06-01 07:00:00"', '"2020-06-01 07:00:00",,"soon"'
+    )
+    job = _upload(world, content.encode(), name="mailchimp.csv")
+
+    # then the check of the mapping says so before the import
+    confirm = job.columns.index("CONFIRM_TIME")
+    assert job.mapping[str(confirm)] == "confirmed_at"
+    assert importing.mapping_problems(job, job.mapping) == [
+        "1 of 3 sample rows have a value that is not a date and time in column "
+        "CONFIRM_TIME, e.g. 'soon': those values will be left out (the rows are imported)."
+    ]
+
+    # when it is imported as suggested
+    _start(world, job)
+    job = importing.run_import(job.pk)
+
+    # then the contact already stored is subscribed with its confirmation time too
+    assert (job.status, job.created_count, job.subscribed_count) == ("done", 2, 3)
+    bruno = known.subscriptions.get()
+    assert bruno.confirmed_at.isoformat() == "2022-11-20T18:06:12+00:00"
+    assert bruno.consent_at.isoformat() == "2022-11-20T18:05:00+00:00"
+    # and the one that is not a time is left out with a warning: the import's time is kept
+    warning = job.rejects.get(warning=True)
+    assert (warning.row_number, warning.column, warning.value) == (4, "CONFIRM_TIME", "soon")
+    chen = Subscription.objects.get(contact__email="chen.wei@example.net")
+    assert chen.confirmed_at == chen.created_at
+    assert chen.consent_at.isoformat() == "2020-06-01T07:00:00+00:00"
