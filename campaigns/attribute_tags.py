@@ -14,8 +14,10 @@ from contacts.merge_tags import TagUse, tag_rename, tag_used
 
 # The parts of a campaign that merge tags are rendered in.
 PARTS = ("subject", "preheader", "html", "text")
-# Campaigns not sent yet: the ones a changed attribute still matters to.
-PENDING = (State.DRAFT, State.SCHEDULED)
+# Campaigns a changed attribute still matters to: not sent yet, or not finished sending.
+NOT_SENT = (State.DRAFT, State.SCHEDULED, State.SENDING, State.PAUSED)
+# Sending renders the tag again with each batch, and a paused campaign may resume.
+SENDING = (State.SENDING, State.PAUSED)
 
 
 def _candidates(account: Account, name: str):
@@ -23,10 +25,15 @@ def _candidates(account: Account, name: str):
     contains = Q()
     for part in PARTS:
         contains |= Q(**{f"{part}__contains": needle})
-    return Campaign.objects.for_account(account).filter(contains, status__in=PENDING)
+    return Campaign.objects.for_account(account).filter(contains, status__in=NOT_SENT)
 
 
-def campaigns_using(account: Account, name: str) -> list[TagUse]:
+def campaigns_using(account: Account, name: str, *, lock: bool = False) -> list[TagUse]:
+    candidates = _candidates(account, name).order_by("name", "pk")
+    if lock:
+        # Starting, pausing and resuming lock the campaign's row too: a campaign that
+        # starts sending meanwhile is seen as sending here, once its start commits.
+        candidates = candidates.select_for_update()
     return [
         TagUse(
             id=campaign.pk,
@@ -34,8 +41,9 @@ def campaigns_using(account: Account, name: str) -> list[TagUse]:
             status=campaign.get_status_display(),
             editable=campaign.status == State.DRAFT,
             url=reverse("campaign_detail", args=[campaign.pk]),
+            sending=campaign.status in SENDING,
         )
-        for campaign in _candidates(account, name).order_by("name", "pk")
+        for campaign in candidates
         if any(tag_used(getattr(campaign, part) or "", name) for part in PARTS)
     ]
 

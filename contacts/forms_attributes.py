@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from contacts.models import AttributeDefinition, validate_attribute_name
@@ -22,6 +24,32 @@ class AttributeRenameForm(forms.Form):
         "it renders empty.",
     )
 
+    def __init__(self, *args: Any, definition: AttributeDefinition, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.definition = definition
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"]
+        if name == self.definition.name:
+            raise forms.ValidationError("That is already its name.", code="unchanged")
+        return name
+
 
 class AttributeRetypeForm(forms.Form):
     type = forms.ChoiceField(label="New type", choices=AttributeDefinition.Type.choices)
+    # How many values the confirmation page said would be dropped: the change goes ahead
+    # only while that many still would be.
+    drops = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, definition: AttributeDefinition, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.definition = definition
+
+    def clean_type(self) -> str:
+        type = self.cleaned_data["type"]
+        if type == self.definition.type:
+            raise forms.ValidationError(
+                f"It is already of type {AttributeDefinition.Type(type).label.lower()}.",
+                code="unchanged",
+            )
+        return type

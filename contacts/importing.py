@@ -101,7 +101,7 @@ FULL_NAME_HEADERS = {"full name", "fullname", "full_name"}
 # Every contact's own fields, by the names merge tags give them ({{ full_name }} is
 # Contact.full_name): a column of one is imported into it, never declared as an attribute
 # of the same name.
-BUILT_IN_FIELDS = frozenset(RESERVED_ATTRIBUTE_NAMES | {"full_name"})
+BUILT_IN_FIELDS = frozenset(RESERVED_ATTRIBUTE_NAMES)
 
 
 @dataclass(frozen=True)

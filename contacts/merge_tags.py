@@ -9,6 +9,11 @@ The campaigns app renders the tag, but contacts may not import it (imports flow 
 accounts ← contacts ← campaigns). So it registers here, when it loads, how to find the
 campaigns that use a tag and how to rename the tag in those it may still change; the
 attribute screens and services ask this module only.
+
+A campaign being sent, or paused mid-send, renders the tag again with each batch: while
+one uses an attribute, that attribute may not be renamed, retyped or deleted
+(``TagUse.sending``). The services ask with ``lock=True`` inside their transaction, so a
+campaign cannot start sending between the question and the change.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from django.template.base import BLOCK_TAG_START, VARIABLE_TAG_START, tag_re
 
@@ -36,13 +42,15 @@ class TagUse:
     sending: bool = False
 
 
-_finders: list[Callable[[Account, str], list[TagUse]]] = []
+class Finder(Protocol):
+    def __call__(self, account: Account, name: str, *, lock: bool = False) -> list[TagUse]: ...
+
+
+_finders: list[Finder] = []
 _renamers: list[Callable[[Account, str, str], int]] = []
 
 
-def register(
-    *, find: Callable[[Account, str], list[TagUse]], rename: Callable[[Account, str, str], int]
-) -> None:
+def register(*, find: Finder, rename: Callable[[Account, str, str], int]) -> None:
     if find not in _finders:
         _finders.append(find)
         _renamers.append(rename)
@@ -84,8 +92,16 @@ def tag_rename(text: str, old: str, new: str) -> str:
     return "".join(parts)
 
 
-def uses(account: Account, name: str) -> list[TagUse]:
-    return [use for find in _finders for use in find(account, name)]
+def uses(account: Account, name: str, *, lock: bool = False) -> list[TagUse]:
+    """The campaigns not sent yet, or still being sent, that use ``attributes.<name>``.
+    With ``lock``, inside a transaction, each one that may use it is locked until the
+    transaction ends, so none changes state (starts sending) meanwhile."""
+    return [use for find in _finders for use in find(account, name, lock=lock)]
+
+
+def sending(account: Account, name: str, *, lock: bool = False) -> list[TagUse]:
+    """The uses that forbid changing the attribute: campaigns being sent or paused."""
+    return [use for use in uses(account, name, lock=lock) if use.sending]
 
 
 def rename(account: Account, old: str, new: str) -> int:

@@ -90,7 +90,15 @@ class ContactList(models.Model):
 
 
 ATTRIBUTE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
-RESERVED_ATTRIBUTE_NAMES = {"email", "first_name", "last_name", "attributes", "unsubscribe_url"}
+# Names every contact already has, or that merge tags already use ({{ full_name }}).
+RESERVED_ATTRIBUTE_NAMES = {
+    "email",
+    "first_name",
+    "last_name",
+    "full_name",
+    "attributes",
+    "unsubscribe_url",
+}
 
 
 def validate_attribute_name(value: str) -> None:

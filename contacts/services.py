@@ -4,16 +4,17 @@ the controller must be able to show what happened to personal data."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from accounts.models import Account, User, normalize_email
 from accounts.services import audit_log
@@ -424,6 +425,87 @@ def suppression_remove(*, suppression: Suppression, actor: User | None) -> None:
     suppression.delete()
 
 
+# --- Attributes: define, rename, retype, delete -------------------------------------------
+# An import mistake (a column taken as the wrong type, a typo in a name) must not be
+# permanent. Each write locks the definition's row first, so two changes of one attribute
+# run one after the other, and moves the contacts' values with it by set-based SQL over
+# the account's contacts, in the same transaction as the definition.
+#
+# While a campaign using the attribute's merge tag is being sent (or is paused mid-send),
+# the attribute is left alone: each batch renders the tag again, and the messages would
+# change half-way.
+
+
+class AttributeValuesWouldDrop(ValidationError):
+    """A change of type would drop stored values, and the caller did not agree to drop
+    that many. ``failing`` is how many would be dropped."""
+
+    def __init__(self, message: str, *, failing: int) -> None:
+        super().__init__({"type": [message]})
+        self.failing = failing
+
+
+class AttributeInUse(ValidationError):
+    """A campaign being sent, or paused mid-send, uses the attribute's merge tag."""
+
+
+def _duplicate(name: str) -> ValidationError:
+    return ValidationError(
+        {"name": ValidationError(f"An attribute named “{name}” already exists.", code="unique")}
+    )
+
+
+def _name_taken(account: Account, name: str, *, exclude: int | None = None) -> bool:
+    clash = AttributeDefinition.objects.for_account(account).filter(name=name)
+    if exclude is not None:
+        clash = clash.exclude(pk=exclude)
+    return clash.exists()
+
+
+def _save_name(definition: AttributeDefinition, update_fields: list[str] | None = None) -> None:
+    """Save, answering a name another transaction took since ``_name_taken`` looked (the
+    unique constraint is the only check that sees it) as the same form error."""
+    try:
+        with transaction.atomic():
+            definition.save(update_fields=update_fields)
+    except IntegrityError as error:
+        diag = getattr(error.__cause__, "diag", None)
+        if getattr(diag, "constraint_name", None) != "attribute_name_unique":
+            raise
+        raise _duplicate(definition.name) from None
+
+
+def _locked(definition: AttributeDefinition) -> AttributeDefinition:
+    return AttributeDefinition.objects.select_for_update().get(pk=definition.pk)
+
+
+def _quoted(uses: list[merge_tags.TagUse]) -> str:
+    names = [f"“{use.name}” ({use.status.lower()})" for use in uses]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def attribute_in_use_message(name: str, uses: list[merge_tags.TagUse]) -> str:
+    """Why the attribute cannot change now, naming the campaigns being sent that use it;
+    empty when none does."""
+    sending = [use for use in uses if use.sending]
+    if not sending:
+        return ""
+    return ngettext(
+        "The campaign %(campaigns)s uses %(tag)s and has not finished sending: the "
+        "attribute cannot be renamed, retyped or deleted until it is sent or cancelled.",
+        "The campaigns %(campaigns)s use %(tag)s and have not finished sending: the "
+        "attribute cannot be renamed, retyped or deleted until they are sent or cancelled.",
+        len(sending),
+    ) % {"campaigns": _quoted(sending), "tag": f"{{{{ attributes.{name} }}}}"}
+
+
+def _refuse_while_sending(definition: AttributeDefinition) -> None:
+    # The campaigns are locked too: one cannot start sending until this change commits.
+    uses = merge_tags.sending(definition.account, definition.name, lock=True)
+    if uses:
+        raise AttributeInUse(attribute_in_use_message(definition.name, uses), code="in_use")
+
+
 @transaction.atomic
 def attribute_define(
     *, account: Account, actor: User | None, name: str, type: str, label: str = ""
@@ -432,29 +514,13 @@ def attribute_define(
         account=account, name=name.strip(), type=type, label=label.strip()
     )
     definition.full_clean(validate_constraints=False)
-    if AttributeDefinition.objects.for_account(account).filter(name=definition.name).exists():
-        raise ValidationError(
-            {
-                "name": ValidationError(
-                    f"An attribute named {definition.name!r} already exists.", code="unique"
-                )
-            }
-        )
-    definition.save()
+    if _name_taken(account, definition.name):
+        raise _duplicate(definition.name)
+    _save_name(definition)
     audit_log(
         account=account, actor=actor, action="attribute.created", name=definition.name, type=type
     )
     return definition
-
-
-# --- Attributes: rename, retype, delete --------------------------------------------------
-# An import mistake (a column taken as the wrong type, a typo in a name) must not be
-# permanent. Each write moves the contacts' values with it, by set-based SQL over the
-# account's contacts, in the same transaction as the definition.
-
-
-class AttributeValuesWouldDrop(ValidationError):
-    """A change of type would drop stored values, and the caller did not agree to it."""
 
 
 def _attribute_name_check(account: Account, name: str, *, exclude: int | None = None) -> str:
@@ -463,13 +529,8 @@ def _attribute_name_check(account: Account, name: str, *, exclude: int | None = 
         validate_attribute_name(name)
     except ValidationError as error:
         raise ValidationError({"name": error.messages}) from None
-    clash = AttributeDefinition.objects.for_account(account).filter(name=name)
-    if exclude is not None:
-        clash = clash.exclude(pk=exclude)
-    if clash.exists():
-        raise ValidationError(
-            {"name": ValidationError(f"An attribute named {name!r} already exists.", code="unique")}
-        )
+    if _name_taken(account, name, exclude=exclude):
+        raise _duplicate(name)
     return name
 
 
@@ -478,13 +539,18 @@ def attribute_rename(
     *, definition: AttributeDefinition, actor: User | None, name: str, update_campaigns: bool
 ) -> int:
     """Give an attribute a new name; the contacts' values move to it in one UPDATE. With
-    ``update_campaigns``, the drafts and scheduled campaigns that use the old merge tag
-    are changed to the new one; returns how many were."""
+    ``update_campaigns``, the drafts that use the old merge tag are changed to the new
+    one; returns how many were. Renaming to its own name changes nothing."""
+    definition = _locked(definition)
     account = definition.account
     old = definition.name
     new = _attribute_name_check(account, name, exclude=definition.pk)
     if new == old:
         return 0
+    _refuse_while_sending(definition)
+    # The name first: a clash with a name taken meanwhile stops before any value moves.
+    definition.name = new
+    _save_name(definition, update_fields=["name"])
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE contacts_contact SET attributes = (attributes - %(old)s) "
@@ -493,8 +559,6 @@ def attribute_rename(
             {"old": old, "new": new, "account": account.pk},
         )
         moved = cursor.rowcount
-    definition.name = new
-    definition.save(update_fields=["name"])
     campaigns = merge_tags.rename(account, old, new) if update_campaigns else 0
     audit_log(
         account=account,
@@ -508,10 +572,92 @@ def attribute_rename(
     return campaigns
 
 
-def _as_text(value: object) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return str(value)
+# A change of type reads every stored value as a form or a file would give it in the new
+# type (``clean_attribute``), in SQL: the confirmation page counts what would be dropped
+# without loading the values, and the change is one UPDATE that reads each row as it
+# writes it, so a value edited meanwhile is converted from what it is by then. The rules
+# are ``clean_attribute``'s, for the forms it reads; tests/contacts/test_attribute_retype.py
+# holds the two to the same answers.
+
+# The value as text (``_as_text``: booleans read yes and no), trimmed as ``str.strip``.
+_RAW = """CASE jsonb_typeof(attributes -> %(name)s)
+    WHEN 'string' THEN attributes ->> %(name)s
+    WHEN 'boolean' THEN CASE WHEN (attributes -> %(name)s)::boolean THEN 'yes' ELSE 'no' END
+    WHEN 'null' THEN NULL
+    ELSE (attributes -> %(name)s)::text END"""
+_TEXT = f"regexp_replace({_RAW}, '^[[:space:]]+|[[:space:]]+$', '', 'g')"
+
+_AS_TEXT = f"""(SELECT CASE WHEN s <> '' THEN to_jsonb(s) END
+    FROM (SELECT {_TEXT} AS s) AS t)"""  # noqa: S608 - this module's constants
+
+# ``Decimal``'s numbers, with a decimal comma when it is the only one and there is no dot.
+_AS_NUMBER = f"""(SELECT CASE
+        WHEN n ~ '^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]{{1,3}})?$'
+        THEN to_jsonb(trim_scale(n::numeric)) END
+    FROM (SELECT CASE WHEN s LIKE '%%,%%' AND s NOT LIKE '%%,%%,%%' AND s NOT LIKE '%%.%%'
+        THEN replace(s, ',', '.') ELSE s END AS n
+        FROM (SELECT {_TEXT} AS s) AS t) AS u)"""  # noqa: S608 - this module's constants
+
+_AS_BOOLEAN = f"""(SELECT CASE
+        WHEN w = ANY(%(true_words)s) THEN 'true'::jsonb
+        WHEN w = ANY(%(false_words)s) THEN 'false'::jsonb END
+    FROM (SELECT lower({_TEXT}) AS w) AS t)"""  # noqa: S608 - this module's constants
+
+# ``parse_when``: ISO 8601 as ``datetime.fromisoformat`` reads it (YYYY-MM-DD or
+# YYYYMMDD, then maybe a time and an offset), or day and month either way round with a
+# four-digit year, the day first when it can be. The day as written is kept.
+_TIME = r"([0-9]{2})(?::?([0-9]{2})(?::?([0-9]{2})(?:[.,][0-9]+)?)?)?"
+_OFFSET = r"(?:Z|[+-][0-9]{2}(?::?[0-9]{2}(?::?[0-9]{2}(?:[.,][0-9]+)?)?)?)?"
+_ISO_DATE = rf"^([0-9]{{4}})(-?)([0-9]{{2}})\2([0-9]{{2}})(?:.{_TIME}{_OFFSET})?$"
+_DAY_MONTH_YEAR = (
+    r"^([0-9]{1,2})([./-])([0-9]{1,2})\2([0-9]{4})"
+    r"(?:[ T]([0-9]{1,2}):([0-9]{2})(?::([0-9]{2})(?:[.][0-9]+)?)?)?$"
+)
+_AS_DATE = f"""(SELECT CASE
+        WHEN y >= 1 AND m BETWEEN 1 AND 12
+        AND d BETWEEN 1 AND CASE WHEN m IN (4, 6, 9, 11) THEN 30 WHEN m <> 2 THEN 31
+            WHEN mod(y, 4) = 0 AND (mod(y, 100) <> 0 OR mod(y, 400) = 0) THEN 29 ELSE 28 END
+        AND coalesce(hh, 0) <= 23 AND coalesce(mi, 0) <= 59 AND coalesce(ss, 0) <= 59
+        THEN to_jsonb(lpad(y::text, 4, '0') || '-' || lpad(m::text, 2, '0') || '-'
+            || lpad(d::text, 2, '0')) END
+    FROM (SELECT coalesce(iso[1], dmy[4])::int AS y,
+            CASE WHEN iso IS NOT NULL THEN iso[3]::int WHEN day_first THEN dmy[3]::int
+                ELSE dmy[1]::int END AS m,
+            CASE WHEN iso IS NOT NULL THEN iso[4]::int WHEN day_first THEN dmy[1]::int
+                ELSE dmy[3]::int END AS d,
+            coalesce(iso[5], dmy[5])::int AS hh,
+            coalesce(iso[6], dmy[6])::int AS mi,
+            coalesce(iso[7], dmy[7])::int AS ss
+        FROM (SELECT iso, dmy, dmy[3]::int <= 12 OR dmy[1]::int > 12 AS day_first
+            FROM (SELECT regexp_match(s, %(iso_date)s) AS iso,
+                    regexp_match(s, %(day_month_year)s) AS dmy
+                FROM (SELECT {_TEXT} AS s) AS t) AS r) AS q) AS p)"""  # noqa: S608 - constants
+
+_CONVERTED = {
+    AttributeDefinition.Type.TEXT: _AS_TEXT,
+    AttributeDefinition.Type.NUMBER: _AS_NUMBER,
+    AttributeDefinition.Type.DATE: _AS_DATE,
+    AttributeDefinition.Type.BOOLEAN: _AS_BOOLEAN,
+}
+
+
+def _retype_sql(definition: AttributeDefinition, type: str) -> tuple[str, dict[str, Any]]:
+    """The value of ``attributes`` read as ``type``: SQL over a row of contacts_contact,
+    JSON or NULL when it cannot be read so, and its parameters."""
+    if type not in AttributeDefinition.Type.values:
+        raise ValidationError({"type": f"“{type}” is not a type of attribute."})
+    return _CONVERTED[AttributeDefinition.Type(type)], {
+        "name": definition.name,
+        "account": definition.account_id,
+        "true_words": sorted(TRUE_WORDS),
+        "false_words": sorted(FALSE_WORDS - {""}),
+        "iso_date": _ISO_DATE,
+        "day_month_year": _DAY_MONTH_YEAR,
+    }
+
+
+def _type_label(type: str) -> str:
+    return str(AttributeDefinition.Type(type).label).lower()
 
 
 @dataclass
@@ -520,75 +666,124 @@ class RetypePlan:
 
     holding: int  # contacts with a value
     failing: int  # values that cannot be read in the new type: dropped
-    examples: list[str]
-    changes: list[tuple[int, str | None]]  # contact id → new value as JSON, or None to drop
+    examples: list[str]  # a few of them
+
+    @property
+    def converting(self) -> int:
+        return self.holding - self.failing
 
 
 def attribute_retype_plan(definition: AttributeDefinition, type: str) -> RetypePlan:
-    """Each stored value read as ``type`` would read it from a form or a file."""
-    if type not in AttributeDefinition.Type.values:
-        raise ValidationError({"type": f"{type!r} is not a type of attribute."})
-    target = AttributeDefinition(name=definition.name, type=type)
-    values = (
-        Contact.objects.for_account(definition.account)
-        .filter(attributes__has_key=definition.name)
-        .values_list("pk", f"attributes__{definition.name}")
-        .order_by("pk")
+    """How many stored values ``type`` could not read, counted in the database, with the
+    first few of them."""
+    converted, params = _retype_sql(definition, type)
+    holders = "FROM contacts_contact WHERE account_id = %(account)s AND attributes ? %(name)s"
+    failing = f"attributes -> %(name)s <> 'null'::jsonb AND {converted} IS NULL"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*), count(*) FILTER (WHERE {failing}) {holders}", params)
+        holding, failing_count = cursor.fetchone()
+        examples: list[str] = []
+        if failing_count:
+            cursor.execute(
+                f"SELECT left({_RAW}, 50) {holders} AND {failing} ORDER BY id LIMIT 3", params
+            )
+            examples = [text for (text,) in cursor.fetchall()]
+    return RetypePlan(holding=holding, failing=failing_count, examples=examples)
+
+
+def _would_drop_message(plan: RetypePlan, type: str, *, confirmed: int | None) -> str:
+    values = {
+        "failing": plan.failing,
+        "holding": plan.holding,
+        "type": _type_label(type),
+        "confirmed": confirmed,
+        "examples": ", ".join(f"“{example}”" for example in plan.examples),
+    }
+    if not confirmed:
+        return (
+            ngettext(
+                "%(failing)s of %(holding)s stored values cannot be read as %(type)s "
+                "(e.g. %(examples)s); confirm to drop it.",
+                "%(failing)s of %(holding)s stored values cannot be read as %(type)s "
+                "(e.g. %(examples)s); confirm to drop them.",
+                plan.failing,
+            )
+            % values
+        )
+    if not plan.failing:
+        return (
+            f"The stored values changed since the confirmation: none would be dropped now, "
+            f"not {confirmed}. Confirm again."
+        )
+    return (
+        ngettext(
+            "The stored values changed since the confirmation: %(failing)s value would be "
+            "dropped now, not %(confirmed)s. Check it and confirm again.",
+            "The stored values changed since the confirmation: %(failing)s values would be "
+            "dropped now, not %(confirmed)s. Check them and confirm again.",
+            plan.failing,
+        )
+        % values
     )
-    holding = failing = 0
-    examples: list[str] = []
-    changes: list[tuple[int, str | None]] = []
-    for pk, value in values.iterator(chunk_size=5000):
-        holding += 1
-        try:
-            cleaned = clean_attribute(target, _as_text(value)) if value is not None else None
-        except (ValidationError, ArithmeticError):
-            cleaned = None
-        if cleaned is None:
-            failing += value is not None
-            if value is not None and len(examples) < 3:
-                examples.append(_as_text(value)[:50])
-            changes.append((pk, None))
-        elif cleaned != value:
-            changes.append((pk, json.dumps(cleaned)))
-    return RetypePlan(holding=holding, failing=failing, examples=examples, changes=changes)
 
 
 @transaction.atomic
 def attribute_retype(
-    *, definition: AttributeDefinition, actor: User | None, type: str, drop_invalid: bool
+    *,
+    definition: AttributeDefinition,
+    actor: User | None,
+    type: str,
+    drop_invalid: bool,
+    expected_drops: int | None = None,
 ) -> RetypePlan:
-    """Change an attribute's type, converting its stored values. Values that cannot be
-    converted are dropped, but only when ``drop_invalid`` says the customer saw how many."""
+    """Change an attribute's type, converting its stored values in one UPDATE. Values
+    that cannot be converted are dropped only with ``drop_invalid``, and then, when
+    ``expected_drops`` says how many the customer saw, only if that many still are:
+    otherwise nothing changes and AttributeValuesWouldDrop says how many are now."""
     # The definition is locked first: two changes at once would convert twice.
-    definition = AttributeDefinition.objects.select_for_update().get(pk=definition.pk)
+    definition = _locked(definition)
     plan = attribute_retype_plan(definition, type)
     if definition.type == type:
         return plan
-    if plan.failing and not drop_invalid:
-        examples = ", ".join(repr(e) for e in plan.examples)
-        raise AttributeValuesWouldDrop(
-            {
-                "type": f"{plan.failing} of {plan.holding} stored values cannot be read as "
-                f"{AttributeDefinition.Type(type).label.lower()} (e.g. {examples}); confirm "
-                "to drop them."
-            }
-        )
-    if plan.changes:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE contacts_contact c SET attributes = CASE WHEN v.value IS NULL "
-                "THEN c.attributes - %(name)s "
-                "ELSE jsonb_set(c.attributes, ARRAY[%(name)s], v.value) END "
-                "FROM unnest(%(ids)s::bigint[], %(values)s::jsonb[]) AS v(id, value) "
-                "WHERE c.id = v.id AND c.account_id = %(account)s",
-                {
-                    "name": definition.name,
-                    "ids": [pk for pk, _ in plan.changes],
-                    "values": [value for _, value in plan.changes],
-                    "account": definition.account_id,
-                },
+    _refuse_while_sending(definition)
+
+    def check(plan: RetypePlan) -> None:
+        if expected_drops is not None and plan.failing != expected_drops:
+            raise AttributeValuesWouldDrop(
+                _would_drop_message(plan, type, confirmed=expected_drops),
+                failing=plan.failing,
             )
+        if plan.failing and not drop_invalid:
+            raise AttributeValuesWouldDrop(
+                _would_drop_message(plan, type, confirmed=None), failing=plan.failing
+            )
+
+    check(plan)
+    converted, params = _retype_sql(definition, type)
+    with connection.cursor() as cursor:
+        # A JSON null holds no value: removed, not counted as dropped.
+        cursor.execute(
+            "UPDATE contacts_contact SET attributes = attributes - %(name)s "
+            "WHERE account_id = %(account)s AND attributes -> %(name)s = 'null'::jsonb",
+            params,
+        )
+        # Each row is read as the UPDATE writes it: what it drops is what it reads, even
+        # for a value changed since the count above.
+        cursor.execute(
+            f"""WITH changed AS (
+                UPDATE contacts_contact SET attributes = (attributes - %(name)s)
+                    || jsonb_strip_nulls(jsonb_build_object(%(name)s::text, {converted}))
+                WHERE account_id = %(account)s AND attributes ? %(name)s
+                RETURNING attributes ? %(name)s AS kept)
+            SELECT count(*) FILTER (WHERE kept), count(*) FILTER (WHERE NOT kept)
+            FROM changed""",  # noqa: S608 - this module's constants, values are parameters
+            params,
+        )
+        kept, dropped = cursor.fetchone()
+    if dropped != plan.failing:
+        # Values changed between the count and the UPDATE: undone unless still agreed.
+        check(RetypePlan(holding=kept + dropped, failing=dropped, examples=plan.examples))
+        plan = RetypePlan(holding=kept + dropped, failing=dropped, examples=plan.examples)
     old = definition.type
     definition.type = type
     definition.save(update_fields=["type"])
@@ -599,8 +794,8 @@ def attribute_retype(
         name=definition.name,
         old=old,
         new=type,
-        converted=len(plan.changes) - plan.failing,
-        dropped=plan.failing,
+        converted=kept,
+        dropped=dropped,
     )
     return plan
 
@@ -609,6 +804,8 @@ def attribute_retype(
 def attribute_delete(*, definition: AttributeDefinition, actor: User | None) -> int:
     """Delete an attribute and every contact's value of it; returns how many contacts
     held one."""
+    definition = _locked(definition)
+    _refuse_while_sending(definition)
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE contacts_contact SET attributes = attributes - %(name)s "
@@ -639,6 +836,7 @@ def attribute_update(
     drop_invalid: bool = False,
 ) -> AttributeDefinition:
     """Retype, rename and relabel in one go (the API's PATCH); all or nothing."""
+    definition = _locked(definition)
     if type is not None and type != definition.type:
         attribute_retype(definition=definition, actor=actor, type=type, drop_invalid=drop_invalid)
         definition.refresh_from_db()
@@ -646,6 +844,7 @@ def attribute_update(
         attribute_rename(
             definition=definition, actor=actor, name=name, update_campaigns=update_campaigns
         )
+        definition.refresh_from_db()
     if label is not None and label.strip() != definition.label:
         definition.label = label.strip()
         definition.save(update_fields=["label"])

@@ -4,13 +4,19 @@ account's custom fields.
 Every definition is fetched through ``get_for_account_or_404``, so another account's
 attribute answers 404 like a missing one. The writes go through ``contacts.services``,
 which move the contacts' values with the definition and write the audit row.
+
+A change the stored data stands in the way of is answered 409, with nothing changed: a
+name another attribute has, values a change of type would drop without
+``drop_invalid_values``, or a campaign using the merge tag that is being sent.
 """
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from django.http import Http404
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -28,6 +34,34 @@ from contacts.models import ATTRIBUTE_NAME, AttributeDefinition
 
 READ = Perm.VIEW
 WRITE = Perm.EDIT_CONTENT
+
+# The refusals of a change, in the shape of the other conflicts (DUPLICATE).
+CHANGE_REFUSED = OpenApiResponse(
+    DUPLICATE.response,
+    description="Refused, and nothing changed: the new name is another attribute's "
+    "(`errors.name`); a change of type would drop values and `drop_invalid_values` is "
+    "not set (`errors.type` says how many); or a campaign using the merge tag is being "
+    "sent or is paused mid-send (`errors.non_field_errors` names it: try again once it "
+    "is sent or cancelled).",
+)
+DELETE_REFUSED = OpenApiResponse(
+    DUPLICATE.response,
+    description="Refused, and nothing changed: a campaign using the merge tag is being "
+    "sent or is paused mid-send (`errors.non_field_errors` names it: try again once it "
+    "is sent or cancelled).",
+)
+
+
+def _refused(error: ValidationError) -> Response:
+    """A 409 in the shape accounts/api/errors.py gives a validation error."""
+    errors = (
+        error.message_dict if hasattr(error, "error_dict") else {"non_field_errors": error.messages}
+    )
+    field, messages = next(iter(errors.items()))
+    prefix = "" if field == "non_field_errors" else f"{field}: "
+    return Response(
+        {"detail": f"{prefix}{messages[0]}", "errors": errors}, status=status.HTTP_409_CONFLICT
+    )
 
 
 # The format of a name, as a pattern the schema can show; the service checks it again, with
@@ -67,6 +101,10 @@ class AttributeUsageSerializer(serializers.Serializer):
     editable = serializers.BooleanField(
         help_text="A draft: a rename with `update_campaigns` changes its merge tag."
     )
+    sending = serializers.BooleanField(
+        help_text="Being sent, or paused mid-send: until it is sent or cancelled, the "
+        "attribute cannot be renamed, retyped or deleted."
+    )
 
 
 class AttributeDetailSerializer(AttributeSerializer):
@@ -74,8 +112,8 @@ class AttributeDetailSerializer(AttributeSerializer):
         help_text="How many contacts hold a value of the attribute."
     )
     campaigns = serializers.SerializerMethodField(
-        help_text="The campaigns not sent yet whose subject, preheader, HTML or text use "
-        "`{{ attributes.<name> }}`."
+        help_text="The campaigns not sent yet, or still being sent, whose subject, "
+        "preheader, HTML or text use `{{ attributes.<name> }}`."
     )
 
     class Meta(AttributeSerializer.Meta):
@@ -88,7 +126,13 @@ class AttributeDetailSerializer(AttributeSerializer):
     @extend_schema_field(AttributeUsageSerializer(many=True))
     def get_campaigns(self, definition: AttributeDefinition) -> list[dict]:
         return [
-            {"id": u.id, "name": u.name, "status": u.status, "editable": u.editable}
+            {
+                "id": u.id,
+                "name": u.name,
+                "status": u.status,
+                "editable": u.editable,
+                "sending": u.sending,
+            }
             for u in merge_tags.uses(definition.account, definition.name)
         ]
 
@@ -174,11 +218,12 @@ class AttributeView(AccountAPIMixin, APIView):
 
     @extend_schema(
         request=AttributeUpdateSerializer,
-        responses={200: AttributeDetailSerializer, 409: DUPLICATE},
+        responses={200: AttributeDetailSerializer, 409: CHANGE_REFUSED},
         description="Rename, relabel or retype the attribute. A rename moves every "
         "contact's value to the new name; a change of type converts the stored values "
         "and, with `drop_invalid_values`, drops those that cannot be converted (without "
-        "it, a 409 says how many there are, and nothing changes).",
+        "it, a 409 says how many there are, and nothing changes). Neither is possible "
+        "while a campaign using the merge tag is being sent (409).",
     )
     def patch(self, request: Request, attribute_id: int) -> Response:
         definition = self._definition(attribute_id)
@@ -195,23 +240,26 @@ class AttributeView(AccountAPIMixin, APIView):
                 update_campaigns=data["update_campaigns"],
                 drop_invalid=data["drop_invalid_values"],
             )
-        except services.AttributeValuesWouldDrop as error:
-            # The request is valid; the stored values are what stand in its way: a 409,
-            # in the shape of the other conflicts (DUPLICATE).
-            message = " ".join(error.messages)
-            return Response(
-                {"detail": f"type: {message}", "errors": {"type": [message]}},
-                status=status.HTTP_409_CONFLICT,
-            )
+        except AttributeDefinition.DoesNotExist:
+            raise Http404 from None  # deleted meanwhile
+        except (services.AttributeValuesWouldDrop, services.AttributeInUse) as error:
+            # The request is valid; the stored data is what stands in its way.
+            return _refused(error)
         return Response(AttributeDetailSerializer(definition).data)
 
     @extend_schema(
-        responses={200: AttributeDeletedSerializer},
-        description="Delete the attribute and every contact's value of it. Campaigns that "
-        "use its merge tag render it empty.",
+        responses={200: AttributeDeletedSerializer, 409: DELETE_REFUSED},
+        description="Delete the attribute and every contact's value of it. Campaigns not "
+        "sent yet that use its merge tag render it empty; while one that uses it is being "
+        "sent, the attribute cannot be deleted (409).",
     )
     def delete(self, request: Request, attribute_id: int) -> Response:
-        cleared = services.attribute_delete(
-            definition=self._definition(attribute_id), actor=self.actor
-        )
+        try:
+            cleared = services.attribute_delete(
+                definition=self._definition(attribute_id), actor=self.actor
+            )
+        except AttributeDefinition.DoesNotExist:
+            raise Http404 from None  # deleted meanwhile
+        except services.AttributeInUse as error:
+            return _refused(error)
         return Response({"cleared": cleared})

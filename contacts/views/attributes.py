@@ -1,12 +1,14 @@
 """Attributes: declare them, and rename, retype or delete them after a confirmation page
-saying what happens to the contacts' values and to the campaigns that use the tag."""
+saying what happens to the contacts' values and to the campaigns that use the tag. While
+a campaign using the tag is being sent, the page says so and the change is refused."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import ngettext
 
 from accounts.roles import Perm, role_can
 from accounts.scoping import get_for_account_or_404
@@ -43,19 +45,34 @@ def attributes(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _impact(definition: AttributeDefinition) -> dict[str, object]:
-    """What a change touches: the contacts holding a value, the campaigns using the tag."""
+def _impact(definition: AttributeDefinition, refused: str = "") -> dict[str, object]:
+    """What a change touches: the contacts holding a value, the campaigns using the tag,
+    and why it cannot be made now (a campaign using the tag is being sent): as the
+    service said when it refused, or as the campaigns are now."""
+    campaigns = merge_tags.uses(definition.account, definition.name)
     return {
         "definition": definition,
         "holders": selectors.attribute_holders(definition),
-        "campaigns": merge_tags.uses(definition.account, definition.name),
+        "campaigns": campaigns,
+        "blocked": refused or services.attribute_in_use_message(definition.name, campaigns),
     }
+
+
+def _status(form_errors: object, refused: str) -> int:
+    return 409 if refused else 400 if form_errors else 200
+
+
+def _count(number: int, singular: str, plural: str) -> str:
+    return ngettext(singular, plural, number) % {"count": f"{number:,}"}
 
 
 @account_required(Perm.EDIT_CONTENT)
 def attribute_rename(request: HttpRequest, attribute_id: int) -> HttpResponse:
     definition = get_for_account_or_404(AttributeDefinition, request.account, pk=attribute_id)
-    form = AttributeRenameForm(request.POST or None, initial={"name": definition.name})
+    form = AttributeRenameForm(
+        request.POST or None, initial={"name": definition.name}, definition=definition
+    )
+    refused = ""
     if request.method == "POST" and form.is_valid():
         old = definition.name
         try:
@@ -65,45 +82,69 @@ def attribute_rename(request: HttpRequest, attribute_id: int) -> HttpResponse:
                 name=form.cleaned_data["name"],
                 update_campaigns=form.cleaned_data["update_campaigns"],
             )
+        except AttributeDefinition.DoesNotExist:
+            raise Http404 from None
+        except services.AttributeInUse as error:
+            refused = error.messages[0]
         except ValidationError as error:
             _add_errors(form, error)
         else:
-            messages.success(
-                request,
-                f"“{old}” is now “{definition.name}”"
-                + (f"; {changed} draft campaign(s) updated." if changed else "."),
+            new = form.cleaned_data["name"]
+            updated = _count(
+                changed, "; %(count)s draft campaign updated", "; %(count)s draft campaigns updated"
             )
+            messages.success(request, f"“{old}” is now “{new}”{updated if changed else ''}.")
             return redirect("attributes")
     return render(
         request,
         "contacts/attribute_rename.html",
-        {**_impact(definition), "form": form},
-        status=400 if form.errors else 200,
+        {**_impact(definition, refused), "form": form},
+        status=_status(form.errors, refused),
     )
 
 
 @account_required(Perm.EDIT_CONTENT)
 def attribute_retype(request: HttpRequest, attribute_id: int) -> HttpResponse:
     """Choose the type (GET), see what converting the stored values does (GET with
-    ``type``), then confirm (POST): values that cannot be converted are dropped."""
+    ``type``), then confirm (POST) with the number of values the page said would be
+    dropped: if that many no longer would be, the page is shown again with the new count."""
     definition = get_for_account_or_404(AttributeDefinition, request.account, pk=attribute_id)
     data = request.POST if request.method == "POST" else request.GET
-    form = AttributeRetypeForm(data if "type" in data else None, initial={"type": definition.type})
+    form = AttributeRetypeForm(
+        data if "type" in data else None, initial={"type": definition.type}, definition=definition
+    )
     plan = None
+    refused = new_type = ""
     if form.is_bound and form.is_valid():
         new_type = form.cleaned_data["type"]
         if request.method == "POST":
+            # Without the count the page showed, nothing is dropped.
+            confirmed = form.cleaned_data["drops"]
             try:
-                services.attribute_retype(
-                    definition=definition, actor=request.user, type=new_type, drop_invalid=True
+                done = services.attribute_retype(
+                    definition=definition,
+                    actor=request.user,
+                    type=new_type,
+                    drop_invalid=bool(confirmed),
+                    expected_drops=confirmed,
                 )
+            except AttributeDefinition.DoesNotExist:
+                raise Http404 from None
+            except services.AttributeInUse as error:
+                refused = error.messages[0]
+            except services.AttributeValuesWouldDrop as error:
+                # Shown above the new count, which the page shows again to confirm.
+                form.add_error(None, error.messages)
             except ValidationError as error:
                 _add_errors(form, error)
             else:
+                label = AttributeDefinition.Type(new_type).label.lower()
+                dropped = _count(
+                    done.failing, "; %(count)s value dropped", "; %(count)s values dropped"
+                )
                 messages.success(
                     request,
-                    f"“{definition.name}” is now of type "
-                    f"{AttributeDefinition.Type(new_type).label.lower()}.",
+                    f"“{definition.name}” is now of type {label}{dropped if done.failing else ''}.",
                 )
                 return redirect("attributes")
         plan = services.attribute_retype_plan(definition, new_type)
@@ -111,22 +152,33 @@ def attribute_retype(request: HttpRequest, attribute_id: int) -> HttpResponse:
         request,
         "contacts/attribute_retype.html",
         {
-            **_impact(definition),
+            **_impact(definition, refused),
             "form": form,
             "plan": plan,
-            "new_type": form.cleaned_data["type"] if plan else "",
+            "new_type": new_type if plan else "",
         },
-        status=400 if form.errors else 200,
+        status=_status(form.errors, refused),
     )
 
 
 @account_required(Perm.EDIT_CONTENT)
 def attribute_delete(request: HttpRequest, attribute_id: int) -> HttpResponse:
     definition = get_for_account_or_404(AttributeDefinition, request.account, pk=attribute_id)
+    refused = ""
     if request.method == "POST":
-        cleared = services.attribute_delete(definition=definition, actor=request.user)
-        messages.success(
-            request, f"Attribute “{definition.name}” deleted, with its {cleared} value(s)."
-        )
-        return redirect("attributes")
-    return render(request, "contacts/attribute_delete.html", _impact(definition))
+        try:
+            cleared = services.attribute_delete(definition=definition, actor=request.user)
+        except AttributeDefinition.DoesNotExist:
+            raise Http404 from None
+        except services.AttributeInUse as error:
+            refused = error.messages[0]
+        else:
+            values = _count(cleared, "with %(count)s value", "with %(count)s values")
+            messages.success(request, f"Attribute “{definition.name}” deleted, {values}.")
+            return redirect("attributes")
+    return render(
+        request,
+        "contacts/attribute_delete.html",
+        _impact(definition, refused),
+        status=_status(None, refused),
+    )

@@ -192,7 +192,9 @@ def test_it_shows_what_a_change_of_type_drops_before_doing_it(bob_client, world)
     points.refresh_from_db()
     assert points.type == "text"
 
-    response = bob_client.post(f"/attributes/{points.pk}/type/", {"type": "number"})
+    # when bob confirms, the page sending back the count it showed
+    assert '<input type="hidden" name="drops" value="1">' in page
+    response = bob_client.post(f"/attributes/{points.pk}/type/", {"type": "number", "drops": "1"})
 
     assert response.status_code == 302
     assert Contact.objects.get(email="a@example.com").attributes == {"points": 12}
