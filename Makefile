@@ -13,7 +13,7 @@ SERVICES := $(BIN)/python -m config.devservices
 help:
 	@echo "make run    start Missive (web, worker, beat, mail catcher) on embedded PostgreSQL and Redis"
 	@echo "make test   run the whole test suite against real PostgreSQL and Redis"
-	@echo "make lint   ruff check, ruff format --check, makemigrations --check"
+	@echo "make lint   ruff, the layers contract (import-linter), makemigrations --check"
 	@echo "make bench  run the benchmarks in benchmarks/"
 	@echo "make lock   re-pin requirements.lock after changing pyproject.toml"
 
@@ -35,6 +35,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(SERVICES) exec -- $(BIN)/python manage.py makemigrations --check --dry-run --settings=config.settings.test
 
 format: $(STAMP)

@@ -2,7 +2,16 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
-from accounts.models import Account, ApiKey, AuditEntry, Invitation, Membership, RetentionRun, User
+from accounts.models import (
+    Account,
+    ApiKey,
+    AuditEntry,
+    Invitation,
+    MailFailure,
+    Membership,
+    RetentionRun,
+    User,
+)
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -86,7 +95,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 @admin.register(Invitation)
 class InvitationAdmin(admin.ModelAdmin):
     list_display = ["email", "account", "role", "created_at", "expires_at", "accepted_at"]
-    readonly_fields = ["token_hash"]
+    readonly_fields = ["token_hash", "email_error"]
 
 
 @admin.register(AuditEntry)
@@ -105,6 +114,23 @@ class RetentionRunAdmin(admin.ModelAdmin):
 
     list_display = ["started_at", "policy", "dry_run", "removed", "duration_ms", "error"]
     list_filter = ["policy", "dry_run"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(MailFailure)
+class MailFailureAdmin(admin.ModelAdmin):
+    """Missive's own mail that could not be sent after its last attempt (read-only): what
+    the operator checks when someone says a notice never came."""
+
+    list_display = ["created_at", "kind", "recipients", "subject", "attempts", "error"]
+    list_filter = ["kind"]
+    search_fields = ["recipients", "subject"]
+    date_hierarchy = "created_at"
 
     def has_add_permission(self, request) -> bool:
         return False

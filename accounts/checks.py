@@ -3,21 +3,23 @@ model with a foreign key to Account must offer ``for_account``."""
 
 from __future__ import annotations
 
+import importlib
+from urllib.parse import urlsplit
+
 from django.apps import apps
+from django.conf import settings
 from django.core import checks
 
-PROJECT_APPS = {"accounts", "contacts", "campaigns", "stats"}
+from accounts.models import Account
 
 
 @checks.register()
 def account_scoped_models(
     app_configs: object = None, **kwargs: object
 ) -> list[checks.CheckMessage]:
-    from accounts.models import Account
-
     errors = []
     for model in apps.get_models():
-        if model._meta.app_label not in PROJECT_APPS or model is Account:
+        if model._meta.app_label not in settings.MISSIVE_APPS or model is Account:
             continue
         points_at_account = any(
             getattr(field, "related_model", None) is Account
@@ -41,10 +43,6 @@ def account_scoped_models(
 def base_url_is_https(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:
     """The production settings refuse to start without it; this says so again in
     ``check --deploy`` wherever those settings let a plain-http address through (DEBUG)."""
-    from urllib.parse import urlsplit
-
-    from django.conf import settings
-
     if urlsplit(settings.MISSIVE_BASE_URL).scheme == "https":
         return []
     return [
@@ -56,3 +54,25 @@ def base_url_is_https(app_configs: object = None, **kwargs: object) -> list[chec
             id="missive.E002",
         )
     ]
+
+
+@checks.register()
+def provider_library_installed(
+    app_configs: object = None, **kwargs: object
+) -> list[checks.CheckMessage]:
+    """A provider whose API needs a library of its own (Amazon SES: boto3) comes with an
+    extra of Missive's; without it, say which at start rather than at the first send."""
+    esp = settings.EMAIL_ESP
+    if not esp:
+        return []
+    try:
+        importlib.import_module(f"anymail.backends.{esp}")
+    except ImportError as missing:
+        return [
+            checks.Error(
+                f"EMAIL_ESP={esp} needs a library that is not installed ({missing}).",
+                hint=f"pip install 'missive[{esp.replace('_', '-')}]'",
+                id="missive.E003",
+            )
+        ]
+    return []

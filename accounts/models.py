@@ -256,6 +256,9 @@ class Invitation(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     accepted_at = models.DateTimeField(null=True, blank=True)
+    # Why the mail of the current link could not be sent, after its last attempt (set by
+    # the worker, cleared when the invitation is sent again); empty: sent or on its way.
+    email_error = models.CharField(max_length=500, blank=True)
 
     objects = AccountScopedManager()
 
@@ -420,3 +423,22 @@ class RetentionRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.policy} at {self.started_at:%Y-%m-%d %H:%M}: {self.removed}"
+
+
+class MailFailure(models.Model):
+    """A notice of Missive's own (an invitation, a confirmation link, a customer's notice)
+    that its last attempt could not send (accounts/mail.py): the operator's record, in the
+    admin. It holds addresses, so it goes after a while (accounts/retention.py)."""
+
+    kind = models.CharField(max_length=100)
+    recipients = models.TextField()
+    subject = models.CharField(max_length=300)
+    error = models.TextField()
+    attempts = models.PositiveSmallIntegerField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} not sent at {self.created_at:%Y-%m-%d %H:%M}"

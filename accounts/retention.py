@@ -1,5 +1,6 @@
-"""Retention of account data: a closed account's data 90 days after closure (an
-anonymized stub stays for the operator's records), and the audit log after a year."""
+"""Retention of account data: the audit log (and the record of retention runs) after a
+year, the record of Missive's own mail that could not be sent (it holds addresses) after
+90 days. A closed account's data are the privacy app's policy (privacy/retention.py)."""
 
 from __future__ import annotations
 
@@ -7,21 +8,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
-from accounts import closing
-from accounts.models import AuditEntry, RetentionRun
-from accounts.purge import Policy
-
-
-def closed_due(now: datetime) -> int:
-    return len(closing.purge_due(now))
-
-
-def closed_purge(now: datetime) -> int:
-    """The number of accounts whose data were deleted."""
-    due = closing.purge_due(now)
-    for account in due:
-        closing.purge_account_data(account)
-    return len(due)
+from accounts.models import AuditEntry, MailFailure, RetentionRun
+from accounts.retention_policy import Policy
 
 
 def _old_audit(now: datetime):
@@ -47,18 +35,33 @@ def audit_purge(now: datetime) -> int:
     return deleted + runs
 
 
+def _old_mail_failures(now: datetime):
+    return MailFailure.objects.filter(
+        created_at__lt=now - timedelta(days=settings.MISSIVE_RETENTION["mail_failures_days"])
+    )
+
+
+def mail_failures_due(now: datetime) -> int:
+    return _old_mail_failures(now).count()
+
+
+def mail_failures_purge(now: datetime) -> int:
+    deleted, _ = _old_mail_failures(now).delete()
+    return deleted
+
+
 POLICIES = [
-    Policy(
-        name="closed_accounts",
-        description="All data of an account closed 90 days ago by default (counted in "
-        "accounts); an anonymized stub stays.",
-        due=closed_due,
-        purge=closed_purge,
-    ),
     Policy(
         name="audit_log",
         description="Audit log entries (and records of retention runs), kept one year by default.",
         due=audit_due,
         purge=audit_purge,
+    ),
+    Policy(
+        name="mail_failures",
+        description="Records of Missive's own mail that could not be sent, kept 90 days by "
+        "default.",
+        due=mail_failures_due,
+        purge=mail_failures_purge,
     ),
 ]

@@ -6,23 +6,20 @@ tasks and commands call these; none of them writes these models directly.
 
 from __future__ import annotations
 
-import logging
 import re
 import secrets
-import smtplib
 import unicodedata
 from contextvars import ContextVar
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
-from django.core.mail import BadHeaderError, EmailMultiAlternatives
 from django.db import IntegrityError, transaction
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts import allowances
+from accounts.mail import send_notice
 from accounts.models import (
     Account,
     ApiKey,
@@ -47,7 +44,6 @@ INVITATION_NAME_LENGTH = 40
 # Who acts when no person does: set for the length of a request authenticated by an API
 # key (accounts.api.auth), so every audit entry written for it names the key.
 acting_label: ContextVar[str | None] = ContextVar("missive_acting_label", default=None)
-logger = logging.getLogger(__name__)
 
 
 def audit_log(*, account: Account, actor: User | None, action: str, **detail: object) -> AuditEntry:
@@ -122,7 +118,7 @@ def invitation_create(*, by: Membership, email: str, role: str) -> tuple[Invitat
     except IntegrityError:
         raise ValidationError({"email": f"{email} was invited a moment ago."}) from None
     audit_log(account=account, actor=by.user, action="member.invited", email=email, role=role)
-    transaction.on_commit(lambda: _send_invitation(invitation, token))
+    _send_invitation(invitation, token)
     return invitation, token
 
 
@@ -158,18 +154,9 @@ def invitation_url(token: str) -> str:
 
 
 def _send_invitation(invitation: Invitation, token: str) -> None:
-    """Send the invitation; a mail server that refuses leaves the invitation in place and
-    says so on ``invitation.email_error`` (the inviter can send it again)."""
-    try:
-        _compose_invitation(invitation, token).send()
-    except (OSError, smtplib.SMTPException, BadHeaderError) as error:
-        logger.warning("Invitation %s not sent: %s", invitation.pk, error)
-        invitation.email_error = str(error) or error.__class__.__name__
-    else:
-        invitation.email_error = ""
-
-
-def _compose_invitation(invitation: Invitation, token: str) -> EmailMultiAlternatives:
+    """Mail the invitation by a worker. A mail server that still refuses after the last
+    try leaves the invitation in place and says so on ``invitation.email_error`` (the
+    inviter sees it on the members page and can send it again)."""
     inviter = invitation.invited_by
     context = {
         "invitation": invitation,
@@ -182,15 +169,21 @@ def _compose_invitation(invitation: Invitation, token: str) -> EmailMultiAlterna
         "url": invitation_url(token),
         "lifetime_days": INVITATION_LIFETIME.days,
     }
-    message = EmailMultiAlternatives(
-        subject=INVITATION_SUBJECT,
-        body=render_to_string("accounts/email/invitation.txt", context),
+    send_notice(
+        "accounts/email/invitation",
+        context,
         to=[invitation.email],
+        subject=INVITATION_SUBJECT,
+        on_failure=("accounts.invitation_not_sent", [invitation.pk, invitation.token_hash]),
     )
-    message.attach_alternative(
-        render_to_string("accounts/email/invitation.html", context), "text/html"
-    )
-    return message
+
+
+def invitation_mail_failed(*, invitation_id: int, token_hash: str, error: str) -> int:
+    """The mail of this link could not be sent: say so on the invitation, unless it was
+    sent again since (with another link) or accepted. Returns the rows marked."""
+    return Invitation.objects.filter(
+        pk=invitation_id, token_hash=token_hash, accepted_at__isnull=True
+    ).update(email_error=error[:500])
 
 
 def invitation_by_token(token: str) -> Invitation | None:
@@ -239,11 +232,12 @@ def invitation_resend(*, by: Membership, invitation: Invitation) -> Invitation:
     token = secrets.token_urlsafe(32)
     invitation.token_hash = hash_token(token)
     invitation.expires_at = timezone.now() + INVITATION_LIFETIME
-    invitation.save(update_fields=["token_hash", "expires_at"])
+    invitation.email_error = ""
+    invitation.save(update_fields=["token_hash", "expires_at", "email_error"])
     audit_log(
         account=by.account, actor=by.user, action="member.invitation_resent", email=invitation.email
     )
-    transaction.on_commit(lambda: _send_invitation(invitation, token))
+    _send_invitation(invitation, token)
     return invitation
 
 

@@ -1,22 +1,13 @@
 from django.urls import path
 
 from accounts import views
-from accounts.views import api_keys, closure, outbox, security, team
+from accounts.views import api_keys, outbox, security, team
 
 urlpatterns = [
     path("account/new/", views.account_new, name="account_new"),
     path("account/switch/<int:account_id>/", views.account_switch, name="account_switch"),
     path("settings/", views.account_settings, name="account_settings"),
     path("settings/security/", security.security, name="security"),
-    path("settings/export/", closure.account_export, name="account_export"),
-    path("settings/close/", closure.account_close, name="account_close"),
-    path("account/closed/", closure.account_closed, name="account_closed"),
-    path("account/closed/<int:account_id>/reopen/", closure.account_reopen, name="account_reopen"),
-    path(
-        "account/closed/<int:account_id>/export/",
-        closure.account_closed_export,
-        name="account_closed_export",
-    ),
     path("team/", team.members, name="members"),
     path("team/invite/", team.member_invite, name="member_invite"),
     path("team/members/<int:membership_id>/role/", team.member_role, name="member_role"),

@@ -21,7 +21,7 @@ MONTHS = 14
 
 
 def _fill(now: datetime) -> tuple[datetime, float]:
-    from stats import partitions
+    from events import partitions
 
     start = (now - timedelta(days=MONTHS * 31)).replace(day=1, hour=0, minute=0, second=0)
     month = start.date()
@@ -42,14 +42,14 @@ def _fill(now: datetime) -> tuple[datetime, float]:
 
 
 def run() -> list[Figure]:
-    from accounts.purge import run_policies
-    from stats.retention import _due_partitions, due
+    from events.retention import _due_partitions, due
+    from privacy.runner import run_policies
 
     now = datetime.now(UTC)
     with scratch_database():
         _start, filled = _fill(now)
         months = _due_partitions(now)
-        from stats import partitions
+        from events import partitions
 
         limit = datetime(*partitions._add_months(months[-1], 1).timetuple()[:3], tzinfo=UTC)
         rows = due(now)

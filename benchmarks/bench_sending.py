@@ -457,7 +457,7 @@ def _ledger(campaign_id: int) -> dict[str, int]:
     from django.db.models import Count
 
     from campaigns.models import Delivery, DeliveryBody
-    from stats.models import Event
+    from events.models import Event
 
     statuses = dict(
         Delivery.objects.filter(campaign_id=campaign_id)

@@ -45,7 +45,7 @@ def _make_campaign(sent_at: datetime) -> tuple[int, list[tuple[int, str, str]]]:
     contact email) of each."""
     from campaigns.models import Campaign
     from campaigns.states import State
-    from stats import partitions
+    from events import partitions
     from tests.factories import make_account, make_user
 
     partitions.ensure_partitions()

@@ -19,11 +19,11 @@ from django.utils import timezone
 
 from accounts.models import Account
 from campaigns.models import Campaign, Delivery, DeliveryBody
-from contacts.models import Contact, ContactList, Subscription, email_sha256
+from contacts.models import Contact, ContactList, Subscription, Suppression, email_sha256
 from contacts.selectors import forget_list_counts
-from stats import machines
-from stats.models import Event
-from stats.services import record_event
+from events import machines
+from events.models import Event
+from events.services import record_event
 
 REDIRECT_SCHEMES = ("http", "https", "mailto")
 
@@ -309,8 +309,6 @@ def update_preferences(
     """The recipient's own choice: lists in ``keep`` stay (or are subscribed again, which
     they ask for themselves, recording the consent); the others are unsubscribed;
     ``stop_everything`` also puts the address on the account's suppression list."""
-    from contacts.models import Suppression
-
     if who.contact is None:
         return
     now = timezone.now()

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
-from accounts.purge import Policy
+from accounts.retention_policy import Policy
 from campaigns.models import DeliveryBody
 
 CHUNK = 10_000

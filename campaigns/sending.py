@@ -22,7 +22,6 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef
@@ -30,6 +29,7 @@ from django.utils import timezone
 from psycopg import sql
 
 from accounts.models import Account
+from accounts.tasking import enqueue
 from campaigns import ratelimit, rendering
 from campaigns.messages import MessageFactory, Recipient
 from campaigns.models import Campaign, Delivery, DeliveryBody, Link
@@ -37,8 +37,8 @@ from campaigns.states import Action, State, next_state
 from campaigns.transports import ConnectionLost, Result, Transport, transport_for
 from contacts.models import Contact, Subscription
 from contacts.selectors import sendable_subscriptions, suppressed_in_unicode_form
-from stats.models import Event
-from stats.services import NewEvent, record_events
+from events.models import Event
+from events.services import NewEvent, record_events
 
 logger = logging.getLogger(__name__)
 
@@ -342,9 +342,7 @@ def flush(
         # name once this is committed. A refusal of the sender or of the message is not.
         refusals = [(i, e) for i, e in outcomes.failed if i in failed_ids and i in outcomes.refused]
         if refusals:
-            transaction.on_commit(
-                lambda: current_app.send_task("stats.record_send_refusals", args=[refusals])
-            )
+            enqueue("stats.record_send_refusals", refusals)
         if sent_ids or failed_ids or skipped:
             Campaign.objects.filter(pk=campaign.pk).update(
                 sent_count=F("sent_count") + len(sent_ids),

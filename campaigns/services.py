@@ -6,8 +6,10 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
+from email.utils import formataddr
 
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
 from django.template.defaultfilters import pluralize
 from django.utils import timezone
@@ -15,11 +17,16 @@ from django.utils import timezone
 from accounts import allowances
 from accounts.models import Account, User
 from accounts.services import audit_log
+from accounts.tasking import enqueue
 from campaigns import rendering, sanitizing
+from campaigns.composing import compose
+from campaigns.messages import subject_line
 from campaigns.models import Campaign, Link, Template
+from campaigns.selectors import recipient_values, start_problems
 from campaigns.starters import BY_KEY
 from campaigns.states import Action, State, TransitionRefused, next_state
 from contacts.models import AttributeDefinition, ContactList
+from contacts.selectors import is_suppressed
 
 EDITABLE = (
     "name",
@@ -216,15 +223,6 @@ def campaign_test_send(
     (TestSendRefused), and nothing goes to an address on the account's suppression list
     or the platform's "do not contact" list (skipped, and said so). At most
     TEST_SEND_HOURLY_LIMIT messages per account and hour (TestSendLimitReached)."""
-    from email.utils import formataddr
-
-    from django.core.mail import EmailMultiAlternatives, get_connection
-
-    from campaigns.composing import compose
-    from campaigns.messages import subject_line
-    from campaigns.selectors import recipient_values
-    from contacts.selectors import is_suppressed
-
     account = campaign.account
     try:
         _check_account_can_send(account)
@@ -307,8 +305,6 @@ def _check_account_can_send(account: Account) -> None:
 
 
 def _check_startable(campaign: Campaign) -> None:
-    from campaigns.selectors import start_problems
-
     _check_account_can_send(campaign.account)
     problems = start_problems(campaign)
     if problems:
@@ -317,13 +313,11 @@ def _check_startable(campaign: Campaign) -> None:
 
 def _begin(campaign: Campaign, to: str) -> None:
     """Move to sending and take the audience once this transaction commits."""
-    from campaigns import tasks
-
     campaign.status = to
     campaign.started_at = timezone.now()
     campaign.failure_reason = ""
     campaign.save(update_fields=["status", "started_at", "failure_reason"])
-    transaction.on_commit(lambda: tasks.take_snapshot.delay(campaign.pk))
+    enqueue("campaigns.take_snapshot", campaign.pk)
 
 
 @transaction.atomic
@@ -380,14 +374,11 @@ def campaign_pause(*, campaign: Campaign, actor: User | None) -> Campaign:
 
 @transaction.atomic
 def campaign_resume(*, campaign: Campaign, actor: User | None) -> Campaign:
-    from campaigns import tasks
-
     campaign, to = _locked(campaign, Action.RESUME)
     _check_account_can_send(campaign.account)
     campaign.status = to
     campaign.save(update_fields=["status"])
-    campaign_id = campaign.pk
-    transaction.on_commit(lambda: tasks.take_snapshot.delay(campaign_id))
+    enqueue("campaigns.take_snapshot", campaign.pk)
     audit_log(account=campaign.account, actor=actor, action="campaign.resumed", name=campaign.name)
     return campaign
 

@@ -14,6 +14,7 @@ api_v1 = [
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("accounts.api.urls")),
     path("", include("contacts.api_urls")),
+    path("", include("privacy.api_urls")),
     path("", include("stats.api_urls")),
     path("", include("campaigns.api_urls")),
     # Anything else under the API answers in JSON too.
@@ -28,7 +29,7 @@ urlpatterns = [
     path("", include("contacts.urls")),
     path("", include("contacts.urls_suppressions")),
     path("", include("contacts.urls_subscribe")),
-    path("", include("contacts.urls_data_requests")),
+    path("", include("privacy.urls")),
     path("", include("campaigns.urls")),
     path("", include("campaigns.urls_public")),
     path("", include("stats.urls_reports")),

@@ -29,16 +29,6 @@ urlpatterns = [
         "contacts/export.<str:fmt>", views.ContactsExportView.as_view(), name="api-contacts-export"
     ),
     path("contacts/<int:contact_id>/", views.ContactView.as_view(), name="api-contact"),
-    path(
-        "contacts/<int:contact_id>/erase/",
-        views.ContactEraseView.as_view(),
-        name="api-contact-erase",
-    ),
-    path(
-        "contacts/<int:contact_id>/export/",
-        views.ContactDataExportView.as_view(),
-        name="api-contact-export",
-    ),
     path("attributes/", attributes.AttributesView.as_view(), name="api-attributes"),
     path(
         "attributes/<int:attribute_id>/",

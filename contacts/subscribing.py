@@ -22,8 +22,6 @@ Guarantees, each one a test in tests/contacts/test_subscribe_forms.py:
 from __future__ import annotations
 
 import ipaddress
-import logging
-import smtplib
 from datetime import UTC, datetime, timedelta
 from email.utils import formataddr
 
@@ -31,19 +29,18 @@ from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.core.mail import BadHeaderError, EmailMultiAlternatives
 from django.db import transaction
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.mail import send_notice
 from accounts.models import Account
+from accounts.tasking import enqueue
 from contacts.models import Contact, ContactList, Subscription
 from contacts.selectors import find_contact, forget_list_counts, is_suppressed
 from contacts.services import clean_email, contact_create, subscription_subscribe
 from contacts.tokens import make_token, read_token
 
-logger = logging.getLogger(__name__)
 S = Subscription.Status
 
 CONFIRM_PURPOSE = "subscribe-confirm"
@@ -204,9 +201,7 @@ def subscription_request(
     if needs_confirmation:
         # Sent by a worker, not in the request: a page that answered more slowly for a new
         # address than for a known one would tell who is on the list.
-        from contacts.tasks import send_subscribe_confirmation
-
-        transaction.on_commit(lambda: send_subscribe_confirmation.delay(subscription.pk))
+        enqueue("contacts.send_subscribe_confirmation", subscription.pk)
     else:
         # Subscribing without confirmation is the person's own act on the form.
         _touch(contact, subscription.confirmed_at)
@@ -283,8 +278,9 @@ def sender(account: Account) -> str:
 
 
 def send_confirmation(subscription_id: int) -> None:
-    """Mail the confirmation link. A mail server that refuses is logged: the person can
-    send the form again."""
+    """Have the confirmation link mailed. A mail server that refuses to the end is
+    recorded (accounts/mail.py) and the pause is lifted: the person can send the form
+    again."""
     subscription = (
         Subscription.objects.select_related("contact", "contact_list__account")
         .filter(pk=subscription_id, status=S.UNCONFIRMED)
@@ -293,41 +289,40 @@ def send_confirmation(subscription_id: int) -> None:
     if subscription is None:
         return
     pause = int(CONFIRM_RESEND_PAUSE.total_seconds())
-    if not cache.add(_mailed_key(subscription), 1, timeout=pause):
+    if not cache.add(_mailed_key(subscription.pk), 1, timeout=pause):
         return
-    try:
-        compose_confirmation(subscription).send()
-    except (OSError, smtplib.SMTPException, BadHeaderError) as error:
-        logger.warning("Confirmation for subscription %s not sent: %s", subscription.pk, error)
-        cache.delete(_mailed_key(subscription))
+    contact_list = subscription.contact_list
+    send_notice(
+        "contacts/email/subscribe_confirm",
+        confirmation_context(subscription),
+        to=[subscription.contact.email],
+        subject=f"Confirm your subscription to {contact_list.name}",
+        from_email=sender(contact_list.account),
+        on_failure=("contacts.confirmation_not_sent", [subscription.pk]),
+    )
 
 
-def _mailed_key(subscription: Subscription) -> str:
-    return f"subscribe-confirm-mailed:{subscription.pk}"
+def confirmation_not_sent(subscription_id: int) -> None:
+    """The confirmation could not be mailed: the next form sent for the address mails it
+    again, without waiting out the pause."""
+    cache.delete(_mailed_key(subscription_id))
+
+
+def _mailed_key(subscription_id: int) -> str:
+    return f"subscribe-confirm-mailed:{subscription_id}"
 
 
 def _recently_mailed(subscription: Subscription) -> bool:
-    return subscription.status == S.UNCONFIRMED and cache.get(_mailed_key(subscription)) is not None
+    return (
+        subscription.status == S.UNCONFIRMED and cache.get(_mailed_key(subscription.pk)) is not None
+    )
 
 
-def compose_confirmation(subscription: Subscription) -> EmailMultiAlternatives:
+def confirmation_context(subscription: Subscription) -> dict[str, object]:
     contact_list = subscription.contact_list
-    account = contact_list.account
-    context = {
+    return {
         "contact_list": contact_list,
-        "account": account,
+        "account": contact_list.account,
         "url": confirm_url(subscription),
         "lifetime_days": CONFIRM_LIFETIME.days,
     }
-    # Names are single-line in the forms, but a header must never carry a line break.
-    subject = " ".join(f"Confirm your subscription to {contact_list.name}".split())
-    message = EmailMultiAlternatives(
-        subject=subject,
-        body=render_to_string("contacts/email/subscribe_confirm.txt", context),
-        from_email=sender(account),
-        to=[subscription.contact.email],
-    )
-    message.attach_alternative(
-        render_to_string("contacts/email/subscribe_confirm.html", context), "text/html"
-    )
-    return message

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
-import smtplib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -32,14 +30,13 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
-from django.core.mail import BadHeaderError, EmailMultiAlternatives
 from django.db import transaction
 from django.db.models import Q
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from accounts.mail import send_notice
 from accounts.models import Account, User
 from accounts.query import parse_cursor
 from accounts.services import audit_log
@@ -47,8 +44,6 @@ from contacts.models import PublicLink, Suppression, email_sha256, email_sha256_
 from contacts.selectors import COUNT_CAP
 from contacts.services import clean_email, suppression_add
 from contacts.tokens import link_issue, link_open
-
-logger = logging.getLogger(__name__)
 
 R = Suppression.Reason
 # What a customer may give as the reason: erasure is Missive's own doing.
@@ -317,27 +312,21 @@ def do_not_contact_url(email: str) -> str:
 
 
 def do_not_contact_request(*, email: str) -> None:
-    """Mail ``email`` the link that puts it on the platform-wide list. A mail server that
-    refuses is logged, never reported to the person: the answer must not depend on it."""
+    """Have ``email`` mailed the link that puts it on the platform-wide list, by a worker.
+    A mail server that refuses is recorded for the operator (accounts/mail.py), never
+    reported to the person: the answer must not depend on it."""
     email = clean_email(email)
     context = {
         "email": email,
         "url": do_not_contact_url(email),
         "lifetime_days": DO_NOT_CONTACT_LINK_AGE.days,
     }
-    message = EmailMultiAlternatives(
-        subject="[Missive] Confirm: never receive email sent through Missive",
-        body=render_to_string("contacts/email/do_not_contact.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
+    send_notice(
+        "contacts/email/do_not_contact",
+        context,
         to=[email],
+        subject="[Missive] Confirm: never receive email sent through Missive",
     )
-    message.attach_alternative(
-        render_to_string("contacts/email/do_not_contact.html", context), "text/html"
-    )
-    try:
-        message.send()
-    except (OSError, smtplib.SMTPException, BadHeaderError) as error:
-        logger.warning("Do-not-contact confirmation not sent: %s", error.__class__.__name__)
 
 
 def do_not_contact_address(token: str) -> str | None:

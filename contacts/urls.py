@@ -15,8 +15,6 @@ urlpatterns = [
     path("contacts/export.<str:fmt>", exports.export_all, name="contacts_export"),
     path("contacts/<int:contact_id>/", contacts.contact_detail, name="contact_detail"),
     path("contacts/<int:contact_id>/delete/", contacts.contact_delete, name="contact_delete"),
-    path("contacts/<int:contact_id>/erase/", contacts.contact_erase, name="contact_erase"),
-    path("contacts/<int:contact_id>/export.json", contacts.contact_export, name="contact_export"),
     path("attributes/", attributes.attributes, name="attributes"),
     path(
         "attributes/<int:attribute_id>/rename/",

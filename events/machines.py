@@ -11,7 +11,7 @@ otherwise. Three signals, each enough on its own:
 - the user agent: prefetching proxies and scanners name themselves; Apple's MPP proxy
   sends a bare ``Mozilla/5.0``; a request with no user agent at all is no mail app;
 - the network (opens only): Apple's own networks, where MPP fetches from
-  (stats/apple_networks.txt). Clicks are not judged by network: people browse through
+  (events/apple_networks.txt). Clicks are not judged by network: people browse through
   iCloud Private Relay too;
 - timing: an open within seconds of sending, a click within ten seconds, or a click
   right after another click of the same message (a scanner follows every link at once).

@@ -11,8 +11,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from psycopg import sql
 
-from accounts.purge import Policy
-from stats import partitions
+from accounts.retention_policy import Policy
+from events import partitions
 
 
 def cutoff(now: datetime) -> datetime:

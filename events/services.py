@@ -9,7 +9,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from stats.models import Event
+from events.models import Event
 
 
 @dataclass(frozen=True)

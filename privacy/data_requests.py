@@ -36,8 +36,6 @@ Guarantees, each one a test in tests/contacts/test_data_requests.py:
 from __future__ import annotations
 
 import contextlib
-import logging
-import smtplib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -45,20 +43,20 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.core.mail import BadHeaderError, EmailMultiAlternatives
 from django.db import transaction
 from django.db.models import QuerySet
 from django.db.models.functions import Lower
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.mail import send_notice
 from accounts.models import Account, Membership, User
 from accounts.query import parse_id
 from accounts.roles import Role
 from accounts.services import acting_label, audit_log
+from accounts.tasking import enqueue
 from campaigns.models import Delivery, Link
-from contacts import erasure, services
+from contacts import services
 from contacts.models import (
     Contact,
     DataRequest,
@@ -69,9 +67,9 @@ from contacts.models import (
 )
 from contacts.services import clean_email
 from contacts.tokens import link_issue, link_open, link_use
-from stats.models import Event
+from events.models import Event
+from privacy import erasure
 
-logger = logging.getLogger(__name__)
 K = DataRequest.Kind
 
 LINK_PURPOSE = PublicLink.Purpose.YOUR_DATA
@@ -228,14 +226,12 @@ def your_data_request(*, email: str) -> None:
     """Queue the mail with the link for ``email``, known or not. Nothing is stored here:
     the worker stores the link's row as it mails it."""
     email = clean_email(email)
-    from contacts.tasks import send_your_data_link
-
-    transaction.on_commit(lambda: send_your_data_link.delay(email))
+    enqueue("privacy.send_your_data_link", email)
 
 
 def send_link(email: str) -> None:
-    """Mail the link. A mail server that refuses is logged without the address: the
-    person can ask again."""
+    """Have the link mailed. A mail server that refuses to the end is recorded for the
+    operator (accounts/mail.py): the person can ask again."""
     try:
         email = clean_email(email)
     except ValidationError:
@@ -245,19 +241,12 @@ def send_link(email: str) -> None:
         "url": your_data_url(email),
         "lifetime_hours": int(LINK_LIFETIME.total_seconds() // 3600),
     }
-    message = EmailMultiAlternatives(
-        subject="[Missive] Your data: the link you asked for",
-        body=render_to_string("contacts/email/your_data_link.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
+    send_notice(
+        "privacy/email/your_data_link",
+        context,
         to=[email],
+        subject="[Missive] Your data: the link you asked for",
     )
-    message.attach_alternative(
-        render_to_string("contacts/email/your_data_link.html", context), "text/html"
-    )
-    try:
-        message.send()
-    except (OSError, smtplib.SMTPException, BadHeaderError) as error:
-        logger.warning("Your-data link not sent: %s", error.__class__.__name__)
 
 
 def address_for_token(token: str) -> str | None:
@@ -353,9 +342,7 @@ def _record(contact: Contact, kind: str, outcome: str, *, keep_link: bool = True
         outcome=entry.outcome,
         email_sha256=entry.email_sha256,
     )
-    from contacts.tasks import notify_data_request
-
-    transaction.on_commit(lambda: notify_data_request.delay(entry.pk))
+    enqueue("privacy.notify_data_request", entry.pk)
     return entry
 
 
@@ -437,10 +424,10 @@ def data_request_object(*, contact: Contact) -> Contact:
     return contact
 
 
-def erase_confirmation_send(*, contact: Contact) -> bool:
-    """Mail the person a one-time link that erases their data at ``contact``'s account
-    (the fresh proof of the mailbox an erasure needs); True if the mail left. The
-    subject says nothing of the customer: its name is the customer's choice."""
+def erase_confirmation_send(*, contact: Contact) -> None:
+    """Have the person mailed a one-time link that erases their data at ``contact``'s
+    account (the fresh proof of the mailbox an erasure needs). The subject says nothing
+    of the customer: its name is the customer's choice."""
     token = link_issue(
         purpose=ERASE_PURPOSE,
         email=contact.email,
@@ -453,21 +440,12 @@ def erase_confirmation_send(*, contact: Contact) -> bool:
         "url": settings.MISSIVE_BASE_URL + reverse("your_data_erase_confirm", args=[token]),
         "lifetime_minutes": int(ERASE_LINK_LIFETIME.total_seconds() // 60),
     }
-    message = EmailMultiAlternatives(
-        subject="[Missive] Confirm the erasure of your data",
-        body=render_to_string("contacts/email/your_data_erase.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
+    send_notice(
+        "privacy/email/your_data_erase",
+        context,
         to=[contact.email],
+        subject="[Missive] Confirm the erasure of your data",
     )
-    message.attach_alternative(
-        render_to_string("contacts/email/your_data_erase.html", context), "text/html"
-    )
-    try:
-        message.send()
-    except (OSError, smtplib.SMTPException, BadHeaderError) as error:
-        logger.warning("Erasure confirmation not sent: %s", error.__class__.__name__)
-        return False
-    return True
 
 
 @dataclass(frozen=True)
@@ -544,8 +522,9 @@ def _notified(account: Account) -> list[str]:
 
 
 def notify(data_request_id: int) -> bool:
-    """Mail the account's owners and admins about a request; True if a mail left. The
-    address is not in the mail: the log links to the contact while it exists."""
+    """Have the account's owners and admins mailed about a request; True if a notice was
+    queued (a worker sends it, and records it if it cannot). The address is not in the
+    mail: the log links to the contact while it exists."""
     entry = DataRequest.objects.select_related("account").filter(pk=data_request_id).first()
     if entry is None or not entry.account.is_active:
         return False
@@ -560,22 +539,10 @@ def notify(data_request_id: int) -> bool:
         "account": entry.account,
         "url": settings.MISSIVE_BASE_URL + reverse("data_requests"),
     }
-    subject = " ".join(
-        f"[Missive] {entry.account.name}: a data request ({entry.get_kind_display()})".split()
-    )
-    message = EmailMultiAlternatives(
-        subject=subject,
-        body=render_to_string("contacts/email/data_request_notice.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
+    send_notice(
+        "privacy/email/data_request_notice",
+        context,
         to=recipients,
+        subject=f"[Missive] {entry.account.name}: a data request ({entry.get_kind_display()})",
     )
-    message.attach_alternative(
-        render_to_string("contacts/email/data_request_notice.html", context), "text/html"
-    )
-    try:
-        message.send()
-    except (OSError, smtplib.SMTPException, BadHeaderError) as error:
-        logger.warning("Data request notice %s not sent: %s", entry.pk, error)
-        cache.delete(key)
-        return False
     return True

@@ -24,17 +24,19 @@ Guarantees, each one a test in tests/contacts/test_erasure.py:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
 
-from accounts.models import User
+from accounts.models import MailFailure, User
 from accounts.services import audit_log
+from accounts.tasking import enqueue
 from campaigns.models import Delivery, DeliveryBody
 from contacts.models import Contact, Subscription, Suppression, email_sha256
 from contacts.selectors import forget_list_counts
-from stats.models import Event
+from events.models import Event
 
 
 class Reason:
@@ -83,6 +85,10 @@ def erase_contact(*, contact: Contact, actor: User | None, reason: str) -> Erase
     removed = subscriptions.delete()[0]
     Contact.objects.filter(pk=contact.pk).delete()
     forget_list_counts(list_ids)
+    # Missive's own mail to the address that could not be sent (a confirmation link, say).
+    MailFailure.objects.filter(
+        recipients__iregex=rf"(^|, ){re.escape(contact.email)}(,|$)"
+    ).delete()
 
     suppression, _ = Suppression.objects.get_or_create(
         account=account,
@@ -113,13 +119,11 @@ def erase_contact(*, contact: Contact, actor: User | None, reason: str) -> Erase
         events=events,
     )
     if in_flight:
-        from contacts.tasks import erase_in_flight_leftovers
-
-        delay = settings.MISSIVE_SEND_CLAIM_TIMEOUT + 60
-        transaction.on_commit(
-            lambda: erase_in_flight_leftovers.apply_async(
-                args=[account.pk, in_flight], countdown=delay
-            )
+        enqueue(
+            "privacy.erase_in_flight_leftovers",
+            account.pk,
+            in_flight,
+            countdown=settings.MISSIVE_SEND_CLAIM_TIMEOUT + 60,
         )
     return erased
 

@@ -1,14 +1,13 @@
-"""Retention: each kind of data is kept only as long as it serves, then removed by itself.
+"""The retention runner: each kind of data is kept only as long as it serves, then
+removed by itself.
 
 Every app declares its policies in ``<app>/retention.py`` as a ``POLICIES`` list. One
 daily beat task runs them all (``run_policies``) and records each run (``RetentionRun``:
 policy, rows removed, time taken), visible to operators in the admin;
 ``manage.py purge [--dry-run] [--policy NAME]`` shows or does the same by hand.
 
-A policy is two functions of "now": ``due`` counts what would go, ``purge`` removes it
-and returns how many rows went. The same selection serves both, so a dry run lists
-exactly what a real run removes. How long each kind is kept is an operator's setting
-(``MISSIVE_RETENTION``, each entry overridable by an environment variable).
+How long each kind is kept is an operator's setting (``MISSIVE_RETENTION``, each entry
+overridable by an environment variable).
 """
 
 from __future__ import annotations
@@ -16,31 +15,22 @@ from __future__ import annotations
 import importlib
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.apps import apps
+from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import RetentionRun
+from accounts.retention_policy import Policy
 
 logger = logging.getLogger(__name__)
-
-PROJECT_APPS = ("accounts", "contacts", "campaigns", "stats")
-
-
-@dataclass(frozen=True)
-class Policy:
-    name: str
-    description: str
-    due: Callable[[datetime], int]
-    purge: Callable[[datetime], int]
 
 
 def all_policies() -> list[Policy]:
     policies = []
-    for label in PROJECT_APPS:
+    for label in settings.MISSIVE_APPS:
         app = apps.get_app_config(label)
         try:
             module = importlib.import_module(f"{app.name}.retention")

@@ -1,9 +1,11 @@
-"""Recipients' data requests: the public pages (no login, the emailed link is the key)
-and the customer's log of them."""
+"""The processor's duties in pages: closing an account (its export first, and reopening
+before the data go); recipients' data requests (public pages, the emailed link is the
+key) and the customer's log of them."""
 
 from django.urls import path
 
-from contacts.views import data_requests as views
+from privacy.views import closure, contacts
+from privacy.views import data_requests as views
 
 # The acts on one customer's data, each a POST from the overview page.
 ACTS = [
@@ -28,4 +30,15 @@ urlpatterns = [
         for act, view in ACTS
     ),
     path("data-requests/", views.data_requests_log, name="data_requests"),
+    path("contacts/<int:contact_id>/erase/", contacts.contact_erase, name="contact_erase"),
+    path("contacts/<int:contact_id>/export.json", contacts.contact_export, name="contact_export"),
+    path("settings/export/", closure.account_export, name="account_export"),
+    path("settings/close/", closure.account_close, name="account_close"),
+    path("account/closed/", closure.account_closed, name="account_closed"),
+    path("account/closed/<int:account_id>/reopen/", closure.account_reopen, name="account_reopen"),
+    path(
+        "account/closed/<int:account_id>/export/",
+        closure.account_closed_export,
+        name="account_closed_export",
+    ),
 ]

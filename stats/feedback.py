@@ -47,8 +47,9 @@ from campaigns.services import campaign_pause
 from campaigns.states import State
 from contacts.models import Contact, Suppression
 from contacts.services import suppression_add
-from stats import health, machines
-from stats.models import Event
+from events import machines
+from events.models import Event
+from stats import health
 
 logger = logging.getLogger(__name__)
 

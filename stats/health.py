@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 from campaigns.models import Campaign
-from stats.models import Event
+from events.models import Event
 
 # -- complaints ------------------------------------------------------------------------------
 COMPLAINT_WINDOW = timedelta(days=30)

@@ -1,11 +1,5 @@
-"""What happened to the messages: one row per event, in a table range-partitioned by month.
-
-The table is created by this app's migrations (Django does not declare partitioned
-tables), so the model is unmanaged. Its primary key in PostgreSQL is (id, occurred_at),
-as partitioning requires; ``id`` alone is unique in practice (one identity sequence) and
-is what Django uses. Events carry ids, not foreign keys: inserts stay one cheap write,
-and a month leaves by dropping its partition, whatever it holds.
-"""
+"""Report counters, kept by the roll-up (stats/rollup.py) from the events
+(events/models.py)."""
 
 from __future__ import annotations
 
@@ -15,49 +9,7 @@ from django.utils import timezone
 from accounts.models import Account
 from accounts.scoping import AccountScopedManager
 
-
-class Event(models.Model):
-    class Type(models.TextChoices):
-        SENT = "sent", "Sent"
-        DELIVERED = "delivered", "Delivered"
-        DEFERRED = "deferred", "Deferred"
-        BOUNCE = "bounce", "Bounce"
-        COMPLAINT = "complaint", "Complaint"
-        UNSUBSCRIBE = "unsubscribe", "Unsubscribe"
-        OPEN = "open", "Open"
-        CLICK = "click", "Click"
-        REJECTED = "rejected", "Rejected"
-        FAILED = "failed", "Failed"
-
-    id = models.BigAutoField(primary_key=True)
-    account = models.ForeignKey(
-        Account, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
-    )
-    campaign_id = models.BigIntegerField(null=True, blank=True)
-    delivery_id = models.BigIntegerField(null=True, blank=True)
-    link_id = models.BigIntegerField(null=True, blank=True)
-    type = models.CharField(max_length=12, choices=Type.choices)
-    occurred_at = models.DateTimeField(default=timezone.now)
-    machine = models.BooleanField(default=False)
-    detail = models.JSONField(default=dict, blank=True)
-    # A provider's own id of the event, so the same webhook delivered twice counts once.
-    # Null, not "", for events without one: the index covers only those that have one.
-    dedup_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
-
-    objects = AccountScopedManager()
-
-    class Meta:
-        managed = False
-        db_table = "stats_event"
-        ordering = ["-occurred_at"]
-
-    def __str__(self) -> str:
-        return f"{self.type} at {self.occurred_at:%Y-%m-%d %H:%M}"
-
-
-# -- report counters, kept by the roll-up (stats/rollup.py) ------------------------------------
-#
-# Reports read these rows, never the events: a campaign of a million recipients is one
+# # Reports read these rows, never the events: a campaign of a million recipients is one
 # CampaignStats row, a row per link, per hour with opens or clicks, and per recipient
 # domain. Counts named ``*_unique`` count recipients (deliveries), the others events.
 # People and machines are kept apart: ``opens`` are people's, ``machine_opens`` the
@@ -176,7 +128,7 @@ class HourlyStats(models.Model):
 
 class MachineStats(models.Model):
     """A campaign's opens and clicks judged a machine's, by why (a reason of
-    stats/machines.py; "" for events recorded before reasons were kept), so the customer
+    events/machines.py; "" for events recorded before reasons were kept), so the customer
     sees what the report leaves out and can judge it."""
 
     id = models.BigAutoField(primary_key=True)

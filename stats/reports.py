@@ -5,7 +5,7 @@ or a million.
 People by default: opens by privacy prefetchers and scanners and clicks by link scanners
 are left out unless ``include_machines`` is asked for, and are then added to the totals
 and to the recipients who opened or clicked; either way the report says how many were
-left out for which reason (stats/machines.py). Rates:
+left out for which reason (events/machines.py). Rates:
 
 - open, click, complaint and unsubscribe rates are of the delivered messages;
 - the click-to-open rate is of the recipients who opened;
@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 from campaigns.models import Campaign, Link
-from stats import machines
+from events import machines
 from stats.models import (
     CampaignStats,
     DomainStats,
@@ -109,7 +109,7 @@ class Totals:
 class MachineRow:
     """Opens and clicks judged a machine's for one reason."""
 
-    reason: str  # a key of stats.machines.REASONS; "" when none was kept
+    reason: str  # a key of events.machines.REASONS; "" when none was kept
     label: str
     opens: int
     clicks: int

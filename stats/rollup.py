@@ -237,7 +237,7 @@ _HOURS_UPSERT = _upsert(
         FROM raw WHERE type IN ('open', 'click')
         GROUP BY campaign_id, account_id, hour""",  # noqa: S608 - built from this module's constants
 )
-# Machines' opens and clicks by why they were judged so (stats/machines.py).
+# Machines' opens and clicks by why they were judged so (events/machines.py).
 _MACHINES_UPSERT = _upsert(
     "stats_machinestats",
     "campaign_id, reason",

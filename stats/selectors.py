@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
 from accounts.models import Account
 from campaigns.models import Delivery, Link
+from contacts.activity import Activity
 from contacts.models import Contact
-from stats.models import Event
-
-
-@dataclass(frozen=True)
-class Activity:
-    occurred_at: datetime
-    type: str
-    label: str
-    campaign_id: int | None
-    campaign_name: str
-    link_url: str
-    machine: bool
+from events.models import Event
 
 
 def contact_activity(account: Account, contact: Contact, *, limit: int = 20) -> list[Activity]:

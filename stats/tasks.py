@@ -1,15 +1,12 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
+from django.core.cache import cache
 
+from stats.bounces import fetch_mailbox
 from stats.feedback import send_refusals_record
-from stats.partitions import ensure_partitions
-
-
-@shared_task(name="stats.ensure_partitions")
-def ensure_partitions_task() -> list[str]:
-    """Keep the event table's monthly partitions three months ahead."""
-    return ensure_partitions(months_ahead=3)
+from stats.rollup import rollup
 
 
 @shared_task(name="stats.record_send_refusals")
@@ -22,8 +19,6 @@ def record_send_refusals_task(refusals: list[list]) -> int:
 @shared_task(name="stats.rollup")
 def rollup_task() -> int:
     """Fold the events recorded since the last run into the report counters; how many."""
-    from stats.rollup import rollup
-
     return rollup().events
 
 
@@ -37,11 +32,6 @@ _FETCH_LOCK_SECONDS = 10 * 60
 def fetch_bounces_task() -> dict[str, int]:
     """Read the bounce mailbox of SMTP sending, when one is configured
     (MISSIVE_BOUNCE_MAILBOX); how many messages of each result."""
-    from django.conf import settings
-    from django.core.cache import cache
-
-    from stats.bounces import fetch_mailbox
-
     url = settings.MISSIVE_BOUNCE_MAILBOX
     if not url or not cache.add(_FETCH_LOCK, "1", timeout=_FETCH_LOCK_SECONDS):
         return {}

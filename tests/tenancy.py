@@ -13,13 +13,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.apps import apps
+from django.conf import settings
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.models import Account
 from tests.factories import FREE_KEYWORDS, SAMPLES, VICTIM_MARKERS, World
 
-PROJECT_APPS = ("accounts", "contacts", "campaigns", "stats")
+PROJECT_APPS = settings.MISSIVE_APPS
 # Status codes that tell an outsider nothing: missing, forbidden, wrong method.
 REFUSALS = {403, 404, 405}
 HTML_METHODS = ("get", "post")

@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts import selectors, services
+from accounts.closing import closed_memberships
 from accounts.forms import AccountSettingsForm
 from accounts.roles import Perm, role_can
 from accounts.views.decorators import account_required
@@ -24,8 +25,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         return redirect("account_login")
     if not request.membership:
-        from accounts.closing import closed_memberships
-
         return redirect("account_closed" if closed_memberships(request.user) else "account_new")
     account = request.account
     checklist = [

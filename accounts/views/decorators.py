@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
+from accounts.closing import closed_memberships
 from accounts.roles import Perm, role_can
 
 View = Callable[..., HttpResponse]
@@ -25,8 +26,6 @@ def account_required(perm: Perm = Perm.VIEW) -> Callable[[View], View]:
         @login_required
         def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
             if not request.membership:
-                from accounts.closing import closed_memberships
-
                 if closed_memberships(request.user):
                     return redirect("account_closed")
                 return redirect("account_new")

@@ -64,6 +64,10 @@ if not DEBUG and not _TEST_SETTINGS and urlsplit(MISSIVE_BASE_URL).scheme != "ht
         "the links Missive mails must not travel in the clear."
     )
 
+# Missive's own apps, bottom layer first: each may import those before it, never those
+# after it (the layers contract in pyproject.toml, checked by `make lint`).
+MISSIVE_APPS = ("accounts", "contacts", "events", "campaigns", "stats", "privacy")
+
 INSTALLED_APPS = [
     # First, so its createsuperuser (which enforces the password rule) wins over Django's.
     "accounts",
@@ -84,9 +88,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "anymail",
-    "contacts",
-    "campaigns",
-    "stats",
+    *MISSIVE_APPS[1:],
 ]
 
 MIDDLEWARE = [
@@ -197,8 +199,8 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 50},
     },
     # Daily: the event table's monthly partitions exist three months ahead.
-    "stats-ensure-partitions": {
-        "task": "stats.ensure_partitions",
+    "events-ensure-partitions": {
+        "task": "events.ensure_partitions",
         "schedule": timedelta(days=1),
         "options": {"expires": 60 * 60},
     },
@@ -216,9 +218,9 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(minutes=1),
         "options": {"expires": 50},
     },
-    # Daily: every retention policy of every app (accounts/purge.py).
-    "accounts-run-retention": {
-        "task": "accounts.run_retention",
+    # Daily: every retention policy of every app (privacy/runner.py).
+    "privacy-run-retention": {
+        "task": "privacy.run_retention",
         "schedule": timedelta(days=1),
         "options": {"expires": 6 * 60 * 60},
     },
@@ -343,6 +345,11 @@ SPECTACULAR_SETTINGS = {
 # --- Email ----------------------------------------------------------------------------------
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Missive <no-reply@localhost>")
 SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
+# Missive's own mail (invitations, confirmation links, notices; accounts/mail.py): a
+# transient failure is tried again after this many seconds, doubling each time, up to
+# MISSIVE_NOTICE_MAX_ATTEMPTS attempts in all (about an hour with the defaults).
+MISSIVE_NOTICE_RETRY_DELAY = env_int("MISSIVE_NOTICE_RETRY_DELAY", 30)
+MISSIVE_NOTICE_MAX_ATTEMPTS = env_int("MISSIVE_NOTICE_MAX_ATTEMPTS", 8)
 EMAIL_ESP = env_str("EMAIL_ESP").strip().lower()
 # django-anymail's settings come as ANYMAIL_<NAME> variables (a secret also as
 # ANYMAIL_<NAME>_FILE), e.g. ANYMAIL_POSTMARK_SERVER_TOKEN=…; read whatever the delivery,
@@ -405,7 +412,7 @@ MISSIVE_UNSUBSCRIBE_MAILTO = env_str("MISSIVE_UNSUBSCRIBE_MAILTO", f"unsubscribe
 # (imaps://user:password@host/INBOX or pop3s://user:password@host), read every minute.
 MISSIVE_BOUNCE_MAILBOX = env_str("MISSIVE_BOUNCE_MAILBOX")
 
-# Retention: how long each kind of data is kept (accounts/purge.py runs the policies
+# Retention: how long each kind of data is kept (privacy/runner.py runs the policies
 # declared in each app's retention.py once a day; `manage.py purge --dry-run` shows them).
 MISSIVE_RETENTION = {
     # Tracking events, removed in whole months once a month's newest event is this old.
@@ -423,6 +430,8 @@ MISSIVE_RETENTION = {
     # Inactive contacts go after each account's own horizon, this many days after the
     # account was told how many would go.
     "inactivity_notice_days": env_int("MISSIVE_INACTIVITY_NOTICE_DAYS", 30),
+    # Records of Missive's own mail that could not be sent (they hold addresses).
+    "mail_failures_days": env_int("MISSIVE_RETAIN_MAIL_FAILURES_DAYS", 90),
 }
 
 # Where the local mail catcher (`manage.py mailcatcher`) stores what it receives; the

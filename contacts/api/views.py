@@ -39,16 +39,14 @@ from accounts.models import Account, normalize_email
 from accounts.roles import Perm
 from accounts.scoping import get_for_account_or_404
 from accounts.services import audit_log
-from contacts import data_requests, erasure, exporting, selectors, services
+from contacts import exporting, selectors, services
 from contacts.api.serializers import (
     ContactDetailSerializer,
-    ContactExportSerializer,
     ContactFilterSerializer,
     ContactListSerializer,
     ContactPageSerializer,
     ContactSerializer,
     ContactWriteSerializer,
-    ErasedSerializer,
     ListDeletedSerializer,
     ListDeleteParamsSerializer,
     ListSubscriptionSerializer,
@@ -294,46 +292,6 @@ class ContactView(AccountAPIMixin, APIView):
         contact = self._contact(contact_id)
         services.contacts_delete(account=self.account, actor=self.actor, contact_ids=[contact.pk])
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-class ContactEraseView(AccountAPIMixin, APIView):
-    required_perms = {"POST": WRITE}
-
-    @extend_schema(
-        operation_id="contacts_erase",
-        request=None,
-        responses={200: ErasedSerializer},
-        description="Erase the contact for good, as the person may ask (GDPR Art. 17): the "
-        "contact, their subscriptions and consent proof, the stored copies of their "
-        "messages and their events go; the messages still count in their campaigns, linked "
-        "to no one. A hash of the address stays on the suppression list (reason `erasure`), "
-        "so no import, form or API call can mail it again.",
-    )
-    def post(self, request: Request, contact_id: int) -> Response:
-        contact = get_for_account_or_404(Contact, self.account, pk=contact_id)
-        try:
-            erased = erasure.erase_contact(
-                contact=contact, actor=self.actor, reason=erasure.Reason.CUSTOMER
-            )
-        except Contact.DoesNotExist:  # erased by another request a moment ago
-            raise Http404("No contact found.") from None
-        return Response(ErasedSerializer(erased).data)
-
-
-class ContactDataExportView(AccountAPIMixin, APIView):
-    required_perms = {"GET": Perm.EXPORT}
-
-    @extend_schema(
-        operation_id="contacts_data_export",
-        responses=ContactExportSerializer,
-        description="Everything held on one contact, as the person would get it from an "
-        "access request: fields and attributes, subscriptions with their consent proof, the "
-        "messages sent (campaign and dates) and their events. Recorded in the activity log.",
-    )
-    def get(self, request: Request, contact_id: int) -> Response:
-        contact = get_for_account_or_404(Contact, self.account, pk=contact_id)
-        data = data_requests.contact_export(contact=contact, actor=self.actor)
-        return Response(ContactExportSerializer(data).data)
 
 
 # Subscriptions

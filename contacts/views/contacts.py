@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -16,11 +14,9 @@ from accounts.query import QueryParams, parse_id
 from accounts.roles import Perm, role_can
 from accounts.scoping import get_for_account_or_404
 from accounts.views.decorators import account_required
-from contacts import data_requests, erasure, selectors, services
+from contacts import activity, selectors, services
 from contacts.forms import ContactForm, NewContactForm
 from contacts.models import Contact, ContactList, Subscription
-from contacts.views.data_requests import json_download
-from stats.selectors import contact_activity
 
 
 def _attribute_errors_to_fields(form: ContactForm, error: ValidationError) -> None:
@@ -180,7 +176,7 @@ def contact_detail(request: HttpRequest, contact_id: int) -> HttpResponse:
             "can_edit": can_edit,
             "can_export": role_can(request.membership.role, Perm.EXPORT),
             "subscriptions": selectors.subscriptions_of(contact),
-            "activity": contact_activity(request.account, contact),
+            "activity": activity.contact_activity(request.account, contact),
             "undeclared": {k: v for k, v in contact.attributes.items() if k not in declared},
         },
     )
@@ -246,45 +242,3 @@ def contact_delete(request: HttpRequest, contact_id: int) -> HttpResponse:
             "cancel_url": "contacts",
         },
     )
-
-
-@account_required(Perm.EDIT_CONTENT)
-def contact_erase(request: HttpRequest, contact_id: int) -> HttpResponse:
-    """A confirmation page that says what erasure means; the POST erases."""
-    contact = get_for_account_or_404(Contact, request.account, pk=contact_id)
-    if request.method == "POST":
-        # (already gone: erased a moment ago by someone else)
-        with contextlib.suppress(Contact.DoesNotExist):
-            erasure.erase_contact(
-                contact=contact, actor=request.user, reason=erasure.Reason.CUSTOMER
-            )
-        messages.success(
-            request,
-            f"{contact.email} is erased. Only a hash of the address remains, on your "
-            "suppression list, so it is never mailed again.",
-        )
-        return redirect("contacts")
-    return render(
-        request,
-        "accounts/confirm.html",
-        {
-            "form": None,
-            "title": f"Erase {contact.email}?",
-            "body": "Erasure is permanent: the contact, their subscriptions and consent proof, "
-            "the copies of the messages they were sent and the record of their opens and "
-            "clicks are deleted for good. Campaign counts stay as they are. A hash of the "
-            "address stays on your suppression list, so no import, form or API call can "
-            "mail it again. Use this when the person asks to be forgotten.",
-            "confirm_label": "Erase for good",
-            "cancel_url": "contacts",
-        },
-    )
-
-
-@account_required(Perm.EXPORT)
-def contact_export(request: HttpRequest, contact_id: int) -> HttpResponse:
-    """One contact's data as JSON: fields, subscriptions with consent proof, messages and
-    events (what the person would get from an access request)."""
-    contact = get_for_account_or_404(Contact, request.account, pk=contact_id)
-    data = data_requests.contact_export(contact=contact, actor=request.user)
-    return json_download(data, data_requests.export_filename(contact))

@@ -18,6 +18,7 @@ from accounts.models import Account
 from accounts.roles import Perm, Role
 from accounts.services import audit_log
 from accounts.views.decorators import account_required
+from privacy import closure
 
 
 class CloseForm(forms.Form):
@@ -29,7 +30,7 @@ class CloseForm(forms.Form):
 
 
 def _export_response(account: Account, request: HttpRequest) -> FileResponse:
-    archive = closing.full_export(account)
+    archive = closure.full_export(account)
     audit_log(account=account, actor=request.user, action="account.exported")
     name = f"missive-{account.pk}-{timezone.now():%Y%m%d}.zip"
     return FileResponse(archive, as_attachment=True, filename=name, content_type="application/zip")
@@ -47,7 +48,7 @@ def account_close(request: HttpRequest) -> HttpResponse:
     form = CloseForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            closing.account_close(
+            closure.account_close(
                 account=account,
                 actor=request.user,
                 password=form.cleaned_data["password"],
@@ -64,7 +65,7 @@ def account_close(request: HttpRequest) -> HttpResponse:
             return redirect("account_closed")
     return render(
         request,
-        "accounts/account_close.html",
+        "privacy/account_close.html",
         {
             "form": form,
             "account": account,
@@ -81,7 +82,7 @@ def account_closed(request: HttpRequest) -> HttpResponse:
         return redirect("dashboard")
     return render(
         request,
-        "accounts/account_closed.html",
+        "privacy/account_closed.html",
         {
             "closed": [
                 {

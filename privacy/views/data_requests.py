@@ -14,9 +14,9 @@ from django.shortcuts import redirect, render
 from accounts.roles import Perm
 from accounts.throttling import client_ip
 from accounts.views.decorators import account_required
-from contacts import data_requests
 from contacts.forms_suppressions import DoNotContactForm
 from contacts.models import Contact
+from privacy import data_requests
 
 
 class YourDataForm(DoNotContactForm):
@@ -33,11 +33,11 @@ def _lifetime() -> dict[str, int]:
 
 
 def _invalid(request: HttpRequest) -> HttpResponse:
-    return render(request, "contacts/your_data_invalid.html", _lifetime(), status=404)
+    return render(request, "privacy/your_data_invalid.html", _lifetime(), status=404)
 
 
 def _gone(request: HttpRequest, token: str) -> HttpResponse:
-    return render(request, "contacts/your_data_gone.html", {"token": token}, status=404)
+    return render(request, "privacy/your_data_gone.html", {"token": token}, status=404)
 
 
 def json_download(data: dict[str, object], filename: str) -> HttpResponse:
@@ -57,7 +57,7 @@ def your_data(request: HttpRequest) -> HttpResponse:
         if not data_requests.request_allowed(client_ip(request)):
             return render(
                 request,
-                "contacts/your_data.html",
+                "privacy/your_data.html",
                 {"form": YourDataForm(), "limited": True},
                 status=429,
             )
@@ -65,8 +65,8 @@ def your_data(request: HttpRequest) -> HttpResponse:
             # The same page for a robot, a known and an unknown address.
             if not form.is_robot:
                 data_requests.your_data_request(email=form.cleaned_data["email"])
-            return render(request, "contacts/your_data_sent.html", _lifetime())
-    return render(request, "contacts/your_data.html", {"form": form})
+            return render(request, "privacy/your_data_sent.html", _lifetime())
+    return render(request, "privacy/your_data.html", {"form": form})
 
 
 def your_data_overview(request: HttpRequest, token: str) -> HttpResponse:
@@ -90,7 +90,7 @@ def your_data_overview(request: HttpRequest, token: str) -> HttpResponse:
     ]
     return render(
         request,
-        "contacts/your_data_overview.html",
+        "privacy/your_data_overview.html",
         {"email": email, "token": token, "holdings": holdings, **_lifetime()},
     )
 
@@ -119,7 +119,7 @@ def _action(request: HttpRequest, token: str, account_id: int) -> Contact | Http
 def _done(request: HttpRequest, token: str, contact: Contact, message: str) -> HttpResponse:
     return render(
         request,
-        "contacts/your_data_done.html",
+        "privacy/your_data_done.html",
         {"token": token, "account": contact.account, "message": message},
     )
 
@@ -131,7 +131,7 @@ def your_data_show(request: HttpRequest, token: str, account_id: int) -> HttpRes
     data = data_requests.data_request_access(contact=contact)
     return render(
         request,
-        "contacts/your_data_show.html",
+        "privacy/your_data_show.html",
         {
             "token": token,
             "account": contact.account,
@@ -157,7 +157,7 @@ def your_data_correct(request: HttpRequest, token: str, account_id: int) -> Http
     if not form.is_valid():
         return render(
             request,
-            "contacts/your_data_correct.html",
+            "privacy/your_data_correct.html",
             {"token": token, "account": contact.account, "form": form},
             status=400,
         )
@@ -209,9 +209,9 @@ def your_data_erase(request: HttpRequest, token: str, account_id: int) -> HttpRe
         "lifetime_minutes": int(data_requests.ERASE_LINK_LIFETIME.total_seconds() // 60),
     }
     if request.method != "POST":
-        return render(request, "contacts/your_data_erase.html", context)
+        return render(request, "privacy/your_data_erase.html", context)
     data_requests.erase_confirmation_send(contact=contact)
-    return render(request, "contacts/your_data_erase_sent.html", context)
+    return render(request, "privacy/your_data_erase_sent.html", context)
 
 
 def your_data_erase_confirm(request: HttpRequest, token: str) -> HttpResponse:
@@ -225,17 +225,17 @@ def your_data_erase_confirm(request: HttpRequest, token: str) -> HttpResponse:
     if request.method != "POST":
         return render(
             request,
-            "contacts/your_data_erase_confirm.html",
+            "privacy/your_data_erase_confirm.html",
             {"account": target.account, "email": target.contact.email},
         )
     if data_requests.data_request_erase(token=token) is None:
         # used a moment ago, by another press of the button
         return _invalid(request)
-    return render(request, "contacts/your_data_erased.html", {"account": target.account})
+    return render(request, "privacy/your_data_erased.html", {"account": target.account})
 
 
 @account_required(Perm.VIEW_SECURITY)
 def data_requests_log(request: HttpRequest) -> HttpResponse:
     """The customer's log of the requests people made about their data."""
     page = data_requests.data_requests_page(request.account, before=request.GET.get("before", ""))
-    return render(request, "contacts/data_requests.html", {"page": page})
+    return render(request, "privacy/data_requests.html", {"page": page})

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 
 def create_partitions(apps, schema_editor):
-    from stats.partitions import ensure_partitions
+    from events.partitions import ensure_partitions
 
     ensure_partitions(months_ahead=3)
 

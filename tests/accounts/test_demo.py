@@ -6,8 +6,8 @@ from io import StringIO
 
 from django.core.management import call_command
 
-from accounts.management.commands.demo import DEMO_EMAIL, DEMO_LIST, demo_api_key
 from accounts.models import Account
+from contacts.management.commands.demo import DEMO_EMAIL, DEMO_LIST, demo_api_key
 from contacts.models import ContactList, Subscription
 
 

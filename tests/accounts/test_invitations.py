@@ -3,10 +3,16 @@ the account's name only in the body, cleaned and bounded, and a limit per hour."
 
 from __future__ import annotations
 
+import pytest
 from django.core import mail
 
 from accounts import services
 from accounts.models import Invitation
+
+
+@pytest.fixture(autouse=True)
+def _mail_inline(tasks_inline):
+    """The mail is sent by a task; what it says is the subject here, so it runs in place."""
 
 
 def _invite(client, email: str, capture) -> object:

@@ -8,7 +8,7 @@ import pytest
 from django.core import mail
 from django.test import Client
 
-from accounts.models import AuditEntry, Invitation, Membership, User
+from accounts.models import AuditEntry, Invitation, MailFailure, Membership, User
 from tests.factories import make_invitation
 
 
@@ -19,7 +19,7 @@ def _token_from(message) -> str:
 
 
 def test_it_invites_a_teammate_by_email_with_a_role(
-    alice_client, world, django_capture_on_commit_callbacks
+    alice_client, world, django_capture_on_commit_callbacks, tasks_inline
 ):
     with django_capture_on_commit_callbacks(execute=True):
         response = alice_client.post(
@@ -183,24 +183,56 @@ def test_it_lets_a_member_without_account_create_one(db):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_keeps_the_invitation_when_the_mail_server_refuses(alice_client, world, settings):
-    # (a real commit, so the mail goes out inside the request, as in production)
+def test_it_keeps_the_invitation_when_the_mail_server_refuses(
+    alice_client, world, settings, tasks_inline
+):
+    # given a mail server that never answers (the task's tries run at once here)
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST = "127.0.0.1"
     settings.EMAIL_PORT = 9  # nothing listens there
     settings.EMAIL_TIMEOUT = 2
 
+    # when alice invites dana
     response = alice_client.post("/team/invite/", {"email": "dana@example.com", "role": "viewer"})
 
+    # then the invitation stays, the last failure is recorded, and the page says so
     assert response.status_code == 302
-    assert Invitation.objects.filter(email="dana@example.com").exists()
+    invitation = Invitation.objects.get(email="dana@example.com")
+    assert invitation.email_error
+    failure = MailFailure.objects.get(kind="invitation")
+    assert failure.recipients == "dana@example.com"
+    assert failure.attempts == settings.MISSIVE_NOTICE_MAX_ATTEMPTS
     page = alice_client.get("/team/").content.decode()
     assert "could not be sent" in page
     assert "Send again" in page
 
 
+@pytest.mark.django_db(transaction=True)
+def test_sending_an_invitation_again_clears_its_send_error(
+    alice_client, world, settings, tasks_inline
+):
+    # given an invitation whose mail could not be sent
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = 9
+    settings.EMAIL_TIMEOUT = 2
+    alice_client.post("/team/invite/", {"email": "dana@example.com", "role": "viewer"})
+    invitation = Invitation.objects.get(email="dana@example.com")
+    assert invitation.email_error
+
+    # when the mail server is back and alice sends it again
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    alice_client.post(f"/team/invitations/{invitation.pk}/resend/")
+
+    # then it is mailed and the page no longer shows the error
+    invitation.refresh_from_db()
+    assert invitation.email_error == ""
+    assert [m.to for m in mail.outbox] == [["dana@example.com"]]
+    assert "could not be sent" not in alice_client.get("/team/").content.decode()
+
+
 def test_it_sends_an_invitation_again_with_a_new_link(
-    alice_client, world, django_capture_on_commit_callbacks
+    alice_client, world, django_capture_on_commit_callbacks, tasks_inline
 ):
     invitation, old_token = make_invitation(world.account_a, "late@example.com")
 

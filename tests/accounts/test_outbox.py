@@ -15,7 +15,7 @@ from accounts.management.commands.mailcatcher import start_catcher
 from accounts.models import User
 from campaigns import sending
 from campaigns import services as campaign_services
-from stats.models import Event
+from events.models import Event
 from tests.factories import PASSWORD
 
 

@@ -54,7 +54,7 @@ def test_it_refuses_a_weak_password_at_sign_up_and_accepts_a_strong_one(
     assert membership.role == Role.OWNER
 
 
-def test_it_logs_in_invites_a_teammate_and_logs_out(page: Page, live_server) -> None:
+def test_it_logs_in_invites_a_teammate_and_logs_out(page: Page, live_server, tasks_inline) -> None:
     # Given an owner of an account
     owner = make_user("owner@acme.test")
     make_account(owner, "Acme")

@@ -15,7 +15,7 @@ from campaigns import sending, services, tokens
 from campaigns.models import Campaign, Delivery
 from campaigns.states import State
 from contacts import services as contact_services
-from stats.models import Event
+from events.models import Event
 from tests.campaigns.fake_esps import PROVIDERS, SENDER_DOMAIN, FakeEsp
 
 D = Delivery.Status

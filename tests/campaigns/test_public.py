@@ -15,7 +15,7 @@ from campaigns import sending, services, tokens
 from campaigns.models import Delivery, DeliveryBody
 from contacts import services as contact_services
 from contacts.models import Subscription, Suppression, email_sha256
-from stats.models import Event
+from events.models import Event
 
 HTML = '<p>Hi {{ first_name }} <a href="https://example.com/offer">Offer</a></p>'
 BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Safari/605.1.15"

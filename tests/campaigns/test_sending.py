@@ -19,7 +19,7 @@ from campaigns.models import Campaign, Delivery, DeliveryBody
 from campaigns.states import State
 from contacts import services as contact_services
 from contacts.models import Subscription
-from stats.models import Event
+from events.models import Event
 
 HTML = (
     '<html><body><p>Hi {{ first_name }}, see <a href="https://example.com/a?x=1&y=2">A</a> '

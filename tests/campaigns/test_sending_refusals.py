@@ -18,7 +18,7 @@ from campaigns.states import State
 from contacts import services as contact_services
 from contacts.models import Contact, Subscription, Suppression
 from contacts.selectors import is_suppressed
-from stats.models import Event
+from events.models import Event
 from tests.campaigns.conftest import BACKEND_NAME, SmtpSink
 from tests.factories import make_account, make_user
 

@@ -22,6 +22,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 import config.celery  # noqa: F401 - the app whose broker .delay() publishes to
+from accounts import tasking
 from campaigns import services, tasks, tokens
 from campaigns.models import Campaign, Delivery
 from campaigns.states import State
@@ -380,7 +381,7 @@ def test_the_sweeper_restarts_a_campaign_whose_snapshot_task_was_lost(
     def broker_down(*args, **kwargs):
         raise OperationalError("Error 111 connecting to the broker. Connection refused.")
 
-    monkeypatch.setattr(tasks.take_snapshot, "delay", broker_down)
+    monkeypatch.setattr(tasking, "_send", broker_down)
     with pytest.raises(OperationalError):
         start_campaign(account, contact_list)
     monkeypatch.undo()

@@ -112,7 +112,7 @@ def test_a_refused_sender_is_not_a_refused_recipient(free_port, campaign):
 
 
 def test_only_refused_recipients_are_handed_to_the_bounce_rules(
-    campaign, monkeypatch, django_capture_on_commit_callbacks
+    campaign, enqueued, django_capture_on_commit_callbacks
 ):
     # given a batch where the server refused one recipient's address and, for another
     # message, the sender
@@ -131,10 +131,6 @@ def test_only_refused_recipients_are_handed_to_the_bounce_rules(
         failed=[(first, "550 5.1.1 No such user"), (second, "553 5.1.8 Sender rejected")],
         refused={first},
     )
-    enqueued = []
-    monkeypatch.setattr(
-        sending.current_app, "send_task", lambda name, args: enqueued.append((name, args))
-    )
 
     # when the outcomes are written
     with django_capture_on_commit_callbacks(execute=True):
@@ -146,7 +142,7 @@ def test_only_refused_recipients_are_handed_to_the_bounce_rules(
             "pk", flat=True
         )
     ) == {first, second}
-    assert enqueued == [("stats.record_send_refusals", [[(first, "550 5.1.1 No such user")]])]
+    assert enqueued == [("stats.record_send_refusals", [[(first, "550 5.1.1 No such user")]], {})]
 
 
 def test_an_unreachable_server_is_a_lost_connection_not_a_failure(free_port, campaign):

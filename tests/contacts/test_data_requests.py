@@ -22,9 +22,10 @@ from django.utils import timezone
 from accounts.models import Account, AuditEntry, User
 from accounts.roles import Role
 from config.celery import app
-from contacts import data_requests, importing, services
+from contacts import importing, services
 from contacts.models import Contact, DataRequest, Subscription, Suppression, email_sha256
 from contacts.tokens import make_token
+from privacy import data_requests
 from tests.contacts.test_erasure import events_of, give_history
 from tests.factories import World, add_member, make_user
 
@@ -36,11 +37,9 @@ K = DataRequest.Kind
 
 
 @pytest.fixture
-def person(monkeypatch, django_capture_on_commit_callbacks) -> Client:
+def person(tasks_inline, django_capture_on_commit_callbacks) -> Client:
     """A person on the web. The mails are Celery tasks; here their logic is the subject,
     so they run in place when the transaction commits."""
-    monkeypatch.setattr("contacts.tasks.send_your_data_link.delay", data_requests.send_link)
-    monkeypatch.setattr("contacts.tasks.notify_data_request.delay", data_requests.notify)
     client = Client(REMOTE_ADDR="198.51.100.4")
     for method in ("get", "post"):
         plain = getattr(client, method)
@@ -610,6 +609,7 @@ def test_a_worker_mails_the_link_and_the_customers_notice(world, celery_worker):
 
     # and after the erasure, a worker mails the customer
     assert client.post(f"{path}{world.account_a.pk}/erase/").status_code == 200
+    _wait_for_mail(2)
     confirm_path = ERASE_LINK.search(mail.outbox[1].body).group(1)
     assert client.post(confirm_path).status_code == 200
     _wait_for_mail(3)

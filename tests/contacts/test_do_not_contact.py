@@ -20,6 +20,22 @@ from contacts.tokens import make_token
 URL = "/do-not-contact/"
 
 
+@pytest.fixture
+def client(tasks_inline, django_capture_on_commit_callbacks) -> Client:
+    """A person on the web. The mail is a task; here what it says is the subject, so it
+    runs in place when the request's work commits."""
+    person = Client()
+    for method in ("get", "post"):
+        plain = getattr(person, method)
+
+        def committed(*args, _plain=plain, **kwargs):
+            with django_capture_on_commit_callbacks(execute=True):
+                return _plain(*args, **kwargs)
+
+        setattr(person, method, committed)
+    return person
+
+
 def _link(message) -> str:
     match = re.search(r"http\S+/do-not-contact/confirm/\S+/", message.body)
     assert match, message.body
@@ -115,7 +131,7 @@ def test_it_refuses_an_invalid_address_without_mail(client, db):
     assert mail.outbox == []
 
 
-def test_it_limits_each_ip_to_five_requests_an_hour(client, db):
+def test_it_limits_each_ip_to_five_requests_an_hour(client, db, django_capture_on_commit_callbacks):
     # given five requests from one address in the hour
     for n in range(5):
         assert client.post(URL, {"email": f"p{n}@example.com"}).status_code == 200
@@ -129,7 +145,8 @@ def test_it_limits_each_ip_to_five_requests_an_hour(client, db):
     assert len(mail.outbox) == 5
     # and another client address is still served
     other = Client(REMOTE_ADDR="203.0.113.9")
-    assert other.post(URL, {"email": "p6@example.com"}).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        assert other.post(URL, {"email": "p6@example.com"}).status_code == 200
     assert len(mail.outbox) == 6
 
 

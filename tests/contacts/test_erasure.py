@@ -17,9 +17,10 @@ from django.utils import timezone
 from accounts.models import AuditEntry
 from accounts.roles import Role
 from campaigns.models import Campaign, Delivery, DeliveryBody, Link
-from contacts import erasure, importing, services, subscribing
+from contacts import importing, services, subscribing
 from contacts.models import Contact, ContactList, Subscription, Suppression, email_sha256
-from stats.models import Event
+from events.models import Event
+from privacy import erasure
 from tests.factories import World, add_member, make_api_key, make_user
 
 ERIN = "erin@alpha.test"
@@ -186,15 +187,10 @@ def test_it_erases_thousands_of_deliveries_in_a_fixed_number_of_statements(world
 
 
 def test_it_removes_what_a_message_in_flight_wrote_after_the_erasure(
-    world, erin, django_capture_on_commit_callbacks, monkeypatch
+    world, erin, django_capture_on_commit_callbacks, enqueued
 ):
     # given a message to erin being sent by a worker at this moment
     [delivery] = give_history(erin, 1, status=Delivery.Status.SENDING)
-    queued = []
-    monkeypatch.setattr(
-        "contacts.tasks.erase_in_flight_leftovers.apply_async",
-        lambda args, countdown: queued.append((args, countdown)),
-    )
 
     # when she is erased, and the worker then records its body and its sent event
     with django_capture_on_commit_callbacks(execute=True):
@@ -208,9 +204,10 @@ def test_it_removes_what_a_message_in_flight_wrote_after_the_erasure(
     )
 
     # then a follow-up was queued after every claim of the time has expired
-    [(args, countdown)] = queued
+    [(name, args, options)] = enqueued
+    assert name == "privacy.erase_in_flight_leftovers"
     assert args == [world.account_a.pk, [delivery.pk]]
-    assert countdown > 300
+    assert options["countdown"] > 300
     # and, run, it removes the late writes (and only touches anonymous deliveries)
     assert erasure.erase_leftovers(account_id=args[0], delivery_ids=args[1]) == 2
     assert not DeliveryBody.objects.filter(pk=delivery.pk).exists()
@@ -409,3 +406,29 @@ def test_another_accounts_key_gets_404(world, erin):
     assert outsider.get(f"/api/v1/contacts/{erin.pk}/export/").status_code == 404
     assert Contact.objects.filter(pk=erin.pk).exists()
     assert ContactList.objects.for_account(world.account_a).exists()
+
+
+def test_it_removes_the_records_of_missives_own_mail_that_could_not_reach_the_address(
+    world, erin
+):
+    from accounts.models import MailFailure
+
+    def failure(recipients: str) -> MailFailure:
+        return MailFailure.objects.create(
+            kind="contacts.subscribe_confirm",
+            recipients=recipients,
+            subject="Confirm",
+            error="421 try later",
+            attempts=8,
+        )
+
+    mine = failure(erin.email)
+    shared = failure(f"owner@example.com, {erin.email}")
+    lookalike = failure(f"x{erin.email}")
+
+    erasure.erase_contact(contact=erin, actor=None, reason="customer")
+
+    left = set(MailFailure.objects.values_list("pk", flat=True))
+    assert mine.pk not in left
+    assert shared.pk not in left
+    assert lookalike.pk in left

@@ -13,7 +13,8 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
-from contacts import services, subscribing
+from accounts.models import MailFailure
+from contacts import services
 from contacts.models import Contact, ContactList, Subscription
 from contacts.subscribing import RATE_LIMIT, form_key
 
@@ -36,12 +37,9 @@ def visitor() -> Client:
 
 
 @pytest.fixture
-def submit(visitor, django_capture_on_commit_callbacks, monkeypatch):
+def submit(visitor, django_capture_on_commit_callbacks, tasks_inline):
     # The confirmation mail is a Celery task; here its logic is the subject, so it runs
     # in place (tests/contacts/test_subscribe_worker.py sends it through a real worker).
-    monkeypatch.setattr(
-        "contacts.tasks.send_subscribe_confirmation.delay", subscribing.send_confirmation
-    )
 
     def send(contact_list: ContactList, client: Client | None = None, **fields: str):
         data = {"email": "nia@example.com", "first_name": "Nia", "consent": "on", "website": ""}
@@ -279,6 +277,28 @@ def test_it_mails_one_link_however_often_the_form_is_sent(visitor, submit, newsl
     assert "Check your inbox" in response.content.decode()
     assert len(mail.outbox) == 1
     press_confirm(visitor, first_link)
+    assert subscription_of("nia@example.com", newsletter).status == S.SUBSCRIBED
+
+
+def test_it_mails_again_at_once_when_the_last_link_could_not_be_sent(
+    visitor, submit, newsletter, settings, free_port
+):
+    # given a mail server that cannot be reached (the task's tries run at once here)
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = free_port  # nothing listens there
+    settings.MISSIVE_NOTICE_MAX_ATTEMPTS = 2
+    submit(newsletter)
+    failure = MailFailure.objects.get()
+    assert (failure.kind, failure.recipients) == ("subscribe_confirm", "nia@example.com")
+
+    # when the server is back and the person sends the form again, within the pause
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    submit(newsletter)
+
+    # then the confirmation is mailed, and its link confirms
+    [message] = mail.outbox
+    press_confirm(visitor, confirmation_path(message))
     assert subscription_of("nia@example.com", newsletter).status == S.SUBSCRIBED
 
 

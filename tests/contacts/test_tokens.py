@@ -86,7 +86,7 @@ def test_it_uses_a_single_use_link_once(db):
 
 
 def test_expired_links_are_purged_with_the_address_they_held(db):
-    from accounts.purge import run_policies
+    from privacy.runner import run_policies
 
     link_issue(purpose="your_data", email="old@alpha.test", lifetime=timedelta(hours=24))
     link_issue(purpose="do_not_contact", email="new@alpha.test", lifetime=timedelta(days=7))

@@ -11,13 +11,13 @@ from django.core import mail
 from django.core.management import call_command
 from django.utils import timezone
 
-from accounts.models import Account, AuditEntry, RetentionRun
-from accounts.purge import run_policies
+from accounts.models import Account, AuditEntry, MailFailure, RetentionRun
 from campaigns.models import Campaign, Delivery, DeliveryBody
 from contacts import services as contact_services
 from contacts.models import Contact, Subscription
-from stats import partitions
-from stats.models import Event
+from events import partitions
+from events.models import Event
+from privacy.runner import run_policies
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -127,7 +127,9 @@ def test_unconfirmed_opt_ins_go_after_30_days_with_contacts_nothing_else_holds(w
     assert Subscription.objects.get(contact=fresh).status == "unconfirmed"
 
 
-def test_inactive_contacts_go_30_days_after_the_account_is_told(world, time_machine):
+def test_inactive_contacts_go_30_days_after_the_account_is_told(
+    world, time_machine, tasks_inline, django_capture_on_commit_callbacks
+):
     account = world.account_a
     account.inactivity_horizon_days = 365
     account.save()
@@ -147,11 +149,14 @@ def test_inactive_contacts_go_30_days_after_the_account_is_told(world, time_mach
     Contact.objects.filter(pk=waking.pk).update(last_activity_at=NOW - timedelta(days=390))
     Contact.objects.filter(pk=recent.pk).update(created_at=NOW - timedelta(days=300))
 
-    assert run_policies(names=["inactive_contacts"], now=NOW)[0].count == 0  # told, not removed
+    with django_capture_on_commit_callbacks(execute=True):
+        outcome = run_policies(names=["inactive_contacts"], now=NOW)[0]
+    assert outcome.count == 0  # told, not removed
     account.refresh_from_db()
     assert account.inactivity_notified_at == NOW
     assert "2 inactive contacts will be removed on 2026-12-23" in mail.outbox[-1].subject
     assert mail.outbox[-1].to == ["alice@alpha.test"]
+    assert "2 contacts of" in mail.outbox[-1].alternatives[0][0]
     assert _counts(["inactive_contacts"], NOW + timedelta(days=29)) == {"inactive_contacts": 0}
 
     Contact.objects.filter(pk=waking.pk).update(last_activity_at=NOW + timedelta(days=5))  # a click
@@ -206,6 +211,31 @@ def test_audit_entries_go_after_a_year(world):
     assert AuditEntry.objects.filter(account=world.account_a).count() == kept
 
 
+def test_records_of_unsent_mail_go_after_90_days(db):
+    old = MailFailure.objects.create(
+        kind="invitation",
+        recipients="dana@example.com",
+        subject="s",
+        error="e",
+        attempts=8,
+        created_at=NOW - DAY * 91,
+    )
+    recent = MailFailure.objects.create(
+        kind="invitation",
+        recipients="eve@example.com",
+        subject="s",
+        error="e",
+        attempts=8,
+        created_at=NOW - DAY * 89,
+    )
+
+    assert _counts(["mail_failures"], NOW) == {"mail_failures": 1}
+    run_policies(names=["mail_failures"], now=NOW)
+
+    assert not MailFailure.objects.filter(pk=old.pk).exists()
+    assert MailFailure.objects.filter(pk=recent.pk).exists()
+
+
 def test_purge_command_dry_run_lists_counts_and_removes_nothing(world):
     old = _sent_delivery(world)
     DeliveryBody.objects.create(
@@ -251,8 +281,8 @@ def test_the_data_requests_log_goes_after_a_year(world):
 def test_closing_stops_a_sending_campaign_and_the_data_go_after_the_grace_period(
     world, time_machine
 ):
-    from accounts import closing
     from campaigns.states import State
+    from privacy import closure
     from tests.factories import PASSWORD
 
     time_machine.move_to(NOW, tick=False)
@@ -260,7 +290,7 @@ def test_closing_stops_a_sending_campaign_and_the_data_go_after_the_grace_period
     Campaign.objects.filter(pk=campaign.pk).update(status=State.SENDING)
     account = world.account_a
 
-    closing.account_close(
+    closure.account_close(
         account=account, actor=world.alice, password=PASSWORD, typed_name=account.name
     )
 

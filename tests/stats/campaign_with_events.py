@@ -11,7 +11,7 @@ from accounts.models import Account
 from campaigns.models import Campaign, Delivery, Link
 from campaigns.states import State
 from contacts.models import Contact
-from stats.services import NewEvent, record_events
+from events.services import NewEvent, record_events
 
 STARTED = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 

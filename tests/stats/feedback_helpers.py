@@ -8,7 +8,7 @@ import base64
 from campaigns import sending, services
 from campaigns.models import Delivery
 from contacts.models import ContactList, Suppression, email_sha256
-from stats.models import Event
+from events.models import Event
 from tests.factories import World
 
 HTML = '<p>Hi {{ first_name }} <a href="https://example.com/offer">Offer</a></p>'

@@ -18,9 +18,9 @@ from campaigns import tokens
 from campaigns.messages import MessageFactory, Outgoing
 from campaigns.models import Delivery
 from contacts.models import Subscription, Suppression
+from events.models import Event
 from stats import bounces
 from stats.bounces import Result
-from stats.models import Event
 from stats.tasks import fetch_bounces_task
 from tests.stats.feedback_helpers import SECRET, basic_auth, events, send, suppression
 from tests.stats.mailservers import PASSWORD, USER, Store, imap_server, pop3_server

@@ -15,6 +15,8 @@ from campaigns.models import Campaign, Delivery
 from campaigns.states import State
 from contacts import services as contact_services
 from contacts.models import Subscription, Suppression
+from events.models import Event
+from events.services import NewEvent, record_events
 from stats import health
 from stats.feedback import (
     Feedback,
@@ -25,8 +27,6 @@ from stats.feedback import (
     outcome_of_status,
     outcome_of_text,
 )
-from stats.models import Event
-from stats.services import NewEvent, record_events
 from tests.stats.feedback_helpers import events, send, suppression
 
 

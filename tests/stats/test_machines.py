@@ -10,8 +10,9 @@ from django.test import Client
 
 from campaigns import tokens
 from campaigns.models import Delivery
-from stats import machines
-from stats.models import CampaignStats, Event
+from events import machines
+from events.models import Event
+from stats.models import CampaignStats
 from stats.rollup import rollup
 from tests.stats.feedback_helpers import send
 

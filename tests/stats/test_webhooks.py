@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from campaigns.models import Delivery
 from contacts.models import Subscription, Suppression
-from stats.models import Event
+from events.models import Event
 from tests.stats.feedback_helpers import SECRET, basic_auth, events, send, suppression, with_esp_id
 
 pytestmark = pytest.mark.filterwarnings(

@@ -17,6 +17,8 @@ from django.db import transaction
 from accounts import services
 from accounts.models import ApiKey, Membership, User, hash_token
 from accounts.roles import Role
+from contacts import services as contact_services
+from contacts.models import ContactList
 
 DEMO_EMAIL = "demo@missive.test"
 DEMO_PASSWORD = "Demo-pass-1"  # noqa: S105 - printed for the local demo on purpose
@@ -84,9 +86,6 @@ class Command(BaseCommand):
 
     def _demo_list(self, account: object) -> None:
         """A small list to send a first campaign to, made once."""
-        from contacts import services as contact_services
-        from contacts.models import ContactList
-
         if ContactList.objects.for_account(account).filter(name=DEMO_LIST).exists():
             return
         demo_list = contact_services.list_create(account=account, actor=None, name=DEMO_LIST)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts.purge import all_policies, run_policies
+from privacy.runner import all_policies, run_policies
 
 
 class Command(BaseCommand):
