@@ -408,9 +408,7 @@ def test_another_accounts_key_gets_404(world, erin):
     assert ContactList.objects.for_account(world.account_a).exists()
 
 
-def test_it_removes_the_records_of_missives_own_mail_that_could_not_reach_the_address(
-    world, erin
-):
+def test_it_removes_the_records_of_missives_own_mail_that_could_not_reach_the_address(world, erin):
     from accounts.models import MailFailure
 
     def failure(recipients: str) -> MailFailure:
