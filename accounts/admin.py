@@ -12,6 +12,7 @@ from accounts.models import (
     RetentionRun,
     User,
 )
+from accounts.services import sending_suspension_lift
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -79,8 +80,9 @@ class AccountAdmin(admin.ModelAdmin):
 
     @admin.action(description="Lift the sending suspension of the selected accounts")
     def lift_sending_suspension(self, request, queryset) -> None:
-        lifted = queryset.exclude(sending_suspended_at=None).update(
-            sending_suspended_at=None, sending_suspended_reason=""
+        lifted = sum(
+            sending_suspension_lift(account=account, actor=request.user)
+            for account in queryset.exclude(sending_suspended_at=None)
         )
         self.message_user(request, f"Sending suspension lifted for {lifted} account(s).")
 

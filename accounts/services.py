@@ -46,13 +46,23 @@ INVITATION_NAME_LENGTH = 40
 acting_label: ContextVar[str | None] = ContextVar("missive_acting_label", default=None)
 
 
-def audit_log(*, account: Account, actor: User | None, action: str, **detail: object) -> AuditEntry:
+def someone_acting(actor: User | None) -> bool:
+    """Whether a member or an API key is behind the current write (not Missive itself,
+    nor a recipient following a link)."""
+    return bool(actor and actor.pk) or acting_label.get() is not None
+
+
+def audit_log(
+    *, account: Account, actor: User | None, action: str, acting: str = "", **detail: object
+) -> AuditEntry:
     """Recorded in the caller's transaction. Without a person, the entry names the API key
-    of the request (``acting_label``), else Missive itself (retention, imports' workers)."""
+    of the request (``acting_label``), else Missive itself, with ``acting`` saying which
+    part of it (the schedule, the sender, retention)."""
+    missive = f"Missive ({acting})" if acting else "Missive"
     return AuditEntry.objects.create(
         account=account,
         actor=actor if actor and actor.pk else None,
-        actor_label=(str(actor) if actor and actor.pk else None) or acting_label.get() or "Missive",
+        actor_label=(str(actor) if actor and actor.pk else None) or acting_label.get() or missive,
         action=action,
         detail=detail,
     )
@@ -82,6 +92,21 @@ def account_update(*, account: Account, actor: User | None, **fields: object) ->
         account.save(update_fields=changed)
         audit_log(account=account, actor=actor, action="account.updated", fields=changed)
     return account
+
+
+@transaction.atomic
+def sending_suspension_lift(*, account: Account, actor: User | None) -> bool:
+    """Missive's operators let a suspended account send again (its paused campaigns stay
+    paused until the customer resumes them). False when it was not suspended."""
+    locked = Account.objects.select_for_update().get(pk=account.pk)
+    if not locked.sending_suspended_at:
+        return False
+    reason = locked.sending_suspended_reason
+    locked.sending_suspended_at = None
+    locked.sending_suspended_reason = ""
+    locked.save(update_fields=["sending_suspended_at", "sending_suspended_reason"])
+    audit_log(account=locked, actor=actor, action="account.sending_resumed", reason=reason)
+    return True
 
 
 def _require(membership: Membership, perm: Perm) -> None:

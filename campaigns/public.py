@@ -10,17 +10,21 @@ Link table by position, never from the request.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import urlsplit
 
+from django.contrib.postgres.expressions import ArraySubquery
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import OuterRef
 from django.utils import timezone
 
 from accounts.models import Account
+from campaigns.engagement import record_engagement
 from campaigns.models import Campaign, Delivery, DeliveryBody
+from contacts import services as contacts_services
 from contacts.models import Contact, ContactList, Subscription, Suppression, email_sha256
-from contacts.selectors import forget_list_counts
 from events import machines
 from events.models import Event
 from events.services import record_event
@@ -44,39 +48,13 @@ _LINK_SQL = """
 SELECT l.id, l.url, d.campaign_id, c.account_id, a.tracking, d.sent_at,
     ct.tracking_objected_at IS NOT NULL,
     ARRAY(SELECT e.occurred_at FROM stats_event AS e
-          WHERE e.delivery_id = d.id AND e.type = 'click' AND e.occurred_at >= %s)
+          WHERE e.delivery_id = d.id AND e.type = %s AND e.occurred_at >= %s)
 FROM campaigns_delivery AS d
 JOIN campaigns_campaign AS c ON c.id = d.campaign_id
 JOIN accounts_account AS a ON a.id = c.account_id
 JOIN campaigns_link AS l ON l.campaign_id = d.campaign_id AND l.position = %s
 LEFT JOIN contacts_contact AS ct ON ct.id = d.contact_id
 WHERE d.id = %s
-"""
-# The recipient's first open (for a person's open only) and the event, in one statement:
-# one round trip and one commit instead of two of each.
-_OPEN_SQL = """
-WITH opened AS (
-    UPDATE campaigns_delivery SET first_opened_at = COALESCE(first_opened_at, %(now)s)
-    WHERE id = %(delivery)s AND %(first)s
-)
-INSERT INTO stats_event (account_id, campaign_id, delivery_id, type, occurred_at, machine,
-    detail)
-VALUES (%(account)s, %(campaign)s, %(event_delivery)s, 'open', %(now)s, %(machine)s,
-    %(detail)s::jsonb)
-"""
-_CLICK_SQL = """
-WITH clicked AS (
-    UPDATE campaigns_delivery SET first_clicked_at = COALESCE(first_clicked_at, %(now)s)
-    WHERE id = %(delivery)s AND %(first)s
-    RETURNING contact_id
-), active AS (
-    UPDATE contacts_contact SET last_activity_at = %(now)s
-    WHERE id = (SELECT contact_id FROM clicked)
-)
-INSERT INTO stats_event (account_id, campaign_id, delivery_id, link_id, type, occurred_at,
-    machine, detail)
-VALUES (%(account)s, %(campaign)s, %(event_delivery)s, %(link)s, 'click', %(now)s, %(machine)s,
-    %(detail)s::jsonb)
 """
 _CAMPAIGN_SQL = """
 SELECT c.account_id, a.tracking FROM campaigns_campaign AS c
@@ -108,23 +86,18 @@ def record_open(delivery_id: int, *, user_agent: str, ip: str | None = None) -> 
         campaign_id, account_id, tracking, sent_at, objected = row
         if tracking == OFF:
             return True
-        reason = machines.open_reason(user_agent, ip, sent_at, now)
-        machine = reason is not None
-        # A person who objected to tracking is counted, never named.
-        personal = tracking == PER_RECIPIENT and not objected
-        cursor.execute(
-            _OPEN_SQL,
-            {
-                "now": now,
-                "delivery": delivery_id,
-                "first": personal and not machine,
-                "account": account_id,
-                "campaign": campaign_id,
-                "event_delivery": delivery_id if personal else None,
-                "machine": machine,
-                "detail": json.dumps(machines.reason_detail(reason)),
-            },
-        )
+    reason = machines.open_reason(user_agent, ip, sent_at, now)
+    # A person who objected to tracking is counted, never named.
+    record_engagement(
+        Event.Type.OPEN,
+        account_id=account_id,
+        campaign_id=campaign_id,
+        delivery_id=delivery_id,
+        personal=tracking == PER_RECIPIENT and not objected,
+        machine=reason is not None,
+        at=now,
+        detail=machines.reason_detail(reason),
+    )
     return True
 
 
@@ -135,7 +108,10 @@ def resolve_click(
     for opens); None if there is none."""
     now = timezone.now()
     with connection.cursor() as cursor:
-        cursor.execute(_LINK_SQL, [now - machines.CLICK_BURST_WINDOW, position, delivery_id])
+        cursor.execute(
+            _LINK_SQL,
+            [Event.Type.CLICK.value, now - machines.CLICK_BURST_WINDOW, position, delivery_id],
+        )
         row = cursor.fetchone()
         if row is None:
             return None
@@ -144,23 +120,18 @@ def resolve_click(
             return None
         if tracking == OFF:
             return url
-        reason = machines.click_reason(user_agent, ip, sent_at, now, recent)
-        machine = reason is not None
-        personal = tracking == PER_RECIPIENT and not objected
-        cursor.execute(
-            _CLICK_SQL,
-            {
-                "now": now,
-                "delivery": delivery_id,
-                "first": personal and not machine,
-                "account": account_id,
-                "campaign": campaign_id,
-                "event_delivery": delivery_id if personal else None,
-                "link": link_id,
-                "machine": machine,
-                "detail": json.dumps(machines.reason_detail(reason)),
-            },
-        )
+    reason = machines.click_reason(user_agent, ip, sent_at, now, recent)
+    record_engagement(
+        Event.Type.CLICK,
+        account_id=account_id,
+        campaign_id=campaign_id,
+        delivery_id=delivery_id,
+        personal=tracking == PER_RECIPIENT and not objected,
+        machine=reason is not None,
+        at=now,
+        link_id=link_id,
+        detail=machines.reason_detail(reason),
+    )
     return url
 
 
@@ -210,18 +181,21 @@ def resolve_anonymous_click(
 
 @dataclass(frozen=True)
 class Recipient:
-    """Who a recipient link speaks to: the delivery, its campaign and account, and the
-    contact (None once erased)."""
+    """Who a recipient link speaks to: the delivery, its campaign (with the ids of its
+    lists) and account, and the contact (None once erased)."""
 
     delivery: Delivery
     campaign: Campaign
     account: Account
     contact: Contact | None
+    list_ids: list[int]
 
 
 def recipient(delivery_id: int) -> Recipient | None:
+    lists = Campaign.lists.through.objects.filter(campaign_id=OuterRef("campaign_id"))
     delivery = (
         Delivery.objects.select_related("campaign__account", "contact")
+        .annotate(list_ids=ArraySubquery(lists.values("contactlist_id")))
         .filter(pk=delivery_id)
         .first()
     )
@@ -232,43 +206,44 @@ def recipient(delivery_id: int) -> Recipient | None:
         campaign=delivery.campaign,
         account=delivery.campaign.account,
         contact=delivery.contact,
+        list_ids=list(delivery.list_ids),
     )
 
 
-_UNSUBSCRIBE_SQL = """
-UPDATE contacts_subscription AS s
-SET status = 'unsubscribed', unsubscribed_at = %s, updated_at = %s
-WHERE s.contact_id = %s AND s.status <> 'unsubscribed'
-  AND s.contact_list_id IN (
-      SELECT contactlist_id FROM campaigns_campaign_lists WHERE campaign_id = %s)
-RETURNING s.contact_list_id
-"""
-
-
+@transaction.atomic(savepoint=False)
 def unsubscribe(who: Recipient, *, how: str) -> int:
-    """Unsubscribe the recipient from the campaign's lists, at once; idempotent. Returns
-    how many subscriptions changed."""
+    """Unsubscribe the recipient from the campaign's lists, at once, and record the event
+    against the message; idempotent. ``how`` names the route (one-click, page, mailto, a
+    provider). Returns how many subscriptions changed."""
     if who.contact is None:
         return 0
     now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(_UNSUBSCRIBE_SQL, [now, now, who.contact.pk, who.campaign.pk])
-        list_ids = [row[0] for row in cursor.fetchall()]
-    if list_ids:
-        forget_list_counts(list_ids)
-        record_event(
-            Event.Type.UNSUBSCRIBE,
-            account_id=who.account.pk,
-            campaign_id=who.campaign.pk,
-            delivery_id=who.delivery.pk,
-            detail={"how": how, "lists": list_ids},
-            occurred_at=now,
-        )
-    return len(list_ids)
+    changed = contacts_services.unsubscribe(
+        account=who.account,
+        actor=None,
+        contact_ids=[who.contact.pk],
+        list_ids=who.list_ids,
+        how=how,
+        when=now,
+    )
+    if changed:
+        _record_unsubscribe(who, now, how=how, lists=[list_id for _, list_id in changed])
+    return len(changed)
+
+
+def _record_unsubscribe(who: Recipient, at: datetime, **detail: object) -> None:
+    record_event(
+        Event.Type.UNSUBSCRIBE,
+        account_id=who.account.pk,
+        campaign_id=who.campaign.pk,
+        delivery_id=who.delivery.pk,
+        detail=detail,
+        occurred_at=at,
+    )
 
 
 def campaign_lists(who: Recipient) -> list[ContactList]:
-    return list(who.campaign.lists.order_by("name"))
+    return list(ContactList.objects.filter(pk__in=who.list_ids).order_by("name"))
 
 
 def is_unsubscribed(who: Recipient) -> bool:
@@ -277,10 +252,7 @@ def is_unsubscribed(who: Recipient) -> bool:
     if who.contact is None:
         return True
     return (
-        not Subscription.objects.filter(
-            contact=who.contact,
-            contact_list__in=who.campaign.lists.all(),
-        )
+        not Subscription.objects.filter(contact=who.contact, contact_list_id__in=who.list_ids)
         .exclude(status=Subscription.Status.UNSUBSCRIBED)
         .exists()
     )
@@ -309,50 +281,57 @@ def update_preferences(
     """The recipient's own choice: lists in ``keep`` stay (or are subscribed again, which
     they ask for themselves, recording the consent); the others are unsubscribed;
     ``stop_everything`` also puts the address on the account's suppression list."""
-    if who.contact is None:
+    contact = who.contact
+    if contact is None:
         return
     now = timezone.now()
-    changed, left = [], []
-    for subscription in preferences(who):
-        wanted = subscription.contact_list_id in keep and not stop_everything
-        if wanted and subscription.status == Subscription.Status.UNSUBSCRIBED:
-            subscription.status = Subscription.Status.SUBSCRIBED
-            subscription.source = Subscription.Source.FORM
-            subscription.legal_basis = Subscription.LegalBasis.CONSENT
-            subscription.consent_at = now
-            subscription.confirmed_at = now
-            subscription.consent_ip = ip
-            subscription.consent_user_agent = user_agent[:500]
-            subscription.consent_text = (
-                f"Subscribed again to {subscription.contact_list.name} from the "
-                f"preferences page of a message of {who.account.name}."
-            )
-            subscription.unsubscribed_at = None
-        elif not wanted and subscription.status != Subscription.Status.UNSUBSCRIBED:
-            subscription.status = Subscription.Status.UNSUBSCRIBED
-            subscription.unsubscribed_at = now
-            left.append(subscription.contact_list_id)
-        else:
-            continue
-        subscription.updated_at = now
-        subscription.save()
-        changed.append(subscription.contact_list_id)
+    current = preferences(who)
+    if not stop_everything:
+        for subscription in current:
+            if (
+                subscription.contact_list_id in keep
+                and subscription.status == Subscription.Status.UNSUBSCRIBED
+            ):
+                try:
+                    contacts_services.subscription_subscribe(
+                        contact=contact,
+                        contact_list=subscription.contact_list,
+                        source=Subscription.Source.FORM,
+                        legal_basis=Subscription.LegalBasis.CONSENT,
+                        consent_text=(
+                            f"Subscribed again to {subscription.contact_list.name} from the "
+                            f"preferences page of a message of {who.account.name}."
+                        ),
+                        consent_ip=ip,
+                        consent_user_agent=user_agent,
+                    )
+                except ValidationError:  # the address is suppressed: it stays off
+                    continue
+    leave = [s.contact_list_id for s in current if stop_everything or s.contact_list_id not in keep]
+    left = contacts_services.unsubscribe(
+        account=who.account,
+        actor=None,
+        contact_ids=[contact.pk],
+        list_ids=leave,
+        how="preferences",
+        when=now,
+    )
     if stop_everything:
-        Suppression.objects.get_or_create(
+        contacts_services.suppress(
             account=who.account,
-            email_sha256=email_sha256(who.contact.email),
-            defaults={"reason": Suppression.Reason.UNSUBSCRIBE, "note": "From a message"},
+            digests=[email_sha256(contact.email)],
+            reason=Suppression.Reason.UNSUBSCRIBE,
+            actor=None,
+            note="From a message",
         )
-    Contact.objects.filter(pk=who.contact.pk).update(last_activity_at=now)
-    forget_list_counts(changed)
+    Contact.objects.filter(pk=contact.pk).update(last_activity_at=now)
     if left or stop_everything:
-        record_event(
-            Event.Type.UNSUBSCRIBE,
-            account_id=who.account.pk,
-            campaign_id=who.campaign.pk,
-            delivery_id=who.delivery.pk,
-            detail={"how": "preferences", "lists": left, "everything": stop_everything},
-            occurred_at=now,
+        _record_unsubscribe(
+            who,
+            now,
+            how="preferences",
+            lists=[list_id for _, list_id in left],
+            everything=stop_everything,
         )
 
 

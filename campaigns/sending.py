@@ -20,10 +20,11 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from psycopg import sql
@@ -31,9 +32,10 @@ from psycopg import sql
 from accounts.models import Account
 from accounts.tasking import enqueue
 from campaigns import ratelimit, rendering
+from campaigns.lifecycle import By, transition
 from campaigns.messages import MessageFactory, Recipient
 from campaigns.models import Campaign, Delivery, DeliveryBody, Link
-from campaigns.states import Action, State, next_state
+from campaigns.states import Action, State
 from campaigns.transports import ConnectionLost, Result, Transport, transport_for
 from contacts.models import Contact, Subscription
 from contacts.selectors import sendable_subscriptions, suppressed_in_unicode_form
@@ -77,16 +79,19 @@ def take_snapshot(campaign_id: int) -> int:
         campaign.snapshot_at = timezone.now()
         campaign.recipients_count = recipients
         campaign.excluded_count = max(subscribed - recipients, 0)
-        fields = ["snapshot_at", "recipients_count", "excluded_count"]
+        campaign.save(update_fields=["snapshot_at", "recipients_count", "excluded_count"])
         if recipients == 0:
-            campaign.status = next_state(campaign.status, Action.FAIL)
-            campaign.failure_reason = (
-                "Nobody could receive it any more: everyone on the lists unsubscribed or was "
-                "suppressed before sending began."
+            transition(
+                campaign,
+                Action.FAIL,
+                actor=None,
+                by=By.SENDER,
+                failure_reason=(
+                    "Nobody could receive it any more: everyone on the lists unsubscribed or "
+                    "was suppressed before sending began."
+                ),
+                finished_at=timezone.now(),
             )
-            campaign.finished_at = timezone.now()
-            fields += ["status", "failure_reason", "finished_at"]
-        campaign.save(update_fields=fields)
     return recipients
 
 
@@ -102,10 +107,10 @@ ON CONFLICT (campaign_id, contact_id) DO NOTHING
 _CLAIM_SQL = """
 WITH claimed AS (
     UPDATE campaigns_delivery AS d
-    SET status = 'sending', claimed_at = now(), attempts = d.attempts + 1
+    SET status = %(sending)s, claimed_at = now(), attempts = d.attempts + 1
     WHERE d.id IN (
         SELECT q.id FROM campaigns_delivery AS q
-        WHERE q.campaign_id = %(campaign)s AND q.status = 'queued'
+        WHERE q.campaign_id = %(campaign)s AND q.status = %(queued)s
           AND (q.retry_at IS NULL OR q.retry_at <= now())
         ORDER BY q.id
         LIMIT %(limit)s
@@ -118,7 +123,7 @@ SELECT claimed.id, claimed.attempts, c.email, c.first_name, c.last_name, c.attri
     (c.id IS NOT NULL
      AND EXISTS (
         SELECT 1 FROM contacts_subscription AS s
-        WHERE s.contact_id = c.id AND s.status = 'subscribed'
+        WHERE s.contact_id = c.id AND s.status = %(subscribed)s
           AND s.contact_list_id = ANY(%(lists)s))
      AND NOT EXISTS (
         SELECT 1 FROM contacts_suppression AS x
@@ -158,6 +163,8 @@ def claim_batch(campaign: Campaign, list_ids: list[int], limit: int) -> Claimed:
                 "limit": limit,
                 "lists": list_ids,
                 "account": campaign.account_id,
+                "subscribed": Subscription.Status.SUBSCRIBED.value,
+                **_STATUSES,
             },
         )
         rows = cursor.fetchall()
@@ -194,37 +201,41 @@ def claim_batch(campaign: Campaign, list_ids: list[int], limit: int) -> Claimed:
     return claimed
 
 
-# -- recording ----
+# -- recording ----------------------------------------------------------------------------------
+
+# The ledger's states, as the statements below name them.
+_STATUSES = {str(value): str(value) for value in D}
 
 # Every outcome is written only while the row is still this worker's claim ("sending"):
 # if the sweeper took a claim back (its worker looked dead), another lane owns it now and
 # this lane's outcome is dropped, so nothing is counted twice.
 _SENT_SQL = """
 UPDATE campaigns_delivery AS d
-SET status = 'sent', sent_at = %s, message_id = v.mid, esp_message_id = v.esp, error = '',
-    claimed_at = NULL
-FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS v(id, mid, esp)
-WHERE d.id = v.id AND d.status = 'sending'
+SET status = %(sent)s, sent_at = %(now)s, message_id = v.mid, esp_message_id = v.esp,
+    error = '', claimed_at = NULL
+FROM unnest(%(ids)s::bigint[], %(mids)s::text[], %(esps)s::text[]) AS v(id, mid, esp)
+WHERE d.id = v.id AND d.status = %(sending)s
 RETURNING d.id
 """
 _RETRY_SQL = """
 UPDATE campaigns_delivery AS d
-SET status = 'queued', claimed_at = NULL, retry_at = v.retry_at, error = v.error
-FROM unnest(%s::bigint[], %s::timestamptz[], %s::text[]) AS v(id, retry_at, error)
-WHERE d.id = v.id AND d.status = 'sending'
+SET status = %(queued)s, claimed_at = NULL, retry_at = v.retry_at, error = v.error
+FROM unnest(%(ids)s::bigint[], %(retry_at)s::timestamptz[], %(errors)s::text[])
+    AS v(id, retry_at, error)
+WHERE d.id = v.id AND d.status = %(sending)s
 """
 _FAILED_SQL = """
 UPDATE campaigns_delivery AS d
-SET status = 'failed', claimed_at = NULL, error = v.error, failed_at = %s
-FROM unnest(%s::bigint[], %s::text[]) AS v(id, error)
-WHERE d.id = v.id AND d.status = 'sending'
+SET status = %(failed)s, claimed_at = NULL, error = v.error, failed_at = %(now)s
+FROM unnest(%(ids)s::bigint[], %(errors)s::text[]) AS v(id, error)
+WHERE d.id = v.id AND d.status = %(sending)s
 RETURNING d.id
 """
 _SKIPPED_SQL = """
 UPDATE campaigns_delivery
-SET status = 'skipped', claimed_at = NULL,
+SET status = %(skipped)s, claimed_at = NULL,
     error = 'Unsubscribed, suppressed or erased before sending.'
-WHERE id = ANY(%s) AND status = 'sending'
+WHERE id = ANY(%(ids)s) AND status = %(sending)s
 """
 # The bodies as plain rows: Django's bulk_create sends them as UNNEST of text arrays,
 # which psycopg quotes in Python (a regex substitution per quote in the HTML), at some
@@ -234,13 +245,10 @@ INSERT INTO campaigns_deliverybody (delivery_id, subject, html, text, created_at
 VALUES {rows}
 ON CONFLICT (delivery_id) DO NOTHING
 """
-_SENT_EVENTS_SQL = """
-INSERT INTO stats_event (account_id, campaign_id, delivery_id, type, occurred_at)
-SELECT %s, %s, v.id, 'sent', %s FROM unnest(%s::bigint[]) AS v(id)
-"""
 # A batch still at work renews its lease, so a slow batch is not taken for a dead one.
 _RENEW_SQL = """
-UPDATE campaigns_delivery SET claimed_at = %s WHERE id = ANY(%s) AND status = 'sending'
+UPDATE campaigns_delivery SET claimed_at = %(now)s
+WHERE id = ANY(%(ids)s) AND status = %(sending)s
 """
 
 
@@ -259,9 +267,100 @@ class Outcomes:
     def __len__(self) -> int:
         return len(self.sent) + len(self.retry) + len(self.failed) + len(self.skipped)
 
+    def clear(self) -> None:
+        self.sent.clear()
+        self.bodies.clear()
+        self.retry.clear()
+        self.failed.clear()
+        self.refused.clear()
+        self.skipped.clear()
+
 
 def _retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=settings.MISSIVE_SEND_RETRY_BASE * 2 ** max(attempts - 1, 0))
+
+
+def _execute(cursor: CursorWrapper, statement: str, **params: object) -> None:
+    cursor.execute(statement, {**_STATUSES, **params})
+
+
+def _record_sent(
+    cursor: CursorWrapper, campaign: Campaign, outcomes: Outcomes, now: datetime
+) -> set[int]:
+    """The messages handed over: their ledger rows, bodies and "sent" events."""
+    if not outcomes.sent:
+        return set()
+    ids, message_ids, esp_ids = zip(*outcomes.sent, strict=True)
+    _execute(cursor, _SENT_SQL, now=now, ids=list(ids), mids=list(message_ids), esps=list(esp_ids))
+    sent_ids = {row[0] for row in cursor.fetchall()}
+    bodies = [b for b in outcomes.bodies if b.delivery_id in sent_ids]
+    if bodies:
+        cursor.execute(
+            _BODIES_SQL.format(rows=", ".join(["(%s, %s, %s, %s, %s)"] * len(bodies))),
+            [v for b in bodies for v in (b.delivery_id, b.subject, b.html, b.text, now)],
+        )
+    record_events(
+        NewEvent(
+            type=Event.Type.SENT,
+            account_id=campaign.account_id,
+            campaign_id=campaign.pk,
+            delivery_id=i,
+            occurred_at=now,
+        )
+        for i, _, _ in outcomes.sent
+        if i in sent_ids
+    )
+    return sent_ids
+
+
+def _record_failures(
+    cursor: CursorWrapper,
+    campaign: Campaign,
+    outcomes: Outcomes,
+    attempts: dict[int, int],
+    now: datetime,
+) -> set[int]:
+    """Temporary failures go back to the queue for later, until they have been tried
+    too often; the others fail, with a "failed" event, and a server's permanent refusal
+    of an address is handed to stats as the bounce it is."""
+    retry, failed = [], list(outcomes.failed)
+    for delivery_id, error in outcomes.retry:
+        if attempts[delivery_id] < settings.MISSIVE_SEND_MAX_ATTEMPTS:
+            retry.append((delivery_id, error))
+        else:
+            failed.append((delivery_id, f"Gave up after {attempts[delivery_id]} attempts: {error}"))
+    if retry:
+        _execute(
+            cursor,
+            _RETRY_SQL,
+            ids=[i for i, _ in retry],
+            retry_at=[now + _retry_delay(attempts[i]) for i, _ in retry],
+            errors=[e[:1000] for _, e in retry],
+        )
+    if not failed:
+        return set()
+    ids, errors = zip(*failed, strict=True)
+    _execute(cursor, _FAILED_SQL, now=now, ids=list(ids), errors=[e[:1000] for e in errors])
+    failed_ids = {row[0] for row in cursor.fetchall()}
+    record_events(
+        NewEvent(
+            type=Event.Type.FAILED,
+            account_id=campaign.account_id,
+            campaign_id=campaign.pk,
+            delivery_id=i,
+            occurred_at=now,
+            detail={"error": error[:500]},
+        )
+        for i, error in failed
+        if i in failed_ids
+    )
+    # A server's permanent refusal of an address is a bounce: the feedback rules
+    # (suppress a refused address, count a full mailbox) run in stats, enqueued by
+    # name once this is committed. A refusal of the sender or of the message is not.
+    refusals = [(i, e) for i, e in outcomes.failed if i in failed_ids and i in outcomes.refused]
+    if refusals:
+        enqueue("stats.record_send_refusals", refusals)
+    return failed_ids
 
 
 def flush(
@@ -276,85 +375,22 @@ def flush(
     if not len(outcomes) and not renew:
         return
     now = timezone.now()
-    retry, failed = [], list(outcomes.failed)
-    for delivery_id, error in outcomes.retry:
-        if attempts[delivery_id] < settings.MISSIVE_SEND_MAX_ATTEMPTS:
-            retry.append((delivery_id, error))
-        else:
-            failed.append((delivery_id, f"Gave up after {attempts[delivery_id]} attempts: {error}"))
-    sent_ids: set[int] = set()
-    failed_ids: set[int] = set()
     skipped = 0
     with transaction.atomic(), connection.cursor() as cursor:
-        if outcomes.sent:
-            ids, message_ids, esp_ids = zip(*outcomes.sent, strict=True)
-            cursor.execute(_SENT_SQL, [now, list(ids), list(message_ids), list(esp_ids)])
-            sent_ids = {row[0] for row in cursor.fetchall()}
-            bodies = [b for b in outcomes.bodies if b.delivery_id in sent_ids]
-            if bodies:
-                cursor.execute(
-                    _BODIES_SQL.format(rows=", ".join(["(%s, %s, %s, %s, %s)"] * len(bodies))),
-                    [v for b in bodies for v in (b.delivery_id, b.subject, b.html, b.text, now)],
-                )
-            cursor.execute(
-                _SENT_EVENTS_SQL,
-                [
-                    campaign.account_id,
-                    campaign.pk,
-                    now,
-                    [i for i, _, _ in outcomes.sent if i in sent_ids],
-                ],
-            )
-        if retry:
-            cursor.execute(
-                _RETRY_SQL,
-                [
-                    [i for i, _ in retry],
-                    [now + _retry_delay(attempts[i]) for i, _ in retry],
-                    [e[:1000] for _, e in retry],
-                ],
-            )
-        if failed:
-            ids, errors = zip(*failed, strict=True)
-            cursor.execute(_FAILED_SQL, [now, list(ids), [e[:1000] for e in errors]])
-            failed_ids = {row[0] for row in cursor.fetchall()}
+        sent_ids = _record_sent(cursor, campaign, outcomes, now)
+        failed_ids = _record_failures(cursor, campaign, outcomes, attempts, now)
         if outcomes.skipped:
-            cursor.execute(_SKIPPED_SQL, [outcomes.skipped])
+            _execute(cursor, _SKIPPED_SQL, ids=outcomes.skipped)
             skipped = cursor.rowcount
         if renew:
-            cursor.execute(_RENEW_SQL, [now, list(renew)])
-        record_events(
-            [
-                NewEvent(
-                    type=Event.Type.FAILED,
-                    account_id=campaign.account_id,
-                    campaign_id=campaign.pk,
-                    delivery_id=i,
-                    occurred_at=now,
-                    detail={"error": error[:500]},
-                )
-                for i, error in failed
-                if i in failed_ids
-            ]
-        )
-        # A server's permanent refusal of an address is a bounce: the feedback rules
-        # (suppress a refused address, count a full mailbox) run in stats, enqueued by
-        # name once this is committed. A refusal of the sender or of the message is not.
-        refusals = [(i, e) for i, e in outcomes.failed if i in failed_ids and i in outcomes.refused]
-        if refusals:
-            enqueue("stats.record_send_refusals", refusals)
+            _execute(cursor, _RENEW_SQL, now=now, ids=list(renew))
         if sent_ids or failed_ids or skipped:
             Campaign.objects.filter(pk=campaign.pk).update(
                 sent_count=F("sent_count") + len(sent_ids),
                 failed_count=F("failed_count") + len(failed_ids),
                 skipped_count=F("skipped_count") + skipped,
             )
-    outcomes.sent.clear()
-    outcomes.bodies.clear()
-    outcomes.retry.clear()
-    outcomes.failed.clear()
-    outcomes.refused.clear()
-    outcomes.skipped.clear()
+    outcomes.clear()
 
 
 # -- one batch ---------------------------------------------------------------------------------
@@ -461,15 +497,28 @@ def send_batch(campaign_id: int, *, transport: Transport | None = None) -> Batch
     return BatchReport(claimed=total, sent=sent, more=_has_due(campaign.pk))
 
 
+def _locked(campaign_id: int) -> Campaign | None:
+    return (
+        Campaign.objects.select_for_update(of=("self",))
+        .select_related("account")
+        .filter(pk=campaign_id)
+        .first()
+    )
+
+
 def _fail(campaign_id: int, reason: str) -> None:
     with transaction.atomic():
-        campaign = Campaign.objects.select_for_update().filter(pk=campaign_id).first()
+        campaign = _locked(campaign_id)
         if campaign is None or campaign.status != State.SENDING:
             return
-        campaign.status = next_state(campaign.status, Action.FAIL)
-        campaign.failure_reason = reason
-        campaign.finished_at = timezone.now()
-        campaign.save(update_fields=["status", "failure_reason", "finished_at"])
+        transition(
+            campaign,
+            Action.FAIL,
+            actor=None,
+            by=By.SENDER,
+            failure_reason=reason,
+            finished_at=timezone.now(),
+        )
 
 
 def _has_due(campaign_id: int) -> bool:
@@ -487,14 +536,12 @@ def finish_if_done(campaign_id: int) -> bool:
     if open_rows.exists():
         return False
     with transaction.atomic():
-        campaign = Campaign.objects.select_for_update().filter(pk=campaign_id).first()
+        campaign = _locked(campaign_id)
         if campaign is None or campaign.status != State.SENDING or not campaign.snapshot_at:
             return False
         if open_rows.exists():
             return False
-        campaign.status = next_state(campaign.status, Action.FINISH)
-        campaign.finished_at = timezone.now()
-        campaign.save(update_fields=["status", "finished_at"])
+        transition(campaign, Action.FINISH, actor=None, by=By.SENDER, finished_at=timezone.now())
     return True
 
 

@@ -20,6 +20,7 @@ from accounts.services import audit_log
 from accounts.tasking import enqueue
 from campaigns import rendering, sanitizing
 from campaigns.composing import compose
+from campaigns.lifecycle import By, transition
 from campaigns.messages import subject_line
 from campaigns.models import Campaign, Link, Template
 from campaigns.selectors import recipient_values, start_problems
@@ -284,14 +285,14 @@ def campaign_test_send(
 # -- sending: start, schedule, pause, resume, cancel ------------------------------------------
 
 
-def _locked(campaign: Campaign, action: str) -> tuple[Campaign, str]:
-    """The campaign row, locked, and the state ``action`` leads to (ValidationError when
-    the action is not possible now)."""
+def _locked(campaign: Campaign, action: str) -> Campaign:
+    """The campaign row, locked, when ``action`` is possible now (else ValidationError)."""
     locked = Campaign.objects.select_for_update().select_related("account").get(pk=campaign.pk)
     try:
-        return locked, next_state(locked.status, action)
+        next_state(locked.status, action)
     except TransitionRefused as refused:
         raise ValidationError(str(refused)) from None
+    return locked
 
 
 def _check_account_can_send(account: Account) -> None:
@@ -311,22 +312,25 @@ def _check_startable(campaign: Campaign) -> None:
         raise ValidationError(problems)
 
 
-def _begin(campaign: Campaign, to: str) -> None:
+def _begin(campaign: Campaign, *, actor: User | None, by: By | None = None) -> None:
     """Move to sending and take the audience once this transaction commits."""
-    campaign.status = to
-    campaign.started_at = timezone.now()
-    campaign.failure_reason = ""
-    campaign.save(update_fields=["status", "started_at", "failure_reason"])
+    transition(
+        campaign,
+        Action.START,
+        actor=actor,
+        by=by,
+        started_at=timezone.now(),
+        failure_reason="",
+    )
     enqueue("campaigns.take_snapshot", campaign.pk)
 
 
 @transaction.atomic
 def campaign_start(*, campaign: Campaign, actor: User | None) -> Campaign:
     """Send now. Refused, with every reason, when the campaign is not ready."""
-    campaign, to = _locked(campaign, Action.START)
+    campaign = _locked(campaign, Action.START)
     _check_startable(campaign)
-    _begin(campaign, to)
-    audit_log(account=campaign.account, actor=actor, action="campaign.started", name=campaign.name)
+    _begin(campaign, actor=actor)
     return campaign
 
 
@@ -334,65 +338,45 @@ def campaign_start(*, campaign: Campaign, actor: User | None) -> Campaign:
 def campaign_schedule(*, campaign: Campaign, actor: User | None, when: dt.datetime) -> Campaign:
     """Send at ``when`` (aware). The same checks as sending now are made at once, and
     again when the time comes."""
-    campaign, to = _locked(campaign, Action.SCHEDULE)
+    campaign = _locked(campaign, Action.SCHEDULE)
     if timezone.is_naive(when):
         raise ValidationError({"scheduled_at": "Give the time with its time zone."})
     if when <= timezone.now() + dt.timedelta(minutes=1):
         raise ValidationError({"scheduled_at": "Choose a time at least a minute from now."})
     _check_startable(campaign)
-    campaign.status = to
-    campaign.scheduled_at = when
-    campaign.save(update_fields=["status", "scheduled_at"])
-    audit_log(
-        account=campaign.account,
-        actor=actor,
-        action="campaign.scheduled",
-        name=campaign.name,
-        at=when.isoformat(),
-    )
+    transition(campaign, Action.SCHEDULE, actor=actor, scheduled_at=when)
     return campaign
 
 
 @transaction.atomic
 def campaign_unschedule(*, campaign: Campaign, actor: User | None) -> Campaign:
-    campaign, to = _locked(campaign, Action.UNSCHEDULE)
-    campaign.status = to
-    campaign.scheduled_at = None
-    campaign.save(update_fields=["status", "scheduled_at"])
+    campaign = _locked(campaign, Action.UNSCHEDULE)
+    transition(campaign, Action.UNSCHEDULE, actor=actor, scheduled_at=None)
     return campaign
 
 
 @transaction.atomic
-def campaign_pause(*, campaign: Campaign, actor: User | None) -> Campaign:
+def campaign_pause(*, campaign: Campaign, actor: User | None, by: By | None = None) -> Campaign:
     """Stop after the batches in flight; nothing already sent is sent again on resume."""
-    campaign, to = _locked(campaign, Action.PAUSE)
-    campaign.status = to
-    campaign.save(update_fields=["status"])
-    audit_log(account=campaign.account, actor=actor, action="campaign.paused", name=campaign.name)
+    campaign = _locked(campaign, Action.PAUSE)
+    transition(campaign, Action.PAUSE, actor=actor, by=by)
     return campaign
 
 
 @transaction.atomic
 def campaign_resume(*, campaign: Campaign, actor: User | None) -> Campaign:
-    campaign, to = _locked(campaign, Action.RESUME)
+    campaign = _locked(campaign, Action.RESUME)
     _check_account_can_send(campaign.account)
-    campaign.status = to
-    campaign.save(update_fields=["status"])
+    transition(campaign, Action.RESUME, actor=actor)
     enqueue("campaigns.take_snapshot", campaign.pk)
-    audit_log(account=campaign.account, actor=actor, action="campaign.resumed", name=campaign.name)
     return campaign
 
 
 @transaction.atomic
-def campaign_cancel(*, campaign: Campaign, actor: User | None) -> Campaign:
+def campaign_cancel(*, campaign: Campaign, actor: User | None, by: By | None = None) -> Campaign:
     """Stop for good after the batches in flight; who was not reached stays unsent."""
-    campaign, to = _locked(campaign, Action.CANCEL)
-    campaign.status = to
-    campaign.finished_at = timezone.now()
-    campaign.save(update_fields=["status", "finished_at"])
-    audit_log(
-        account=campaign.account, actor=actor, action="campaign.cancelled", name=campaign.name
-    )
+    campaign = _locked(campaign, Action.CANCEL)
+    transition(campaign, Action.CANCEL, actor=actor, by=by, finished_at=timezone.now())
     return campaign
 
 
@@ -416,12 +400,16 @@ def start_due_campaigns() -> list[int]:
             try:
                 _check_startable(campaign)
             except ValidationError as refused:
-                campaign.status = next_state(campaign.status, Action.FAIL)
-                campaign.failure_reason = " ".join(refused.messages)
-                campaign.finished_at = timezone.now()
-                campaign.save(update_fields=["status", "failure_reason", "finished_at"])
+                transition(
+                    campaign,
+                    Action.FAIL,
+                    actor=None,
+                    by=By.SCHEDULE,
+                    failure_reason=" ".join(refused.messages),
+                    finished_at=timezone.now(),
+                )
                 continue
-            _begin(campaign, next_state(campaign.status, Action.START))
+            _begin(campaign, actor=None, by=By.SCHEDULE)
             started.append(campaign.pk)
     return started
 
@@ -433,9 +421,7 @@ def stop_all_sending(*, account: Account, actor: User | None) -> int:
     active = Campaign.objects.for_account(account).filter(
         status__in=[State.SENDING, State.PAUSED, State.SCHEDULED]
     )
-    for campaign in active.select_for_update():
-        campaign.status = next_state(campaign.status, Action.CANCEL)
-        campaign.finished_at = timezone.now()
-        campaign.save(update_fields=["status", "finished_at"])
+    for campaign in active.select_related("account").select_for_update(of=("self",)):
+        transition(campaign, Action.CANCEL, actor=actor, by=By.CLOSURE, finished_at=timezone.now())
         stopped += 1
     return stopped

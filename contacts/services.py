@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -17,7 +18,7 @@ from django.utils import timezone
 from django.utils.translation import ngettext
 
 from accounts.models import Account, User, normalize_email
-from accounts.services import audit_log
+from accounts.services import audit_log, someone_acting
 from contacts import merge_tags
 from contacts.models import (
     AttributeDefinition,
@@ -201,9 +202,7 @@ def list_delete(
             .filter(subscriptions__contact_list=contact_list)
             .filter(~Exists(elsewhere))
         )
-        ids = list(only_here.values_list("pk", flat=True))
-        Contact.objects.filter(pk__in=ids).delete()
-        deleted = len(ids)
+        deleted = delete_contact_rows(list(only_here.values_list("pk", flat=True)))
     name = contact_list.name
     forget_list_counts([contact_list.pk])
     contact_list.delete()
@@ -294,45 +293,119 @@ def contact_update(*, contact: Contact, actor: User | None, **fields: object) ->
     return contact
 
 
+DELETE_CHUNK = 5_000
+
+
+def delete_contact_rows(ids: Sequence[int]) -> int:
+    """Delete contacts by id, set-based, a chunk per transaction: the one delete of
+    contacts, whoever asks (a member, the API, a list deleted with its contacts,
+    retention, an erasure). Their subscriptions go; what only points at them (the
+    deliveries of campaigns, the data-request log) stays, linked to no one, by the
+    foreign keys' ON DELETE. Returns how many were deleted. No audit entry: the caller
+    writes the one that says why."""
+    removed = 0
+    ids = list(ids)
+    for start in range(0, len(ids), DELETE_CHUNK):
+        with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+            cursor.execute(
+                "DELETE FROM contacts_subscription WHERE contact_id = ANY(%s::bigint[]) "
+                "RETURNING contact_list_id",
+                [ids[start : start + DELETE_CHUNK]],
+            )
+            forget_list_counts(sorted({row[0] for row in cursor.fetchall()}))
+            cursor.execute(
+                "DELETE FROM contacts_contact WHERE id = ANY(%s::bigint[])",
+                [ids[start : start + DELETE_CHUNK]],
+            )
+            removed += cursor.rowcount
+    return removed
+
+
 @transaction.atomic
-def contacts_delete(*, account: Account, actor: User | None, contact_ids: list[int]) -> int:
-    deleted = Contact.objects.for_account(account).filter(pk__in=contact_ids)
-    count = deleted.count()
-    forget_list_counts(list(ContactList.objects.for_account(account).values_list("pk", flat=True)))
-    deleted.delete()
+def contacts_delete(*, account: Account, actor: User | None, contact_ids: Sequence[int]) -> int:
+    """Delete the account's contacts among ``contact_ids``; how many were."""
+    ids = list(
+        Contact.objects.for_account(account).filter(pk__in=contact_ids).values_list("pk", flat=True)
+    )
+    count = delete_contact_rows(ids)
     if count:
         audit_log(account=account, actor=actor, action="contacts.deleted", count=count)
     return count
 
 
-@transaction.atomic
+_UNSUBSCRIBE_SQL = """
+UPDATE contacts_subscription AS s
+SET status = %(unsubscribed)s, unsubscribed_at = %(when)s, updated_at = %(when)s
+FROM contacts_contact AS c
+WHERE c.id = s.contact_id AND c.account_id = %(account)s
+  AND s.contact_id = ANY(%(contacts)s::bigint[])
+  AND s.status <> %(unsubscribed)s
+  AND (%(lists)s::bigint[] IS NULL OR s.contact_list_id = ANY(%(lists)s::bigint[]))
+RETURNING s.contact_id, s.contact_list_id
+"""
+
+
+@transaction.atomic(savepoint=False)
+def unsubscribe(
+    *,
+    account: Account | int,
+    actor: User | None,
+    contact_ids: Sequence[int],
+    list_ids: Sequence[int] | None = None,
+    how: str,
+    when: dt.datetime | None = None,
+) -> list[tuple[int, int]]:
+    """Unsubscribe the account's contacts from the lists in ``list_ids`` (all their lists
+    with None), at once and idempotently: the one write of an unsubscribe, whatever the
+    route (a message's link or its one-click header, the preferences page, a reply to the
+    unsubscribe address, a provider's report, a data request, the API, a bulk action).
+    One statement; an audit entry when a member or an API key acted (``how`` says which
+    route). Returns the (contact, list) pairs that changed."""
+    account_id = account if isinstance(account, int) else account.pk
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _UNSUBSCRIBE_SQL,
+            {
+                "unsubscribed": S.UNSUBSCRIBED.value,
+                "when": when or timezone.now(),
+                "account": account_id,
+                "contacts": list(contact_ids),
+                "lists": None if list_ids is None else list(list_ids),
+            },
+        )
+        changed = [(contact_id, list_id) for contact_id, list_id in cursor.fetchall()]
+    if changed:
+        list_ids_changed = sorted({list_id for _, list_id in changed})
+        forget_list_counts(list_ids_changed)
+        if someone_acting(actor):
+            names = ContactList.objects.filter(pk__in=list_ids or []).order_by("name")
+            audit_log(
+                account=Account.objects.get(pk=account_id) if isinstance(account, int) else account,
+                actor=actor,
+                action="contacts.unsubscribed",
+                count=len(changed),
+                list="all lists"
+                if list_ids is None
+                else ", ".join(names.values_list("name", flat=True)),
+                how=how,
+            )
+    return changed
+
+
 def contacts_unsubscribe(
     *,
     account: Account,
     actor: User | None,
     contact_ids: list[int],
     contact_list: ContactList | None = None,
+    how: str = "bulk",
 ) -> int:
-    """Unsubscribe contacts from one list, or from every list of the account."""
-    subscriptions = (
-        Subscription.objects.for_account(account)
-        .filter(contact_id__in=contact_ids)
-        .exclude(status=S.UNSUBSCRIBED)
+    """Unsubscribe contacts from one list, or from every list of the account; how many
+    subscriptions ended."""
+    lists = None if contact_list is None else [contact_list.pk]
+    return len(
+        unsubscribe(account=account, actor=actor, contact_ids=contact_ids, list_ids=lists, how=how)
     )
-    if contact_list is not None:
-        subscriptions = subscriptions.filter(contact_list=contact_list)
-    now = timezone.now()
-    forget_list_counts(list(subscriptions.values_list("contact_list_id", flat=True).distinct()))
-    count = subscriptions.update(status=S.UNSUBSCRIBED, unsubscribed_at=now, updated_at=now)
-    if count:
-        audit_log(
-            account=account,
-            actor=actor,
-            action="contacts.unsubscribed",
-            count=count,
-            list=contact_list.name if contact_list else "all lists",
-        )
-    return count
 
 
 @transaction.atomic
@@ -377,22 +450,91 @@ def subscription_subscribe(
     return subscription
 
 
-@transaction.atomic
 def subscription_unsubscribe(
-    *, subscription: Subscription, when: dt.datetime | None = None
+    *, subscription: Subscription, actor: User | None = None
 ) -> Subscription:
-    """Honoured at once and idempotent: a second call changes nothing."""
-    if subscription.status != S.UNSUBSCRIBED:
-        now = when or timezone.now()
-        subscription.status = S.UNSUBSCRIBED
-        subscription.unsubscribed_at = now
-        subscription.updated_at = now
-        subscription.save(update_fields=["status", "unsubscribed_at", "updated_at"])
-        forget_list_counts([subscription.contact_list_id])
+    """End one subscription (the API's unsubscribe); a second call changes nothing."""
+    unsubscribe(
+        account=subscription.contact_list.account_id,
+        actor=actor,
+        contact_ids=[subscription.contact_id],
+        list_ids=[subscription.contact_list_id],
+        how="api",
+    )
+    subscription.refresh_from_db()
     return subscription
 
 
-@transaction.atomic
+_SUPPRESS_SQL = """
+INSERT INTO contacts_suppression
+    (account_id, email_sha256, reason, note, created_by_id, created_at)
+SELECT %(account)s, digest, %(reason)s, %(note)s, %(author)s, %(now)s
+FROM unnest(%(digests)s::text[]) AS digest
+ON CONFLICT DO NOTHING
+RETURNING email_sha256
+"""
+SUPPRESS_CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class Suppressed:
+    added: list[str]  # the digests put on the list now
+    already: int  # how many were on it before (they keep their reason, note and author)
+
+
+@transaction.atomic(savepoint=False)
+def suppress(
+    *,
+    account: Account | None,
+    digests: Sequence[str],
+    reason: str,
+    actor: User | None,
+    note: str = "",
+    source: str = "",
+    **detail: object,
+) -> Suppressed:
+    """Put addresses (their SHA-256, ``email_sha256``) on ``account``'s suppression list,
+    or with None on the platform-wide one: the one write of a suppression, whatever asked
+    for it (a member, the API, a file, a hard bounce or a complaint, the recipient
+    themself, an erasure, an operator). Idempotent: an address already there keeps its
+    entry. One audit entry on the account's log: for one address, or with ``source`` for
+    a bulk operation, with the counts and ``detail``."""
+    author = actor.pk if actor is not None and actor.pk else None
+    unique = list(dict.fromkeys(digests))
+    added: list[str] = []
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        for start in range(0, len(unique), SUPPRESS_CHUNK):
+            cursor.execute(
+                _SUPPRESS_SQL,
+                {
+                    "account": account.pk if account is not None else None,
+                    "digests": unique[start : start + SUPPRESS_CHUNK],
+                    "reason": reason,
+                    "note": note.strip()[:200],
+                    "author": author,
+                    "now": now,
+                },
+            )
+            added += [digest for (digest,) in cursor.fetchall()]
+    result = Suppressed(added=added, already=len(unique) - len(added))
+    if account is not None and added:
+        if source:
+            audit_log(
+                account=account,
+                actor=actor,
+                action="suppressions.added",
+                reason=reason,
+                source=source,
+                count=len(added),
+                already=result.already,
+                **detail,
+            )
+        else:
+            audit_log(account=account, actor=actor, action="suppression.added", reason=reason)
+    return result
+
+
 def suppression_add(
     *,
     account: Account | None,
@@ -401,16 +543,11 @@ def suppression_add(
     actor: User | None = None,
     note: str = "",
 ) -> Suppression:
-    """Suppress an address for ``account`` (or, with None, platform-wide). Idempotent."""
-    email = clean_email(email)
-    suppression, created = Suppression.objects.get_or_create(
-        account=account,
-        email_sha256=email_sha256(email),
-        defaults={"reason": reason, "note": note[:200], "created_by": actor},
-    )
-    if created and account is not None:
-        audit_log(account=account, actor=actor, action="suppression.added", reason=reason)
-    return suppression
+    """Suppress one address for ``account`` (or, with None, platform-wide); its entry,
+    new or the one there before."""
+    digest = email_sha256(clean_email(email))
+    suppress(account=account, digests=[digest], reason=reason, actor=actor, note=note)
+    return Suppression.objects.get(account=account, email_sha256=digest)
 
 
 @transaction.atomic

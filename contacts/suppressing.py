@@ -33,16 +33,14 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.mail import send_notice
 from accounts.models import Account, User
 from accounts.query import parse_cursor
-from accounts.services import audit_log
 from contacts.models import PublicLink, Suppression, email_sha256, email_sha256_forms
 from contacts.selectors import COUNT_CAP
-from contacts.services import clean_email, suppression_add
+from contacts.services import clean_email, suppress, suppression_add
 from contacts.tokens import link_issue, link_open
 
 R = Suppression.Reason
@@ -254,43 +252,17 @@ def suppressions_add_many(
             result.already += 1  # said twice in the same input
         else:
             digests[digest] = None
-    author = actor if actor is not None and actor.pk else None
-    now = timezone.now()
-    pending = list(digests)
-    for start in range(0, len(pending), BATCH_SIZE):
-        batch = pending[start : start + BATCH_SIZE]
-        present = set(
-            Suppression.objects.for_account(account)
-            .filter(email_sha256__in=batch)
-            .values_list("email_sha256", flat=True)
-        )
-        new = [
-            Suppression(
-                account=account,
-                email_sha256=digest,
-                reason=reason,
-                note=note.strip()[:200],
-                created_by=author,
-                created_at=now,
-            )
-            for digest in batch
-            if digest not in present
-        ]
-        # A concurrent add of the same address loses quietly to the unique constraint.
-        Suppression.objects.bulk_create(new, ignore_conflicts=True)
-        result.added += len(new)
-        result.already += len(present)
-    if result.added:
-        audit_log(
-            account=account,
-            actor=author,
-            action="suppressions.added",
-            reason=reason,
-            source=source,
-            count=result.added,
-            already=result.already,
-            invalid=result.invalid,
-        )
+    suppressed = suppress(
+        account=account,
+        digests=list(digests),
+        reason=reason,
+        actor=actor,
+        note=note,
+        source=source,
+        invalid=result.invalid,
+    )
+    result.added = len(suppressed.added)
+    result.already += suppressed.already
     return result
 
 

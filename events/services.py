@@ -1,15 +1,24 @@
-"""Writes of events. Every part of Missive that witnesses something happen to a message
-(the sender, the public endpoints, provider feedback) records it here."""
+"""The one door that writes events. Every part of Missive that witnesses something happen
+to a message (the sender, the public endpoints, provider feedback) records it here, and
+nothing else inserts into the event table.
+
+Events are written by one statement, whatever their number: rows go as arrays that
+PostgreSQL unnests, so a batch of a thousand "sent" events costs one round trip, and a
+caller that must change a row of its own in the same statement (the first-open stamp of
+``campaigns.engagement``) puts that write in front of it as a WITH clause. An event that
+carries its source's id (``dedup_key``) is stored once: the same report delivered twice
+conflicts with the first and is dropped.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.db import connection
 from django.utils import timezone
-
-from events.models import Event
 
 
 @dataclass(frozen=True)
@@ -25,6 +34,49 @@ class NewEvent:
     dedup_key: str | None = None
 
 
+_INSERT_SQL = """
+INSERT INTO stats_event
+    (account_id, campaign_id, delivery_id, link_id, type, occurred_at, machine, detail,
+     dedup_key)
+SELECT * FROM unnest(
+    %(event_account)s::bigint[], %(event_campaign)s::bigint[], %(event_delivery)s::bigint[],
+    %(event_link)s::bigint[], %(event_type)s::text[], %(event_at)s::timestamptz[],
+    %(event_machine)s::boolean[], %(event_detail)s::jsonb[], %(event_dedup)s::text[])
+ON CONFLICT DO NOTHING
+RETURNING 1
+"""
+
+
+def record_events(
+    events: Iterable[NewEvent],
+    *,
+    before: str = "",
+    params: Mapping[str, object] | None = None,
+) -> int:
+    """Write ``events`` in one statement; how many were stored (a report already stored
+    under the same ``dedup_key`` and time is not). ``before`` is a WITH clause of the
+    caller's own writes to run in the same statement, with its named ``params`` (which
+    must not start with ``event_``)."""
+    rows = list(events)
+    if not rows and not before:
+        return 0
+    now = timezone.now()
+    values: dict[str, object] = {
+        "event_account": [e.account_id for e in rows],
+        "event_campaign": [e.campaign_id for e in rows],
+        "event_delivery": [e.delivery_id for e in rows],
+        "event_link": [e.link_id for e in rows],
+        "event_type": [str(e.type) for e in rows],
+        "event_at": [e.occurred_at or now for e in rows],
+        "event_machine": [e.machine for e in rows],
+        "event_detail": [json.dumps(dict(e.detail)) for e in rows],
+        "event_dedup": [e.dedup_key for e in rows],
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(f"{before}\n{_INSERT_SQL}", {**(params or {}), **values})
+        return len(cursor.fetchall())
+
+
 def record_event(
     type: str,
     *,
@@ -35,9 +87,11 @@ def record_event(
     machine: bool = False,
     detail: Mapping[str, object] | None = None,
     occurred_at: datetime | None = None,
-) -> None:
-    """One event, in one INSERT."""
-    Event.objects.create(
+    dedup_key: str | None = None,
+) -> bool:
+    """One event; False when a report with the same ``dedup_key`` and time is stored
+    already."""
+    event = NewEvent(
         type=type,
         account_id=account_id,
         campaign_id=campaign_id,
@@ -45,26 +99,7 @@ def record_event(
         link_id=link_id,
         machine=machine,
         detail=dict(detail or {}),
-        occurred_at=occurred_at or timezone.now(),
+        occurred_at=occurred_at,
+        dedup_key=dedup_key,
     )
-
-
-def record_events(events: Iterable[NewEvent]) -> int:
-    """Many events in one statement; how many were written."""
-    now = timezone.now()
-    rows = [
-        Event(
-            type=e.type,
-            account_id=e.account_id,
-            campaign_id=e.campaign_id,
-            delivery_id=e.delivery_id,
-            link_id=e.link_id,
-            machine=e.machine,
-            detail=dict(e.detail),
-            occurred_at=e.occurred_at or now,
-            dedup_key=e.dedup_key,
-        )
-        for e in events
-    ]
-    Event.objects.bulk_create(rows, batch_size=1000)
-    return len(rows)
+    return record_events([event]) == 1

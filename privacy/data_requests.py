@@ -389,12 +389,13 @@ def data_request_unsubscribe(*, contact: Contact) -> int:
     them: an account-level suppression says so. Returns how many subscriptions ended."""
     with _as_the_person(), transaction.atomic():
         count = services.contacts_unsubscribe(
-            account=contact.account, actor=None, contact_ids=[contact.pk]
+            account=contact.account, actor=None, contact_ids=[contact.pk], how="data request"
         )
-        services.suppression_add(
+        services.suppress(
             account=contact.account,
-            email=contact.email,
+            digests=[email_sha256(contact.email)],
             reason=Suppression.Reason.UNSUBSCRIBE,
+            actor=None,
             note="Unsubscribed from everything through a data request.",
         )
         lists = f"{count} list{'s' if count != 1 else ''}"

@@ -35,7 +35,7 @@ from accounts.services import audit_log
 from accounts.tasking import enqueue
 from campaigns.models import Delivery, DeliveryBody
 from contacts.models import Contact, Subscription, Suppression, email_sha256
-from contacts.selectors import forget_list_counts
+from contacts.services import delete_contact_rows, suppress
 from events.models import Event
 
 
@@ -80,24 +80,15 @@ def erase_contact(*, contact: Contact, actor: User | None, reason: str) -> Erase
     in_flight = list(deliveries.filter(status=Delivery.Status.SENDING).values_list("id", flat=True))
     unlinked = deliveries.update(contact=None, error="")
 
-    subscriptions = Subscription.objects.filter(contact_id=contact.pk)
-    list_ids = list(subscriptions.values_list("contact_list_id", flat=True))
-    removed = subscriptions.delete()[0]
-    Contact.objects.filter(pk=contact.pk).delete()
-    forget_list_counts(list_ids)
+    removed = Subscription.objects.filter(contact_id=contact.pk).count()
+    delete_contact_rows([contact.pk])
     # Missive's own mail to the address that could not be sent (a confirmation link, say).
     MailFailure.objects.filter(
         recipients__iregex=rf"(^|, ){re.escape(contact.email)}(,|$)"
     ).delete()
 
-    suppression, _ = Suppression.objects.get_or_create(
-        account=account,
-        email_sha256=digest,
-        defaults={
-            "reason": Suppression.Reason.ERASURE,
-            "created_by": actor if actor is not None and actor.pk else None,
-        },
-    )
+    suppress(account=account, digests=[digest], reason=Suppression.Reason.ERASURE, actor=actor)
+    suppression = Suppression.objects.for_account(account).get(email_sha256=digest)
     erased = Erased(
         contact_id=contact.pk,
         email_sha256=digest,

@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils.translation import ngettext
@@ -21,32 +20,8 @@ from accounts.services import audit_log
 from campaigns.models import Delivery
 from contacts.models import Contact, Subscription
 from contacts.selectors import forget_list_counts
+from contacts.services import delete_contact_rows
 from privacy import closure
-
-CHUNK = 5_000
-
-
-def delete_contacts(ids: list[int]) -> int:
-    """Delete contacts by id, set-based: their subscriptions go, their deliveries stay
-    (counted, no longer linked to anyone)."""
-    removed = 0
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start : start + CHUNK]
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                "DELETE FROM contacts_subscription WHERE contact_id = ANY(%s) "
-                "RETURNING contact_list_id",
-                [chunk],
-            )
-            forget_list_counts(sorted({row[0] for row in cursor.fetchall()}))
-            cursor.execute(
-                "UPDATE campaigns_delivery SET contact_id = NULL WHERE contact_id = ANY(%s)",
-                [chunk],
-            )
-            cursor.execute("DELETE FROM contacts_contact WHERE id = ANY(%s)", [chunk])
-            removed += cursor.rowcount
-    return removed
-
 
 # -- unconfirmed opt-ins -----------------------------------------------------------------------
 
@@ -74,7 +49,7 @@ def unconfirmed_purge(now: datetime) -> int:
         ~Exists(Subscription.objects.filter(contact=OuterRef("pk"))),
         ~Exists(Delivery.objects.filter(contact=OuterRef("pk"))),
     )
-    delete_contacts(list(orphans.values_list("pk", flat=True)))
+    delete_contact_rows(list(orphans.values_list("pk", flat=True)))
     return removed
 
 
@@ -146,7 +121,7 @@ def inactive_purge(now: datetime) -> int:
             ids = list(
                 _inactive_since(account, _removal_line(account)).values_list("pk", flat=True)
             )
-            count = delete_contacts(ids)
+            count = delete_contact_rows(ids)
             removed += count
             Account.objects.filter(pk=account.pk).update(inactivity_notified_at=None)
             audit_log(

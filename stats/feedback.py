@@ -27,7 +27,6 @@ unique in the event table); every rule is idempotent besides.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass, replace
@@ -35,20 +34,23 @@ from datetime import datetime
 from enum import StrEnum
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
 from accounts.models import Account
 from accounts.services import audit_log
 from campaigns import public
+from campaigns.engagement import record_engagement
+from campaigns.lifecycle import By
 from campaigns.models import Campaign, Delivery, Link
 from campaigns.services import campaign_pause
 from campaigns.states import State
-from contacts.models import Contact, Suppression
+from contacts.models import Suppression
 from contacts.services import suppression_add
 from events import machines
 from events.models import Event
+from events.services import record_event
 from stats import health
 
 logger = logging.getLogger(__name__)
@@ -215,15 +217,6 @@ _TEMPORARY = (Outcome.SOFT_BOUNCE, Outcome.POLICY, Outcome.DEFERRED)
 # count against an address.
 SOFT_KINDS = (Outcome.SOFT_BOUNCE.value,)
 
-_INSERT_SQL = """
-INSERT INTO stats_event
-    (account_id, campaign_id, delivery_id, link_id, type, occurred_at, machine, detail,
-     dedup_key)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s)
-ON CONFLICT DO NOTHING
-RETURNING id
-"""
-
 
 def _insert_event(
     delivery: Delivery,
@@ -232,26 +225,17 @@ def _insert_event(
     occurred_at: datetime,
     detail: dict[str, object],
     dedup_key: str | None,
-    machine: bool = False,
-    link_id: int | None = None,
 ) -> bool:
     """One event; False when a report with the same key and time is already stored."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _INSERT_SQL,
-            [
-                delivery.campaign.account_id,
-                delivery.campaign_id,
-                delivery.pk,
-                link_id,
-                type,
-                occurred_at,
-                machine,
-                json.dumps(detail),
-                dedup_key,
-            ],
-        )
-        return cursor.fetchone() is not None
+    return record_event(
+        type,
+        account_id=delivery.campaign.account_id,
+        campaign_id=delivery.campaign_id,
+        delivery_id=delivery.pk,
+        occurred_at=occurred_at,
+        detail=detail,
+        dedup_key=dedup_key,
+    )
 
 
 def _detail(feedback: Feedback) -> dict[str, object]:
@@ -429,23 +413,20 @@ def _engagement(delivery: Delivery, feedback: Feedback, at: datetime) -> bool:
         link_id = link.pk if link else None
     if reason is None and feedback.machine and not machines.opened_by_reader(feedback.user_agent):
         reason = machines.PROVIDER
-    machine = reason is not None
-    if not _insert_event(
-        delivery,
-        type=_EVENT_TYPES[feedback.outcome],
-        occurred_at=at,
+    contact = delivery.contact
+    return record_engagement(
+        _EVENT_TYPES[feedback.outcome],
+        account_id=campaign.account_id,
+        campaign_id=campaign.pk,
+        delivery_id=delivery.pk,
+        # Someone who objected to tracking is counted, never named (as campaigns.public).
+        personal=contact is None or contact.tracking_objected_at is None,
+        machine=reason is not None,
+        at=at,
+        link_id=link_id,
         detail={"source": feedback.source, **machines.reason_detail(reason)},
         dedup_key=feedback.dedup_key,
-        machine=machine,
-        link_id=link_id,
-    ):
-        return False
-    if not machine:
-        field = "first_opened_at" if is_open else "first_clicked_at"
-        Delivery.objects.filter(pk=delivery.pk, **{f"{field}__isnull": True}).update(**{field: at})
-        if not is_open and delivery.contact_id:  # a person's click is activity; an open is not
-            Contact.objects.filter(pk=delivery.contact_id).update(last_activity_at=at)
-    return True
+    )
 
 
 # -- the account's complaint rate --------------------------------------------------------------
@@ -484,7 +465,7 @@ def sending_suspend(*, account: Account, reason: str, detail: dict[str, object])
     audit_log(account=locked, actor=None, action="account.sending_suspended", **detail)
     for campaign in Campaign.objects.for_account(locked).filter(status=State.SENDING):
         try:
-            campaign_pause(campaign=campaign, actor=None)
+            campaign_pause(campaign=campaign, actor=None, by=By.SUSPENSION)
         except ValidationError:  # it finished or was paused meanwhile
             continue
     logger.warning("Account %s: sending suspended: %s", locked.pk, reason)

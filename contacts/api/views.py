@@ -365,7 +365,9 @@ class ListUnsubscribeView(AccountAPIMixin, APIView):
             else None
         )
         if subscription is not None:
-            subscription = services.subscription_unsubscribe(subscription=subscription)
+            subscription = services.subscription_unsubscribe(
+                subscription=subscription, actor=self.actor
+            )
         result = {"email": email, "status": subscription.status if subscription else None}
         return Response(UnsubscribedSerializer(result).data)
 
