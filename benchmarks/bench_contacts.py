@@ -90,7 +90,7 @@ def _idle() -> None:
 
 
 def _import(job_id: int) -> None:
-    from contacts.importing import run_import
+    from contacts.importing.jobs import run_import
 
     run_import(job_id)
 
@@ -132,7 +132,8 @@ def _baseline_export(account_id: int) -> tuple[float, float]:
 
 def run() -> list[Figure]:
     with scratch_database():
-        from contacts import importing, services
+        from contacts import services
+        from contacts.importing.jobs import import_configure, import_upload
         from contacts.models import ImportJob
         from tests.factories import make_account, make_api_key, make_user
 
@@ -150,13 +151,13 @@ def run() -> list[Figure]:
         copy_seconds = _baseline_copy(path)
         _idle_seconds, idle_mb = _in_child(_idle)
         with path.open("rb") as handle:
-            job = importing.import_upload(
+            job = import_upload(
                 account=account,
                 actor=owner,
                 contact_list=contact_list,
                 upload=File(handle, name="contacts.csv"),
             )
-        importing.import_configure(
+        import_configure(
             job=job,
             actor=owner,
             mapping=job.mapping,

@@ -3,42 +3,44 @@ point to (list_id, contact_id, suppression_id) so the tenancy sweep can fill the
 
 from django.urls import path
 
-from contacts.api import attributes, imports, views
+from contacts.api import attributes, contacts, exports, imports, lists, subscriptions, suppressions
 
 urlpatterns = [
-    path("lists/", views.ContactListsView.as_view(), name="api-lists"),
-    path("lists/<int:list_id>/", views.ContactListView.as_view(), name="api-list"),
+    path("lists/", lists.ContactListsView.as_view(), name="api-lists"),
+    path("lists/<int:list_id>/", lists.ContactListView.as_view(), name="api-list"),
     path(
         "lists/<int:list_id>/subscriptions/",
-        views.ListSubscribeView.as_view(),
+        subscriptions.ListSubscribeView.as_view(),
         name="api-list-subscribe",
     ),
     path(
         "lists/<int:list_id>/subscriptions/unsubscribe/",
-        views.ListUnsubscribeView.as_view(),
+        subscriptions.ListUnsubscribeView.as_view(),
         name="api-list-unsubscribe",
     ),
     path(
         "lists/<int:list_id>/export.<str:fmt>",
-        views.ListExportView.as_view(),
+        exports.ListExportView.as_view(),
         name="api-list-export",
     ),
-    path("contacts/", views.ContactsView.as_view(), name="api-contacts"),
-    path("contacts/upsert/", views.ContactUpsertView.as_view(), name="api-contacts-upsert"),
+    path("contacts/", contacts.ContactsView.as_view(), name="api-contacts"),
+    path("contacts/upsert/", contacts.ContactUpsertView.as_view(), name="api-contacts-upsert"),
     path(
-        "contacts/export.<str:fmt>", views.ContactsExportView.as_view(), name="api-contacts-export"
+        "contacts/export.<str:fmt>",
+        exports.ContactsExportView.as_view(),
+        name="api-contacts-export",
     ),
-    path("contacts/<int:contact_id>/", views.ContactView.as_view(), name="api-contact"),
+    path("contacts/<int:contact_id>/", contacts.ContactView.as_view(), name="api-contact"),
     path("attributes/", attributes.AttributesView.as_view(), name="api-attributes"),
     path(
         "attributes/<int:attribute_id>/",
         attributes.AttributeView.as_view(),
         name="api-attribute",
     ),
-    path("suppressions/", views.SuppressionsView.as_view(), name="api-suppressions"),
+    path("suppressions/", suppressions.SuppressionsView.as_view(), name="api-suppressions"),
     path(
         "suppressions/<int:suppression_id>/",
-        views.SuppressionView.as_view(),
+        suppressions.SuppressionView.as_view(),
         name="api-suppression",
     ),
     path(

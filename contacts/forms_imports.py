@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django import forms
 
-from contacts.importing import new_attribute_name
+from contacts.importing.sniff import new_attribute_name
 from contacts.models import AttributeDefinition, ImportJob, Subscription
 
 NEW_ATTRIBUTE_LABELS = {"text": "text", "number": "number", "date": "date", "boolean": "yes/no"}

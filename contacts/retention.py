@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from accounts.retention_policy import Policy
-from contacts.importing import imports_sweep
+from contacts.importing.jobs import imports_sweep
 from contacts.models import DataRequest, ImportJob, PublicLink
 
 logger = logging.getLogger(__name__)

@@ -52,6 +52,7 @@ none held back by a writer, the counters 0.12 s behind at most right after a run
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -59,34 +60,65 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
+from events.models import Event
+from stats.feedback import Outcome
+
 WORK_MEM = "64MB"
 SLICE = 5_000_000  # event ids folded by one statement
 
 # -- what each event counts for ----------------------------------------------------------------
 
+T = Event.Type
+
+
+def _sql(*values: str) -> str:
+    """Values of the models' choices (and keys made of them) as SQL string literals,
+    comma-separated. The statements are built once, as text, from these constants: each
+    is checked to be a plain word, which needs no escaping."""
+    for value in values:
+        if not re.fullmatch(r"[a-z_]+(?::[a-z_]*)?", value):
+            raise ValueError(f"Not a plain word: {value!r}")
+    return ", ".join(f"'{value}'" for value in values)
+
+
 # The events reports count (and policy rejections, as bounces; and the receiving servers'
 # deferrals for the sender's sake, as sending problems); the mailbox's own deferrals (the
 # bounce they end in counts), the provider's other rejections and failures to send are
 # not the report's.
-_TYPES = ("sent", "delivered", "bounce", "complaint", "unsubscribe", "open", "click")
-_TYPE_LIST = ", ".join(f"'{t}'" for t in _TYPES)
+_TYPES = (T.SENT, T.DELIVERED, T.BOUNCE, T.COMPLAINT, T.UNSUBSCRIBE, T.OPEN, T.CLICK)
+_TYPE_LIST = _sql(*_TYPES)
 # Kinds of a deferral, or of a failure after deferrals, that are the sender's problem
 # (stats/feedback.py: deferred, policy; a soft one is the mailbox's).
-_SENDER_KINDS = "'deferred', 'policy'"
+_SENDER_KINDS = _sql(Outcome.DEFERRED, Outcome.POLICY)
+# Bounces are counted by kind: hard, soft, and "other" for the rest (policy rejections,
+# anything unclassified).
+_BOUNCE_KINDS = _sql(Outcome.HARD_BOUNCE, Outcome.SOFT_BOUNCE)
+_OTHER = "other"
+
+# Recipient-count keys are named after the events carrying them: the type itself (for
+# opens and clicks, people's; ":all" counts machines' too), "bounce:<kind>", or "link"
+# and "link:all" for the clicks on one link.
+_OPENED, _OPENED_ALL = T.OPEN, f"{T.OPEN}:all"
+_CLICKED, _CLICKED_ALL = T.CLICK, f"{T.CLICK}:all"
+_LINK, _LINK_ALL = "link", "link:all"
 
 # Recipient-count keys as (key, link_id, which events carry it); link_id is 0 but for the
 # per-link keys. An event may carry several: a person's click is a first click, a first
 # click of anyone, and a first click on its link.
 _KEYS = [
-    ("type::text", "0", "type IN ('sent', 'delivered', 'bounce', 'complaint', 'unsubscribe')"),
-    ("'bounce:' || kind", "0", "type = 'bounce'"),
-    ("'deferred'", "0", "type = 'deferred'"),
-    ("'open'", "0", "type = 'open' AND NOT machine"),
-    ("'open:all'", "0", "type = 'open'"),
-    ("'click'", "0", "type = 'click' AND NOT machine"),
-    ("'click:all'", "0", "type = 'click'"),
-    ("'link'", "link_id", "type = 'click' AND NOT machine AND link_id IS NOT NULL"),
-    ("'link:all'", "link_id", "type = 'click' AND link_id IS NOT NULL"),
+    (
+        "type::text",
+        "0",
+        f"type IN ({_sql(T.SENT, T.DELIVERED, T.BOUNCE, T.COMPLAINT, T.UNSUBSCRIBE)})",
+    ),
+    (f"{_sql(f'{T.BOUNCE}:')} || kind", "0", f"type = {_sql(T.BOUNCE)}"),
+    (_sql(T.DEFERRED), "0", f"type = {_sql(T.DEFERRED)}"),
+    (_sql(_OPENED), "0", f"type = {_sql(T.OPEN)} AND NOT machine"),
+    (_sql(_OPENED_ALL), "0", f"type = {_sql(T.OPEN)}"),
+    (_sql(_CLICKED), "0", f"type = {_sql(T.CLICK)} AND NOT machine"),
+    (_sql(_CLICKED_ALL), "0", f"type = {_sql(T.CLICK)}"),
+    (_sql(_LINK), "link_id", f"type = {_sql(T.CLICK)} AND NOT machine AND link_id IS NOT NULL"),
+    (_sql(_LINK_ALL), "link_id", f"type = {_sql(T.CLICK)} AND link_id IS NOT NULL"),
 ]
 
 
@@ -107,8 +139,8 @@ def _counted_type(e: str) -> str:
     bounce, of kind "other"; the provider's other rejections are not counted. A message
     given up on after the sender's deferrals is a deferral."""
     return (
-        f"(CASE WHEN {e}.type = 'rejected' THEN 'bounce' "
-        f"WHEN {e}.type = 'failed' THEN 'deferred' ELSE {e}.type END)"
+        f"(CASE WHEN {e}.type = {_sql(T.REJECTED)} THEN {_sql(T.BOUNCE)} "
+        f"WHEN {e}.type = {_sql(T.FAILED)} THEN {_sql(T.DEFERRED)} ELSE {e}.type END)"
     )
 
 
@@ -116,8 +148,9 @@ def _counted(e: str) -> str:
     """Whether reports count event ``e``."""
     return (
         f"({e}.type IN ({_TYPE_LIST}) "
-        f"OR ({e}.type = 'rejected' AND {e}.detail->>'kind' = 'policy') "
-        f"OR ({e}.type IN ('deferred', 'failed') AND {e}.detail->>'kind' IN ({_SENDER_KINDS})))"
+        f"OR ({e}.type = {_sql(T.REJECTED)} AND {e}.detail->>'kind' = {_sql(Outcome.POLICY)}) "
+        f"OR ({e}.type IN ({_sql(T.DEFERRED, T.FAILED)}) "
+        f"AND {e}.detail->>'kind' IN ({_SENDER_KINDS})))"
     )
 
 
@@ -125,15 +158,16 @@ def _bounce_kind(detail: str) -> str:
     # Provider feedback classifies bounces as hard, soft or policy; policy rejections and
     # anything unclassified are "other".
     return (
-        f"(CASE WHEN {detail}->>'kind' IN ('hard', 'soft') THEN {detail}->>'kind' ELSE 'other' END)"
+        f"(CASE WHEN {detail}->>'kind' IN ({_BOUNCE_KINDS}) THEN {detail}->>'kind' "
+        f"ELSE {_sql(_OTHER)} END)"
     )
 
 
 # Event totals (column: condition on a raw event).
-_OPEN = "type = 'open' AND NOT machine"
-_MACHINE_OPEN = "type = 'open' AND machine"
-_CLICK = "type = 'click' AND NOT machine"
-_MACHINE_CLICK = "type = 'click' AND machine"
+_OPEN = f"type = {_sql(T.OPEN)} AND NOT machine"
+_MACHINE_OPEN = f"type = {_sql(T.OPEN)} AND machine"
+_CLICK = f"type = {_sql(T.CLICK)} AND NOT machine"
+_MACHINE_CLICK = f"type = {_sql(T.CLICK)} AND machine"
 _ACTIVITY_TOTALS = {
     "opens": _OPEN,
     "machine_opens": _MACHINE_OPEN,
@@ -147,31 +181,31 @@ _CAMPAIGN_TOTALS = {
 }
 # Recipient counts (column: key).
 _CAMPAIGN_RECIPIENTS = {
-    "sent": "sent",
-    "delivered": "delivered",
-    "opens_unique": "open",
-    "opens_unique_all": "open:all",
-    "clicks_unique": "click",
-    "clicks_unique_all": "click:all",
-    "bounced": "bounce",
-    "bounced_hard": "bounce:hard",
-    "bounced_soft": "bounce:soft",
-    "bounced_other": "bounce:other",
-    "deferred": "deferred",
-    "complaints": "complaint",
-    "unsubscribes": "unsubscribe",
+    "sent": T.SENT,
+    "delivered": T.DELIVERED,
+    "opens_unique": _OPENED,
+    "opens_unique_all": _OPENED_ALL,
+    "clicks_unique": _CLICKED,
+    "clicks_unique_all": _CLICKED_ALL,
+    "bounced": T.BOUNCE,
+    "bounced_hard": f"{T.BOUNCE}:{Outcome.HARD_BOUNCE}",
+    "bounced_soft": f"{T.BOUNCE}:{Outcome.SOFT_BOUNCE}",
+    "bounced_other": f"{T.BOUNCE}:{_OTHER}",
+    "deferred": T.DEFERRED,
+    "complaints": T.COMPLAINT,
+    "unsubscribes": T.UNSUBSCRIBE,
 }
 _DOMAIN_RECIPIENTS = {
     column: key
     for column, key in _CAMPAIGN_RECIPIENTS.items()
     if column not in ("bounced_other", "deferred")
 }
-_LINK_RECIPIENTS = {"clicks_unique": "link", "clicks_unique_all": "link:all"}
+_LINK_RECIPIENTS = {"clicks_unique": _LINK, "clicks_unique_all": _LINK_ALL}
 
 
 def _counts(columns: dict[str, str], *, of_keys: bool) -> str:
     return ",\n            ".join(
-        f"count(*) FILTER (WHERE key = '{condition}') AS {column}"
+        f"count(*) FILTER (WHERE key = {_sql(condition)}) AS {column}"
         if of_keys
         else f"count(*) FILTER (WHERE {condition}) AS {column}"
         for column, condition in columns.items()
@@ -220,12 +254,12 @@ _LINKS_UPSERT = _upsert(
                 count(*) FILTER (WHERE r.machine) AS machine_clicks
             FROM raw AS r
             JOIN campaigns_link AS l ON l.id = r.link_id AND l.campaign_id = r.campaign_id
-            WHERE r.type = 'click'
+            WHERE r.type = {_sql(T.CLICK)}
             GROUP BY r.link_id, r.campaign_id, r.account_id
         ) AS a
         LEFT JOIN (
             SELECT link_id, {_counts(_LINK_RECIPIENTS, of_keys=True)}
-            FROM firsts WHERE key IN ('link', 'link:all') GROUP BY link_id
+            FROM firsts WHERE key IN ({_sql(_LINK, _LINK_ALL)}) GROUP BY link_id
         ) AS u USING (link_id)""",  # noqa: S608 - built from this module's constants
 )
 _HOURS_UPSERT = _upsert(
@@ -234,7 +268,7 @@ _HOURS_UPSERT = _upsert(
     ["campaign_id", "account_id", "hour"],
     list(_ACTIVITY_TOTALS),
     f"""SELECT campaign_id, account_id, hour, {_counts(_ACTIVITY_TOTALS, of_keys=False)}
-        FROM raw WHERE type IN ('open', 'click')
+        FROM raw WHERE type IN ({_sql(T.OPEN, T.CLICK)})
         GROUP BY campaign_id, account_id, hour""",  # noqa: S608 - built from this module's constants
 )
 # Machines' opens and clicks by why they were judged so (events/machines.py).
@@ -243,13 +277,13 @@ _MACHINES_UPSERT = _upsert(
     "campaign_id, reason",
     ["campaign_id", "account_id", "reason"],
     ["opens", "clicks"],
-    """SELECT campaign_id, account_id, reason,
-            count(*) FILTER (WHERE type = 'open') AS opens,
-            count(*) FILTER (WHERE type = 'click') AS clicks
-        FROM raw WHERE machine AND type IN ('open', 'click')
-        GROUP BY campaign_id, account_id, reason""",
+    f"""SELECT campaign_id, account_id, reason,
+            count(*) FILTER (WHERE type = {_sql(T.OPEN)}) AS opens,
+            count(*) FILTER (WHERE type = {_sql(T.CLICK)}) AS clicks
+        FROM raw WHERE machine AND type IN ({_sql(T.OPEN, T.CLICK)})
+        GROUP BY campaign_id, account_id, reason""",  # noqa: S608 - built from this module's constants
 )
-_DOMAIN_KEYS = ", ".join(f"'{key}'" for key in _DOMAIN_RECIPIENTS.values())
+_DOMAIN_KEYS = _sql(*_DOMAIN_RECIPIENTS.values())
 _DOMAINS_UPSERT = _upsert(
     "stats_domainstats",
     "campaign_id, domain",

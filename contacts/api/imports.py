@@ -36,7 +36,7 @@ from accounts.api.pagination import CursorPage
 from accounts.roles import Perm
 from accounts.scoping import get_for_account_or_404
 from contacts import importing, selectors
-from contacts.api.views import JSONErrorsOnly
+from contacts.api.exports import JSONErrorsOnly
 from contacts.models import ContactList, ImportJob, ImportReject, Subscription
 
 READ = Perm.VIEW

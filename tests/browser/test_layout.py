@@ -12,8 +12,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
-from contacts import importing
 from contacts import services as contact_services
+from contacts.importing.jobs import import_upload
 from stats.rollup import rollup
 from tests.factories import PASSWORD, World, build_world
 from tests.stats.campaign_with_events import STORY_EMAILS, record_story, sent_campaign
@@ -64,7 +64,7 @@ def filled_world(settings, tmp_path) -> World:
     )
     world.extras["long_list"] = long_list
     # 23 columns, the widest file a customer is likely to bring
-    world.extras["mailchimp"] = importing.import_upload(
+    world.extras["mailchimp"] = import_upload(
         account=world.account_a,
         actor=world.alice,
         contact_list=long_list,

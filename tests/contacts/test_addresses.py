@@ -33,7 +33,9 @@ from campaigns import forms as campaign_forms
 from campaigns import sending
 from campaigns import services as campaign_services
 from campaigns.models import Campaign, Delivery
-from contacts import importing, selectors, services
+from contacts import selectors, services
+from contacts.importing.jobs import import_configure, import_upload, run_import
+from contacts.importing.mapping import check_email
 from contacts.models import (
     Contact,
     DataRequest,
@@ -77,13 +79,13 @@ def _json(client: Client, method: str, url: str, data: dict | None = None):
 def _import(world: World, emails: list[str], contact_list=None) -> ImportJob:
     """A CSV of ``emails`` through the real importer, into ``contact_list``."""
     content = "email,first name\n" + "".join(f"{email},Ana\n" for email in emails)
-    job = importing.import_upload(
+    job = import_upload(
         account=world.account_a,
         actor=world.alice,
         contact_list=contact_list or world.extras["list"],
         upload=SimpleUploadedFile("people.csv", content.encode(), content_type="text/csv"),
     )
-    importing.import_configure(
+    import_configure(
         job=job,
         actor=world.alice,
         mapping=job.mapping,
@@ -91,7 +93,7 @@ def _import(world: World, emails: list[str], contact_list=None) -> ImportJob:
         consent_text="Signed up at the fair",
         update_existing=False,
     )
-    return importing.run_import(job.pk)
+    return run_import(job.pk)
 
 
 def _suppress_on_page(client: Client, email: str) -> None:
@@ -139,7 +141,7 @@ def test_it_normalizes_every_form_of_a_unicode_domain_to_its_a_labels(typed):
     assert normalized == ANA
     assert email_sha256(typed) == _sha256(ANA)
     assert services.clean_email(typed) == ANA
-    assert importing.check_email(typed) == (ANA, "")
+    assert check_email(typed) == (ANA, "")
 
 
 def test_it_keeps_the_local_part_and_an_ascii_domain_as_missive_always_did():
@@ -161,7 +163,7 @@ def test_it_refuses_a_domain_that_has_no_a_label_form_saying_so(typed):
     assert "not a valid internet domain name" in refused.value.messages[0]
     with pytest.raises(ValidationError):
         services.clean_email(typed)
-    email, reason = importing.check_email(typed)
+    email, reason = check_email(typed)
     assert email is None
     assert "invalid domain" in reason
 

@@ -2,7 +2,7 @@
 through a bearer key, scoped to the key's account.
 
 No worker runs here and the ``db`` fixture never fires on_commit callbacks: a started
-import is carried out by calling ``importing.run_import`` directly."""
+import is carried out by calling ``run_import`` directly."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from contacts import importing
+from contacts.importing.jobs import run_import
 from contacts.models import AttributeDefinition, Contact, ImportJob, Subscription
 from tests.factories import World, make_api_key
 
@@ -194,7 +194,7 @@ def test_it_imports_a_file_and_reports_its_outcome(api, world, uploaded):
     assert AttributeDefinition.objects.for_account(world.account_a).filter(name="plan").exists()
 
     # when a worker has carried it out
-    importing.run_import(uploaded.pk)
+    run_import(uploaded.pk)
 
     # then the job shows its outcome: one new contact, one duplicate, one invalid row and
     # one suppressed address
@@ -251,7 +251,7 @@ def test_it_defuses_formulas_in_the_rejects_file(api, world):
     response = _upload(api, world.extras["list"].pk, b"email\nann@example.com\n=HYPERLINK(1)\n")
     job_id = response.json()["id"]
     _start(api, job_id, mapping={"0": "email"})
-    importing.run_import(job_id)
+    run_import(job_id)
 
     response = api.get(f"/api/v1/imports/{job_id}/rejects.csv")
 
@@ -272,7 +272,7 @@ def test_it_cancels_a_queued_import(api, world, uploaded):
     # then it never runs, and its file is gone
     assert response.status_code == 200
     assert response.json()["status"] == "cancelled"
-    assert importing.run_import(uploaded.pk) is None
+    assert run_import(uploaded.pk) is None
     assert not Contact.objects.for_account(world.account_a).filter(email="ann@example.com")
     assert not Path(uploaded.file_path).exists()
 
@@ -334,7 +334,7 @@ def test_it_lists_the_values_left_out_apart_from_the_rejects(api, world):
 
     # when it is imported
     _start(api, job_id, mapping=body["mapping"])
-    importing.run_import(job_id)
+    run_import(job_id)
 
     # then both people are in, and the word is a warning, not a rejected row
     body = api.get(f"/api/v1/imports/{job_id}/").json()
@@ -351,7 +351,7 @@ def test_it_points_to_the_new_upload_when_every_row_was_rejected(api, world):
         "id"
     ]
     _start(api, job_id, mapping={"0": "email"})
-    importing.run_import(job_id)
+    run_import(job_id)
 
     body = api.get(f"/api/v1/imports/{job_id}/").json()
 

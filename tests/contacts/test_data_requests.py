@@ -22,7 +22,8 @@ from django.utils import timezone
 from accounts.models import Account, AuditEntry, User
 from accounts.roles import Role
 from config.celery import app
-from contacts import importing, services
+from contacts import services
+from contacts.importing.jobs import import_configure, import_upload, run_import
 from contacts.models import Contact, DataRequest, Subscription, Suppression, email_sha256
 from contacts.tokens import make_token
 from privacy import data_requests
@@ -247,13 +248,13 @@ def test_after_an_erasure_the_customer_sees_the_log_and_cannot_mail_the_address(
     export = alice_client.get("/contacts/export.csv")
     assert ERIN not in b"".join(export.streaming_content).decode()
     # and a re-import skips her address as suppressed
-    job = importing.import_upload(
+    job = import_upload(
         account=world.account_a,
         actor=world.alice,
         contact_list=world.extras["list"],
         upload=SimpleUploadedFile("back.csv", f"email\n{ERIN}\n".encode()),
     )
-    importing.import_configure(
+    import_configure(
         job=job,
         actor=world.alice,
         mapping=job.mapping,
@@ -261,7 +262,7 @@ def test_after_an_erasure_the_customer_sees_the_log_and_cannot_mail_the_address(
         consent_text="Old customer file",
         update_existing=False,
     )
-    job = importing.run_import(job.pk)
+    job = run_import(job.pk)
     assert (job.created_count, job.suppressed_count) == (0, 1)
     assert not Contact.objects.filter(email=ERIN).exists()
 

@@ -17,7 +17,8 @@ from django.utils import timezone
 from accounts.models import AuditEntry
 from accounts.roles import Role
 from campaigns.models import Campaign, Delivery, DeliveryBody, Link
-from contacts import importing, services, subscribing
+from contacts import services, subscribing
+from contacts.importing.jobs import import_configure, import_upload, run_import
 from contacts.models import Contact, ContactList, Subscription, Suppression, email_sha256
 from events.models import Event
 from privacy import erasure
@@ -220,7 +221,7 @@ def test_it_removes_what_a_message_in_flight_wrote_after_the_erasure(
 def test_a_later_import_skips_the_erased_address_as_suppressed(world, erin):
     erasure.erase_contact(contact=erin, actor=world.alice, reason="customer")
 
-    job = importing.import_upload(
+    job = import_upload(
         account=world.account_a,
         actor=world.alice,
         contact_list=world.extras["list"],
@@ -228,7 +229,7 @@ def test_a_later_import_skips_the_erased_address_as_suppressed(world, erin):
             "again.csv", b"email,first_name\nErin@Alpha.test,Erin\nnew@alpha.test,New\n"
         ),
     )
-    importing.import_configure(
+    import_configure(
         job=job,
         actor=world.alice,
         mapping=job.mapping,
@@ -236,7 +237,7 @@ def test_a_later_import_skips_the_erased_address_as_suppressed(world, erin):
         consent_text="Signed up at the fair",
         update_existing=False,
     )
-    job = importing.run_import(job.pk)
+    job = run_import(job.pk)
 
     assert job.status == "done"
     assert (job.created_count, job.suppressed_count) == (1, 1)

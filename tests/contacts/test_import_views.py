@@ -10,7 +10,7 @@ from celery.contrib.testing.worker import start_worker
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from config.celery import app
-from contacts import importing
+from contacts.importing.jobs import run_import
 from contacts.models import Contact, ImportJob
 
 
@@ -55,7 +55,7 @@ def test_it_walks_through_upload_mapping_and_summary(alice_client, world):
     assert 'hx-trigger="every 1s"' in progress
 
     # when it has run, the summary and the rejects show
-    importing.run_import(job.pk)
+    run_import(job.pk)
     partial = alice_client.get(f"/imports/{job.pk}/progress/")
     assert partial["HX-Refresh"] == "true"
     summary = alice_client.get(f"/imports/{job.pk}/").content.decode()
@@ -150,7 +150,7 @@ def test_it_offers_to_fix_the_mapping_of_an_import_that_rejected_every_row(alice
     _post_file(alice_client, world.extras["list"].pk, b"name,email\nAnn,ann@example.com\n")
     job = ImportJob.objects.get(original_name="people.csv")
     alice_client.post(f"/imports/{job.pk}/", _mapping_data(job, col_0="email", col_1="ignore"))
-    importing.run_import(job.pk)
+    run_import(job.pk)
 
     # when the customer opens the outcome
     page = alice_client.get(f"/imports/{job.pk}/").content.decode()

@@ -14,12 +14,23 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import OperationalError, connection, transaction
 from psycopg.errors import LockNotAvailable
 
-from contacts import importing, services
+from contacts import services
+from contacts.importing import jobs, merge
+from contacts.importing.attributes import forget_declared, lock_definitions
+from contacts.importing.jobs import (
+    import_cancel,
+    import_configure,
+    import_upload,
+    imports_sweep,
+    run_import,
+)
+from contacts.importing.mapping import check_email, check_mapping, mapping_problems
+from contacts.importing.sniff import ImportFileError, column_notes
 from contacts.models import Contact, ImportJob, ImportReject, Subscription
 
 
 def _upload(world, content: bytes, name: str = "contacts.csv") -> ImportJob:
-    return importing.import_upload(
+    return import_upload(
         account=world.account_a,
         actor=world.alice,
         contact_list=world.extras["list"],
@@ -29,7 +40,7 @@ def _upload(world, content: bytes, name: str = "contacts.csv") -> ImportJob:
 
 def _start(world, job: ImportJob) -> None:
     """Queue the job with its suggested mapping (the tests run it themselves)."""
-    importing.import_configure(
+    import_configure(
         job=job,
         actor=world.alice,
         mapping=job.mapping,
@@ -41,7 +52,7 @@ def _start(world, job: ImportJob) -> None:
 
 def _run(world, content: bytes, *, mapping=None, update_existing=False) -> ImportJob:
     job = _upload(world, content)
-    importing.import_configure(
+    import_configure(
         job=job,
         actor=world.alice,
         mapping=mapping or job.mapping,
@@ -49,7 +60,7 @@ def _run(world, content: bytes, *, mapping=None, update_existing=False) -> Impor
         consent_text="Signed up on our website",
         update_existing=update_existing,
     )
-    return importing.run_import(job.pk)
+    return run_import(job.pk)
 
 
 def _csv(rows: list[list[str]], delimiter: str = ",") -> str:
@@ -98,7 +109,7 @@ def test_it_imports_a_thousand_rows_and_reports_the_three_bad_ones(world):
 def test_it_refuses_a_file_without_an_email_column_and_changes_nothing(world):
     before = Contact.objects.count()
 
-    with pytest.raises(importing.ImportFileError, match="No column holds email addresses"):
+    with pytest.raises(ImportFileError, match="No column holds email addresses"):
         _upload(world, b"name,city\nAnn,Paris\nBob,Lyon\n")
 
     assert Contact.objects.count() == before
@@ -116,14 +127,14 @@ def test_it_refuses_a_file_without_an_email_column_and_changes_nothing(world):
     ],
 )
 def test_it_refuses_a_broken_file_with_a_message_saying_what_to_fix(world, content, message):
-    with pytest.raises(importing.ImportFileError, match=message):
+    with pytest.raises(ImportFileError, match=message):
         _upload(world, content)
 
 
 def test_it_refuses_a_file_over_the_size_limit(world, settings):
     settings.MISSIVE_IMPORT_MAX_BYTES = 100
 
-    with pytest.raises(importing.ImportFileError, match="limit"):
+    with pytest.raises(ImportFileError, match="limit"):
         _upload(world, b"email\n" + b"a@example.com\n" * 20)
 
 
@@ -185,7 +196,7 @@ def test_it_detects_encoding_and_delimiter(world, content, encoding, delimiter):
     assert (job.encoding, job.delimiter) == (encoding, delimiter)
     assert job.mapping == {"0": "email", "1": "first_name"}
     _start(world, job)
-    importing.run_import(job.pk)
+    run_import(job.pk)
     assert Contact.objects.get(email="zoe@example.com").first_name == "Zoé"
 
 
@@ -200,7 +211,7 @@ def test_it_needs_exactly_one_email_column(world):
     job = _upload(world, b"email,other\na@example.com,b@example.com\n")
 
     with pytest.raises(Exception, match="exactly one column"):
-        importing.import_configure(
+        import_configure(
             job=job,
             actor=world.alice,
             mapping={"0": "ignore", "1": "ignore"},
@@ -215,7 +226,7 @@ def test_it_needs_exactly_one_email_column(world):
 def test_it_creates_a_new_attribute_from_a_column(world):
     job = _upload(world, b"email,loyalty tier\na@example.com,gold\n")
 
-    importing.import_configure(
+    import_configure(
         job=job,
         actor=world.alice,
         mapping={"0": "email", "1": "new:loyalty_tier"},
@@ -223,7 +234,7 @@ def test_it_creates_a_new_attribute_from_a_column(world):
         consent_text="x",
         update_existing=False,
     )
-    importing.run_import(job.pk)
+    run_import(job.pk)
 
     assert Contact.objects.get(email="a@example.com").attributes == {"loyalty_tier": "gold"}
 
@@ -232,8 +243,8 @@ def test_it_cancels_before_anything_is_saved(world):
     job = _upload(world, b"email\na@example.com\n")
     _start(world, job)
 
-    importing.import_cancel(job=job, actor=world.alice)
-    assert importing.run_import(job.pk) is None  # a cancelled job never starts
+    import_cancel(job=job, actor=world.alice)
+    assert run_import(job.pk) is None  # a cancelled job never starts
 
     job.refresh_from_db()
     assert job.status == ImportJob.Status.CANCELLED
@@ -246,7 +257,7 @@ def test_it_fails_cleanly_on_a_file_whose_encoding_breaks_midway(world):
     job = _upload(world, good + b"b@example.com,\xff\xfe\xfa\n")  # sniffed as UTF-8
     _start(world, job)
 
-    job = importing.run_import(job.pk)
+    job = run_import(job.pk)
 
     assert job.status == ImportJob.Status.FAILED
     assert "CSV UTF-8" in job.error
@@ -304,7 +315,7 @@ def test_it_sweeps_imports_whose_worker_died_and_uploads_never_mapped(world):
     ImportJob.objects.filter(pk=forgotten.pk).update(created_at=timezone.now() - timedelta(days=2))
     fresh = _upload(world, b"email\nc@example.com\n")
 
-    assert importing.imports_sweep() == {"stale": 1, "abandoned": 1}
+    assert imports_sweep() == {"stale": 1, "abandoned": 1}
 
     dead.refresh_from_db()
     forgotten.refresh_from_db()
@@ -320,7 +331,7 @@ def test_it_sweeps_imports_whose_worker_died_and_uploads_never_mapped(world):
 def test_it_refuses_a_header_of_ten_thousand_columns(world):
     header = ",".join(["email"] + [f"c{n}" for n in range(10_000)])
 
-    with pytest.raises(importing.ImportFileError, match="at most 200"):
+    with pytest.raises(ImportFileError, match="at most 200"):
         _upload(world, f"{header}\na@example.com\n".encode())
 
 
@@ -339,7 +350,7 @@ def test_it_fails_cleanly_on_a_stray_quote_that_swallows_the_file(world):
     job = _upload(world, body)
     _start(world, job)
 
-    job = importing.run_import(job.pk)
+    job = run_import(job.pk)
 
     assert job.status == ImportJob.Status.FAILED
     assert "not valid CSV from row 2" in job.error
@@ -383,7 +394,7 @@ def test_it_takes_addresses_as_check_email_does(world):
     }
     assert [r.row_number for r in job.rejects.all()] == [5, 6, 7]
     for reject in job.rejects.all():
-        assert reject.reason == importing.check_email(reject.value)[1][:255]
+        assert reject.reason == check_email(reject.value)[1][:255]
 
 
 def test_it_stores_attributes_of_every_type_as_they_were_declared(world):
@@ -446,7 +457,7 @@ def test_it_reports_the_address_of_a_row_with_two_problems(world):
 
 def test_it_imports_into_an_account_without_contacts(world):
     newsletter = services.list_create(account=world.account_b, actor=world.charlie, name="News")
-    job = importing.import_upload(
+    job = import_upload(
         account=world.account_b,
         actor=world.charlie,
         contact_list=newsletter,
@@ -454,7 +465,7 @@ def test_it_imports_into_an_account_without_contacts(world):
             "c.csv", b"email,first name\nann@example.com,Ann\nANN@example.com,Again\n"
         ),
     )
-    importing.import_configure(
+    import_configure(
         job=job,
         actor=world.charlie,
         mapping=job.mapping,
@@ -463,7 +474,7 @@ def test_it_imports_into_an_account_without_contacts(world):
         update_existing=False,
     )
 
-    job = importing.run_import(job.pk)
+    job = run_import(job.pk)
 
     assert (job.created_count, job.subscribed_count, job.duplicate_count) == (1, 1, 1)
     ann = Contact.objects.get(account=world.account_b)
@@ -477,7 +488,7 @@ def test_it_takes_an_address_added_meanwhile_as_a_contact_already_stored(
 ):
     # erin@alpha.test is stored and on the list; the first lookup misses her, as it
     # would miss a contact added by someone else between the lookup and the insert
-    monkeypatch.setattr(importing, "_has_contacts", lambda cursor, params: False)
+    monkeypatch.setattr(merge, "_has_contacts", lambda cursor, params: False)
 
     job = _run(
         world,
@@ -526,7 +537,7 @@ def test_it_imports_the_same_with_the_row_by_row_checks(world, monkeypatch):
     # (the database role of the tests may skip them; one in production may not)
     fast = _outcome(_import_people(world))
     Contact.objects.filter(account=world.account_a).exclude(email="erin@alpha.test").delete()
-    monkeypatch.setattr(importing, "_skip_row_checks", lambda cursor, params: False)
+    monkeypatch.setattr(merge, "_skip_row_checks", lambda cursor, params: False)
 
     slow = _outcome(_import_people(world))
 
@@ -567,8 +578,8 @@ def test_it_stops_when_the_list_is_gone_before_the_checks_are_skipped(world):
 
     params = {"account": world.account_a.pk, "list": 0}
     with connection.cursor() as wrapper:
-        with pytest.raises(importing.ImportFileError, match="deleted during the import"):
-            importing._skip_row_checks(wrapper.cursor, params)
+        with pytest.raises(ImportFileError, match="deleted during the import"):
+            merge._skip_row_checks(wrapper.cursor, params)
         wrapper.execute("SHOW session_replication_role")
         assert wrapper.fetchone()[0] == "origin"
 
@@ -582,7 +593,7 @@ def test_it_imports_as_a_role_that_may_not_skip_the_checks(world):
         cursor.execute("GRANT ALL ON ALL TABLES IN SCHEMA public TO test_import_limited")
         cursor.execute("GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO test_import_limited")
         cursor.execute("SET ROLE test_import_limited")
-        assert importing._skip_row_checks(cursor.cursor, {"account": 0, "list": 0}) is False
+        assert merge._skip_row_checks(cursor.cursor, {"account": 0, "list": 0}) is False
 
     job = _run(world, b"email,first name\nann@example.com,Ann\nerin@alpha.test,E\n")
 
@@ -609,6 +620,7 @@ def test_it_keeps_a_subscription_added_meanwhile_to_a_contact_already_stored(wor
     )
     newsletter = world.extras["list"]
     params = {
+        **merge.SUBSCRIPTION_VALUES,
         "list": newsletter.pk,
         "now": timezone.now(),
         "legal_basis": "consent",
@@ -624,7 +636,7 @@ def test_it_keeps_a_subscription_added_meanwhile_to_a_contact_already_stored(wor
             "INSERT INTO import_rows (contact_id) VALUES (%s), (%s)", [known.pk, known.pk]
         )
 
-        assert importing._subscribe_known(cursor, params) == 1
+        assert merge._subscribe_known(cursor, params) == 1
         cursor.execute("DROP TABLE import_rows")
 
     assert known.subscriptions.get().contact_list == newsletter
@@ -635,7 +647,7 @@ def test_it_keeps_the_row_by_row_checks_of_a_foreign_key_it_does_not_know(world)
 
     with connection.cursor() as wrapper:
         params = {"account": world.account_a.pk, "list": world.extras["list"].pk}
-        assert importing._skip_row_checks(wrapper.cursor, params) is True
+        assert merge._skip_row_checks(wrapper.cursor, params) is True
         wrapper.execute("SET LOCAL session_replication_role = DEFAULT")
         wrapper.execute("SET CONSTRAINTS ALL IMMEDIATE")  # (the world's checks, pending)
         wrapper.execute(
@@ -643,7 +655,7 @@ def test_it_keeps_the_row_by_row_checks_of_a_foreign_key_it_does_not_know(world)
             "REFERENCES accounts_user (id) DEFERRABLE INITIALLY DEFERRED"
         )  # rolled back with the test
 
-        assert importing._skip_row_checks(wrapper.cursor, params) is False
+        assert merge._skip_row_checks(wrapper.cursor, params) is False
 
 
 # --- Exports of other tools, dates as they write them, warnings, failures that leave nothing
@@ -681,13 +693,13 @@ def test_it_recognizes_a_mailchimp_export_and_keeps_its_opt_in_as_consent_proof(
         "TAGS",
     ):
         assert columns[internal] == "ignore", internal
-    notes = importing.column_notes(job.columns)
+    notes = column_notes(job.columns)
     assert "no tags" in notes[str(job.columns.index("TAGS"))]
     assert "when they confirmed" in notes[str(job.columns.index("CONFIRM_TIME"))]
 
     # when it is imported as suggested
     _start(world, job)
-    job = importing.run_import(job.pk)
+    job = run_import(job.pk)
 
     # then everyone is in, each subscription with their own opt-in time and IP, and the
     # time they confirmed it
@@ -740,7 +752,7 @@ def test_it_recognizes_a_brevo_export_with_its_day_first_dates(world):
 
     # when it is imported
     _start(world, job)
-    job = importing.run_import(job.pk)
+    job = run_import(job.pk)
 
     # then the dates are read day first, and the time it was added is the consent time
     assert (job.created_count, job.invalid_count, job.warning_count) == (3, 0, 0)
@@ -763,7 +775,7 @@ def test_it_recognizes_a_listmonk_export_and_splits_its_name(world):
     }
 
     _start(world, job)
-    job = importing.run_import(job.pk)
+    job = run_import(job.pk)
 
     assert (job.created_count, job.invalid_count, job.warning_count) == (3, 0, 0)
     maria = Contact.objects.get(account=world.account_a, email="maria.garcia.lopez@example.es")
@@ -818,7 +830,7 @@ def test_it_says_what_the_mapping_will_do_to_the_sample_rows(world):
     job = _upload(world, _csv(rows).encode())
 
     # when the mapping puts it in a new date attribute
-    problems = importing.mapping_problems(job, {"0": "email", "1": "new:date:optin_time"})
+    problems = mapping_problems(job, {"0": "email", "1": "new:date:optin_time"})
 
     # then each failing column is named with its count, an example and the outcome
     assert problems == [
@@ -827,13 +839,11 @@ def test_it_says_what_the_mapping_will_do_to_the_sample_rows(world):
         "12 of 20 sample rows have a value that is not a date in column OPTIN_TIME, e.g. "
         "'x': those values will be left out (the rows are imported).",
     ]
-    assert importing.mapping_problems(job, {"0": "email", "1": "new:text:optin_time"}) == [
-        problems[0]
-    ]
+    assert mapping_problems(job, {"0": "email", "1": "new:text:optin_time"}) == [problems[0]]
 
 
 def _run_mapped(world, job: ImportJob, mapping: dict[str, str]) -> ImportJob:
-    importing.import_configure(
+    import_configure(
         job=job,
         actor=world.alice,
         mapping=mapping,
@@ -841,7 +851,7 @@ def _run_mapped(world, job: ImportJob, mapping: dict[str, str]) -> ImportJob:
         consent_text="Signed up on our website",
         update_existing=False,
     )
-    return importing.run_import(job.pk)
+    return run_import(job.pk)
 
 
 def test_it_keeps_nothing_of_an_import_that_rejects_every_row(world, settings, tmp_path):
@@ -874,7 +884,7 @@ def test_it_keeps_nothing_of_an_import_that_rejects_every_row(world, settings, t
 
 def test_it_removes_the_attributes_declared_for_a_cancelled_import(world):
     job = _upload(world, b"email,plan\na@example.com,gold\n")
-    importing.import_configure(
+    import_configure(
         job=job,
         actor=world.alice,
         mapping={"0": "email", "1": "new:text:plan"},
@@ -884,7 +894,7 @@ def test_it_removes_the_attributes_declared_for_a_cancelled_import(world):
     )
     assert world.account_a.attributes.filter(name="plan").exists()
 
-    importing.import_cancel(job=job, actor=world.alice)
+    import_cancel(job=job, actor=world.alice)
 
     assert not world.account_a.attributes.filter(name="plan").exists()
 
@@ -953,7 +963,7 @@ def test_it_maps_the_retry_to_the_attributes_that_still_exist_after_a_failure(
     settings.MEDIA_ROOT = tmp_path
     # given an import declaring two attributes, with its email mapped to the names
     job = _upload(world, b"name,email,plan,tier\nAnn,ann@example.com,gold,1\n")
-    importing.import_configure(
+    import_configure(
         job=job,
         actor=world.alice,
         mapping={"0": "email", "1": "ignore", "2": "new:text:plan", "3": "new:number:tier"},
@@ -967,7 +977,7 @@ def test_it_maps_the_retry_to_the_attributes_that_still_exist_after_a_failure(
     )
 
     # when it runs and rejects every row
-    job = importing.run_import(job.pk)
+    job = run_import(job.pk)
 
     # then the attribute in use is kept and the other removed, and the retry maps the
     # columns to what exists: the kept one as it is, the removed one to declare again
@@ -998,11 +1008,11 @@ def test_it_keeps_an_attribute_another_unfinished_import_maps_to(world):
     _start(world, second)
 
     # when the first is cancelled
-    importing.import_cancel(job=first, actor=world.alice)
+    import_cancel(job=first, actor=world.alice)
 
     # then "plan" stays, and the second import runs with it
     assert world.account_a.attributes.filter(name="plan").exists()
-    second = importing.run_import(second.pk)
+    second = run_import(second.pk)
     assert (second.status, second.created_count) == (ImportJob.Status.DONE, 1)
     assert Contact.objects.get(email="b@example.com").attributes == {"plan": "pro"}
 
@@ -1016,12 +1026,12 @@ def test_it_keeps_an_attribute_an_upload_waiting_for_its_mapping_maps_to(world):
     # when the first fails
     ImportJob.objects.filter(pk=first.pk).update(status=ImportJob.Status.FAILED)
     first.refresh_from_db()
-    importing._forget_declared(first)
+    forget_declared(first)
 
     # then "plan" stays while the upload waits, and goes once that is cancelled too
     assert world.account_a.attributes.filter(name="plan").exists()
-    importing.import_cancel(job=waiting, actor=world.alice)
-    importing._forget_declared(first)
+    import_cancel(job=waiting, actor=world.alice)
+    forget_declared(first)
     assert not world.account_a.attributes.filter(name="plan").exists()
 
 
@@ -1033,7 +1043,7 @@ def test_it_removes_an_attribute_only_another_accounts_import_maps_to(world):
     services.attribute_define(
         account=world.account_b, actor=world.charlie, name="plan", type="text"
     )
-    other = importing.import_upload(
+    other = import_upload(
         account=world.account_b,
         actor=world.charlie,
         contact_list=services.list_create(
@@ -1044,7 +1054,7 @@ def test_it_removes_an_attribute_only_another_accounts_import_maps_to(world):
     assert other.mapping["1"] == "attribute:plan"
 
     # when the first is cancelled
-    importing.import_cancel(job=first, actor=world.alice)
+    import_cancel(job=first, actor=world.alice)
 
     # then A's "plan" goes, B's stays
     assert not world.account_a.attributes.filter(name="plan").exists()
@@ -1090,7 +1100,7 @@ def test_it_holds_the_attributes_it_maps_to_while_it_merges(transactional_db, wo
     assert job.mapping["1"] == "attribute:plan"
     city = world.extras["attribute"]
     tried: dict[str, Exception | None] = {}
-    merge = importing._merge
+    merge_rows = jobs.merge_rows
 
     def merging(job, cursor):
         # when, while it merges, another transaction would rename or delete attributes
@@ -1098,10 +1108,10 @@ def test_it_holds_the_attributes_it_maps_to_while_it_merges(transactional_db, wo
             for lock, statement in LOCKS.items():
                 tried[f"{name} {lock}"] = _in_another_transaction(statement, [definition.pk])
         tried["plan SHARE"] = _in_another_transaction(SHARE, [plan.pk])
-        return merge(job, cursor)
+        return merge_rows(job, cursor)
 
-    monkeypatch.setattr(importing, "_merge", merging)
-    job = importing.run_import(job.pk)
+    monkeypatch.setattr(jobs, "merge_rows", merging)
+    job = run_import(job.pk)
 
     # then the one it maps to would wait for it (a rename takes the first lock, a
     # deletion the second), another would not, and reading it is not held up
@@ -1125,7 +1135,7 @@ def test_it_keeps_an_attribute_an_import_being_configured_holds(transactional_db
     def configuring() -> None:
         try:
             with transaction.atomic():
-                importing._lock_definitions(world.account_a.pk, ["plan"])
+                lock_definitions(world.account_a.pk, ["plan"])
                 locked.set()
                 release.wait(60)
         finally:
@@ -1137,7 +1147,7 @@ def test_it_keeps_an_attribute_an_import_being_configured_holds(transactional_db
         assert locked.wait(60)
 
         # when the first import's attributes are forgotten meanwhile
-        importing._forget_declared(first)
+        forget_declared(first)
 
         # then "plan" is kept, without waiting
         assert world.account_a.attributes.filter(name="plan").exists()
@@ -1146,7 +1156,7 @@ def test_it_keeps_an_attribute_an_import_being_configured_holds(transactional_db
         thread.join()
 
     # and once nothing holds it, it goes
-    importing._forget_declared(first)
+    forget_declared(first)
     assert not world.account_a.attributes.filter(name="plan").exists()
 
 
@@ -1189,9 +1199,9 @@ def test_it_refuses_a_new_attribute_named_as_a_built_in_field(world, name, inste
 
     # when it is checked, or the import started
     with pytest.raises(ValidationError) as checked:
-        importing.check_mapping(job, mapping)
+        check_mapping(job, mapping)
     with pytest.raises(ValidationError) as started:
-        importing.import_configure(
+        import_configure(
             job=job,
             actor=world.alice,
             mapping=mapping,
@@ -1230,14 +1240,14 @@ def test_it_keeps_mailchimps_confirm_time_for_new_and_stored_contacts(world):
     # then the check of the mapping says so before the import
     confirm = job.columns.index("CONFIRM_TIME")
     assert job.mapping[str(confirm)] == "confirmed_at"
-    assert importing.mapping_problems(job, job.mapping) == [
+    assert mapping_problems(job, job.mapping) == [
         "1 of 3 sample rows have a value that is not a date and time in column "
         "CONFIRM_TIME, e.g. 'soon': those values will be left out (the rows are imported)."
     ]
 
     # when it is imported as suggested
     _start(world, job)
-    job = importing.run_import(job.pk)
+    job = run_import(job.pk)
 
     # then the contact already stored is subscribed with its confirmation time too
     assert (job.status, job.created_count, job.subscribed_count) == ("done", 2, 3)
