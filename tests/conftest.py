@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import socket
 from functools import partial
 
 import pytest
@@ -10,7 +9,12 @@ from django.core.cache import cache
 from django.test import Client
 
 from accounts import tasking
-from tests.factories import World, build_world
+from accounts.roles import Role
+from tests.factories import World, build_world, make_api_key
+
+# Real workers and a real SMTP server (tests/workers.py), for every test module.
+from tests.workers import celery_worker, smtp_sink, start_smtp_server, workers  # noqa: F401
+from tests.workers import free_port as _free_port
 
 
 @pytest.fixture(autouse=True)
@@ -44,15 +48,26 @@ def bob_client(world: World) -> Client:
 
 
 @pytest.fixture
+def vera_client(world: World) -> Client:
+    """The viewer of account A, logged in."""
+    return _client_for(world.vera)
+
+
+@pytest.fixture
 def charlie_client(world: World) -> Client:
     return _client_for(world.charlie)
 
 
 @pytest.fixture
+def viewer_api(world: World) -> Client:
+    """The API with a read-only key of account A."""
+    _key, secret = make_api_key(world.account_a, role=Role.VIEWER, name="read-only key")
+    return Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+
+
+@pytest.fixture
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return _free_port()
 
 
 @pytest.fixture
@@ -69,8 +84,8 @@ def enqueued(monkeypatch) -> list[tuple[str, list, dict]]:
 @pytest.fixture
 def tasks_inline(monkeypatch) -> list[str]:
     """Enqueued tasks run here, at once, in this process: for tests whose subject is
-    what a task does, not how it travels (a real worker runs them in
-    tests/campaigns/test_sending_worker.py and tests/contacts/test_subscribe_worker.py).
+    what a task does, not how it travels (the ``celery_worker`` and ``workers`` fixtures of
+    tests/workers.py run them in real workers).
     A task that asks to be retried runs again at once, its countdown not waited for.
     Returns the names of the tasks run."""
     current_app.loader.import_default_modules()

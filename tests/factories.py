@@ -65,14 +65,17 @@ def make_invitation(
 
 @dataclass
 class World:
-    """The personas: alice owns account A, bob edits in A, charlie owns B (the outsider)."""
+    """The personas: alice owns account A, bob edits in A, vera views A (read-only),
+    charlie owns B (the outsider)."""
 
     alice: User
     bob: User
+    vera: User
     charlie: User
     account_a: Account
     account_b: Account
     bob_membership: Membership
+    vera_membership: Membership
     alice_key: ApiKey
     alice_key_secret: str
     charlie_key: ApiKey
@@ -84,20 +87,24 @@ class World:
 def build_world() -> World:
     alice = make_user("alice@alpha.test", first_name="Alice", last_name="Alpha")
     bob = make_user("bob@alpha.test", first_name="Bob", last_name="Alpha")
+    vera = make_user("vera@alpha.test", first_name="Vera", last_name="Alpha")
     charlie = make_user("charlie@bravo.test", first_name="Charlie", last_name="Bravo")
     account_a = make_account(alice, "Alpha Sentinel Corp")
     account_b = make_account(charlie, "Bravo Ltd")
     bob_membership = add_member(account_a, bob, Role.EDITOR)
+    vera_membership = add_member(account_a, vera, Role.VIEWER)
     alice_key, alice_secret = make_api_key(account_a, name="Alpha Sentinel key")
     charlie_key, charlie_secret = make_api_key(account_b, name="Bravo key")
     invitation, _ = make_invitation(account_a, "dave@alpha.test")
     world = World(
         alice=alice,
         bob=bob,
+        vera=vera,
         charlie=charlie,
         account_a=account_a,
         account_b=account_b,
         bob_membership=bob_membership,
+        vera_membership=vera_membership,
         alice_key=alice_key,
         alice_key_secret=alice_secret,
         charlie_key=charlie_key,

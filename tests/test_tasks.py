@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
-import pytest
 from axes.models import AccessFailureLog
-from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 from django.utils import timezone
 
@@ -15,21 +12,7 @@ from accounts.models import Invitation
 from accounts.tasks import purge_expired_invitations, purge_login_failures
 from config.celery import app
 from tests.factories import make_invitation
-
-
-@pytest.fixture
-def celery_worker(transactional_db):
-    with start_worker(app, perform_ping_check=False, pool="solo", loglevel="WARNING"):
-        yield
-
-
-def _wait_for(predicate, timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
+from tests.workers import wait_until
 
 
 def test_it_purges_expired_invitations_in_a_worker(world, celery_worker):
@@ -38,7 +21,11 @@ def test_it_purges_expired_invitations_in_a_worker(world, celery_worker):
 
     purge_expired_invitations.delay()
 
-    assert _wait_for(lambda: not Invitation.objects.filter(pk=expired.pk).exists())
+    wait_until(
+        lambda: not Invitation.objects.filter(pk=expired.pk).exists(),
+        timeout=15,
+        message="the expired invitation to be purged",
+    )
     assert Invitation.objects.filter(pk=world.invitation.pk).exists()
 
 
@@ -63,7 +50,11 @@ def test_it_purges_old_failed_logins_in_a_worker(db, celery_worker):
 
     purge_login_failures.delay()
 
-    assert _wait_for(lambda: not AccessFailureLog.objects.filter(pk=old.pk).exists())
+    wait_until(
+        lambda: not AccessFailureLog.objects.filter(pk=old.pk).exists(),
+        timeout=15,
+        message="the old failed login to be purged",
+    )
     assert AccessFailureLog.objects.filter(pk=recent.pk).exists()
 
 

@@ -6,7 +6,8 @@ import json
 
 from django.test import Client
 
-from accounts.models import ApiKey, AuditEntry
+from accounts.models import Account, ApiKey, AuditEntry
+from contacts.models import ImportJob
 from tests.factories import make_api_key
 
 
@@ -47,6 +48,8 @@ def test_it_updates_the_account_and_names_the_field_at_fault(world):
     assert response.status_code == 400
     assert response.json()["detail"].startswith("default_from_email:")
     assert "default_from_email" in response.json()["errors"]
+    stored = Account.objects.get(pk=world.account_a.pk)
+    assert stored.default_from_email == world.account_a.default_from_email
 
     response = client.patch(
         "/api/v1/account/", {"postal_address": "2 Side Street"}, content_type="application/json"
@@ -58,9 +61,8 @@ def test_it_updates_the_account_and_names_the_field_at_fault(world):
     assert entry.actor_label.startswith("API key Alpha Sentinel key")
 
 
-def test_it_lets_a_viewer_key_read_but_not_write(world):
-    _key, secret = make_api_key(world.account_a, role="viewer")
-    client = _api(secret)
+def test_it_lets_a_viewer_key_read_but_not_write(world, viewer_api):
+    client = viewer_api
 
     assert client.get("/api/v1/account/").status_code == 200
     response = client.patch("/api/v1/account/", {"name": "Hacked"}, content_type="application/json")
@@ -73,7 +75,7 @@ def test_it_lists_the_members(world):
     response = _api(world.alice_key_secret).get("/api/v1/account/members/")
 
     emails = {m["email"] for m in response.json()}
-    assert emails == {"alice@alpha.test", "bob@alpha.test"}
+    assert emails == {"alice@alpha.test", "bob@alpha.test", "vera@alpha.test"}
 
 
 def test_it_serves_the_schema_and_the_docs(db):
@@ -166,6 +168,8 @@ def test_it_refuses_line_breaks_in_the_account_name(world):
 
     assert response.status_code == 400
     assert response.json()["detail"].startswith("name:")
+    world.account_a.refresh_from_db()
+    assert world.account_a.name == "Alpha Sentinel Corp"
 
 
 def test_it_answers_unknown_api_paths_in_json_for_every_method(alice_client, world):
@@ -276,9 +280,10 @@ def test_it_answers_a_too_large_body_with_413_in_json(world, settings):
         f"/api/v1/lists/{list_id}/imports/", {"note": "x" * 5000}
     )
 
-    # then it is refused as too large, in JSON
+    # then it is refused as too large, in JSON, and no import was made
     assert response.status_code == 413
     assert response.json() == {"detail": "The request body is too large."}
+    assert list(ImportJob.objects.for_account(world.account_a)) == [world.extras["import"]]
 
 
 def test_it_documents_the_errors_of_every_operation(db):

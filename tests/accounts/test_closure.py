@@ -33,6 +33,9 @@ def test_the_owner_must_give_the_password_and_the_exact_name(alice_client, world
 def test_an_editor_cannot_close_the_account(bob_client, world):
     assert _close(bob_client, world.account_a).status_code == 403
 
+    world.account_a.refresh_from_db()
+    assert world.account_a.is_active
+
 
 def test_closing_stops_sending_and_shuts_members_and_keys_out(alice_client, bob_client, world):
     campaign = world.extras["campaign"]

@@ -10,10 +10,9 @@ from __future__ import annotations
 import logging
 import smtplib
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
-from aiosmtpd.controller import Controller
 from anymail.exceptions import AnymailAPIError
 from django.contrib.auth import get_user_model
 from django.core import mail
@@ -24,8 +23,8 @@ from django.test import Client
 from accounts import services
 from accounts.mail import SUBJECT_LENGTH, compose_notice, is_transient, retry_delay, send_notice
 from accounts.models import Invitation, MailFailure
-from tests.campaigns.conftest import SmtpSink
 from tests.factories import make_invitation
+from tests.workers import SmtpSink
 
 TEMPLATE = "privacy/email/your_data_link"
 CONTEXT = {
@@ -52,25 +51,19 @@ class AnsweringSink(SmtpSink):
 
 
 @pytest.fixture
-def mail_server(free_port, settings) -> Iterator[Callable[..., AnsweringSink]]:
+def mail_server(start_smtp_server, settings) -> Callable[..., AnsweringSink]:
     """Starts a real SMTP server that answers RCPT with the given replies (then accepts),
     and points Django's mail at it."""
-    controllers: list[Controller] = []
 
     def start(*answers: str) -> AnsweringSink:
-        sink = AnsweringSink(list(answers))
-        controller = Controller(sink, hostname="127.0.0.1", port=free_port, ready_timeout=10)
-        controller.start()
-        controllers.append(controller)
+        server = start_smtp_server(AnsweringSink(list(answers)))
         settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
         settings.EMAIL_HOST = "127.0.0.1"
-        settings.EMAIL_PORT = free_port
+        settings.EMAIL_PORT = server.port
         settings.EMAIL_TIMEOUT = 5
-        return sink
+        return server.handler
 
-    yield start
-    for controller in controllers:
-        controller.stop()
+    return start
 
 
 def _send(capture, **options: object) -> None:

@@ -49,6 +49,8 @@ def test_it_refuses_to_invite_an_existing_member(alice_client, world):
 
     assert response.status_code == 400
     assert "already a member" in response.content.decode()
+    assert not Invitation.objects.filter(email__iexact="bob@alpha.test").exists()
+    assert Membership.objects.get(user=world.bob, account=world.account_a).role == "editor"
 
 
 def test_it_lets_a_newcomer_join_by_setting_a_password(client, world):

@@ -7,7 +7,6 @@ import datetime as dt
 
 import pytest
 from django.contrib.messages import get_messages
-from django.test import Client
 from django.utils import timezone
 
 from accounts.models import AuditEntry
@@ -15,7 +14,7 @@ from campaigns import selectors, services
 from campaigns.models import Campaign, Delivery
 from campaigns.states import State
 from contacts import services as contact_services
-from tests.factories import World, add_member, make_user
+from tests.factories import World
 
 UTC = dt.UTC
 
@@ -33,15 +32,6 @@ def campaign(world: World) -> Campaign:
     draft = world.extras["campaign"]
     draft.lists.set([newsletter])
     return draft
-
-
-@pytest.fixture
-def viewer_client(world: World) -> Client:
-    viewer = make_user("vera@alpha.test")
-    add_member(world.account_a, viewer, "viewer")
-    client = Client()
-    client.force_login(viewer, backend="allauth.account.auth_backends.AuthenticationBackend")
-    return client
 
 
 def _messages(response) -> list[str]:
@@ -229,17 +219,17 @@ def test_the_actions_are_post_only(alice_client, campaign):
 
 
 def test_a_viewer_sees_the_campaign_but_cannot_act(
-    viewer_client, campaign, django_capture_on_commit_callbacks
+    vera_client, campaign, django_capture_on_commit_callbacks
 ):
-    page = viewer_client.get(f"/campaigns/{campaign.pk}/").content.decode()
+    page = vera_client.get(f"/campaigns/{campaign.pk}/").content.decode()
     assert "Send now" not in page
     assert 'id="schedule"' not in page
 
     for action in ("start", "cancel"):
-        assert viewer_client.get(f"/campaigns/{campaign.pk}/{action}/").status_code == 403
-    assert viewer_client.post(f"/campaigns/{campaign.pk}/start/").status_code == 403
+        assert vera_client.get(f"/campaigns/{campaign.pk}/{action}/").status_code == 403
+    assert vera_client.post(f"/campaigns/{campaign.pk}/start/").status_code == 403
     assert (
-        viewer_client.post(
+        vera_client.post(
             f"/campaigns/{campaign.pk}/schedule/", {"when": "2031-07-01T09:30"}
         ).status_code
         == 403
@@ -249,7 +239,7 @@ def test_a_viewer_sees_the_campaign_but_cannot_act(
 
     _sending(campaign, django_capture_on_commit_callbacks)
     for action in ("pause", "cancel"):
-        assert viewer_client.post(f"/campaigns/{campaign.pk}/{action}/").status_code == 403
+        assert vera_client.post(f"/campaigns/{campaign.pk}/{action}/").status_code == 403
     campaign.refresh_from_db()
     assert campaign.status == State.SENDING
 

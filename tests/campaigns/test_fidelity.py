@@ -20,8 +20,8 @@ from campaigns.messages import MessageFactory, Recipient
 from campaigns.models import Campaign, Link
 from campaigns.states import State
 from contacts import services as contact_services
-from tests.campaigns.conftest import BACKEND_NAME
 from tests.factories import make_account, make_user
+from tests.workers import BACKEND_NAME
 
 SENDER = "news@letters.example"
 BASE = "http://testserver"
@@ -183,7 +183,7 @@ def test_it_delivers_what_the_preview_shows(letters, workers, smtp_sink):
     account, contact_list, people, owner_client = letters
     account.sending_backend = BACKEND_NAME  # the test's SMTP server
     account.save()
-    sink, _ = smtp_sink
+    sink = smtp_sink
     workers.start()
 
     # when a worker sends it over SMTP

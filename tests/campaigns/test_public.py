@@ -129,6 +129,10 @@ def test_a_click_token_cannot_point_anywhere_else(sent, client):
     # A recipient token is not a click token.
     response = client.get(f"/t/c/{tokens.recipient_token(sent.pk)}")
     assert response.status_code == 404
+    # and no click was recorded
+    assert Event.objects.exclude(type="sent").count() == 0
+    sent.refresh_from_db()
+    assert sent.first_clicked_at is None
 
 
 def test_the_unsubscribe_page_changes_nothing_until_the_button(sent, client):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import css_inline
@@ -13,6 +12,7 @@ import pytest
 
 from campaigns import sanitizing
 from campaigns.sanitizing import extract_links, html_to_text, inline_css, sanitize_html
+from tests.workers import wait_until
 
 # -- sanitize_html: what goes --------------------------------------------------------------
 
@@ -296,21 +296,15 @@ def stylesheet_server():
     server.server_close()
 
 
-def requests_reach(requests: list[str], count: int) -> bool:
-    # the server thread may record the request just after the client has given up
-    deadline = time.monotonic() + 5
-    while len(requests) < count and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return len(requests) == count
-
-
 def test_it_never_fetches_a_remote_stylesheet(stylesheet_server):
     # given a stylesheet server that counts its requests, and proof it would be reached
     url, requests = stylesheet_server
     html = f'<html><head><link rel="stylesheet" href="{url}"></head><body><p>x</p></body></html>'
     with contextlib.suppress(css_inline.InlineError):
         css_inline.CSSInliner(load_remote_stylesheets=True).inline(html)
-    assert requests_reach(requests, 1)
+    # (the server thread may record the request just after the client has given up)
+    wait_until(lambda: requests, timeout=5, every=0.01, message="the stylesheet request")
+    assert len(requests) == 1
 
     # when Missive inlines the same HTML
     inlined = inline_css(html)

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import email
 import email.policy
-from collections.abc import Iterator
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -23,8 +21,8 @@ from campaigns.models import Campaign, Delivery
 from campaigns.states import State
 from contacts import services as contact_services
 from contacts.models import Contact, Subscription
-from tests.campaigns.conftest import BACKEND_NAME, SmtpSink
 from tests.factories import make_account, make_user
+from tests.workers import BACKEND_NAME, SmtpServer
 
 SENDER = "news@letters.example"
 ORDINARY = [f"r{n}@example.net" for n in range(6)]
@@ -38,23 +36,10 @@ D = Delivery.Status
 
 
 @pytest.fixture
-def smtp_sink(request, free_port) -> Iterator[tuple[SmtpSink, int]]:
-    """The workers' SMTP server (overriding conftest's), announcing SMTPUTF8 or not as
-    the test's parameter says."""
-    sink = SmtpSink()
-    controller = Controller(
-        sink,
-        hostname="127.0.0.1",
-        port=free_port,
-        decode_data=False,
-        enable_SMTPUTF8=request.param,
-        ready_timeout=10,
-    )
-    controller.start()
-    try:
-        yield sink, free_port
-    finally:
-        controller.stop()
+def smtp_sink(request, start_smtp_server) -> SmtpServer:
+    """The workers' SMTP server (overriding tests/workers.py's), announcing SMTPUTF8 or
+    not as the test's parameter says."""
+    return start_smtp_server(smtputf8=request.param)
 
 
 @pytest.fixture
@@ -99,14 +84,14 @@ def status_of(campaign: Campaign) -> str:
     return Campaign.objects.values_list("status", flat=True).get(pk=campaign.pk)
 
 
-def send_campaign(campaign: Campaign, workers, sink: SmtpSink) -> None:
+def send_campaign(campaign: Campaign, workers, sink: SmtpServer) -> None:
     """Start the campaign, with one worker to send it in one batch, until it is over."""
     workers.start("--pool=solo", MISSIVE_SEND_BATCH_SIZE=20)
     services.campaign_start(campaign=campaign, actor=None)
     workers.wait_for(
         lambda: status_of(campaign) != State.SENDING,
         timeout=60,
-        what=f"campaign to finish ({len(sink)} messages received so far)",
+        what=lambda: f"campaign to finish ({len(sink)} messages received so far)",
     )
     campaign.refresh_from_db()
 
@@ -117,7 +102,7 @@ def test_it_sends_internationalized_addresses_where_the_server_takes_smtputf8(
 ):
     # given a server announcing SMTPUTF8
     _, campaign = owner_and_campaign
-    sink, _ = smtp_sink
+    sink = smtp_sink
 
     # when the campaign is sent
     send_campaign(campaign, workers, sink)
@@ -145,7 +130,7 @@ def test_it_fails_only_the_addresses_a_server_without_smtputf8_cannot_take(
 ):
     # given a server that does not announce SMTPUTF8
     owner, campaign = owner_and_campaign
-    sink, _ = smtp_sink
+    sink = smtp_sink
 
     # when the campaign is sent
     send_campaign(campaign, workers, sink)

@@ -6,10 +6,7 @@ and never mailed again; a policy refusal (the sender's trouble) is not held agai
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from aiosmtpd.controller import Controller
 from django.utils import timezone
 
 from campaigns import services
@@ -19,8 +16,8 @@ from contacts import services as contact_services
 from contacts.models import Contact, Subscription, Suppression
 from contacts.selectors import is_suppressed
 from events.models import Event
-from tests.campaigns.conftest import BACKEND_NAME, SmtpSink
 from tests.factories import make_account, make_user
+from tests.workers import BACKEND_NAME, SmtpServer, SmtpSink
 
 SENDER = "news@letters.example"
 UNKNOWN = "gone@example.net"
@@ -46,14 +43,9 @@ class RefusingSink(SmtpSink):
 
 
 @pytest.fixture
-def smtp_sink(free_port) -> Iterator[tuple[SmtpSink, int]]:
-    sink = RefusingSink()
-    controller = Controller(sink, hostname="127.0.0.1", port=free_port, ready_timeout=10)
-    controller.start()
-    try:
-        yield sink, free_port
-    finally:
-        controller.stop()
+def smtp_sink(start_smtp_server) -> SmtpServer:
+    """The workers' SMTP server (overriding tests/workers.py's), refusing some recipients."""
+    return start_smtp_server(RefusingSink())
 
 
 @pytest.fixture
@@ -93,7 +85,7 @@ def campaign(transactional_db) -> Campaign:
 def test_a_server_refusing_an_address_while_sending_suppresses_it(campaign, workers, smtp_sink):
     # given a server that refuses one unknown address, one full mailbox and, for its
     # policy, one more address
-    sink, _ = smtp_sink
+    sink = smtp_sink
     account = campaign.account
 
     # when the campaign is sent by a real worker
@@ -135,7 +127,7 @@ def test_a_server_refusing_an_address_while_sending_suppresses_it(campaign, work
 
 def test_the_next_campaign_skips_an_address_a_server_refused(campaign, workers, smtp_sink):
     # given a campaign whose sending told Missive that an address does not exist
-    sink, _ = smtp_sink
+    sink = smtp_sink
     workers.start("--pool=solo", MISSIVE_SEND_BATCH_SIZE=20)
     services.campaign_start(campaign=campaign, actor=None)
     workers.wait_for(

@@ -7,7 +7,6 @@ import email
 import email.policy
 
 import pytest
-from aiosmtpd.controller import Controller
 from anymail import exceptions as anymail_exceptions
 from django.core.exceptions import ValidationError
 
@@ -38,12 +37,9 @@ class Handler:
 
 
 @pytest.fixture
-def smtp_server(free_port):
-    handler = Handler()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port)
-    controller.start()
-    yield handler, free_port
-    controller.stop()
+def smtp_server(start_smtp_server):
+    server = start_smtp_server(Handler())
+    return server.handler, server.port
 
 
 @pytest.fixture
@@ -91,19 +87,16 @@ class RefusingSender(Handler):
         return "553 5.1.8 <news@alpha.test>: Sender address rejected: Domain not found"
 
 
-def test_a_refused_sender_is_not_a_refused_recipient(free_port, campaign):
+def test_a_refused_sender_is_not_a_refused_recipient(start_smtp_server, campaign):
     # given a server that refuses the sender
-    controller = Controller(RefusingSender(), hostname="127.0.0.1", port=free_port)
-    controller.start()
-    transport = transports.SmtpTransport({"EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": free_port})
+    server = start_smtp_server(RefusingSender())
+    transport = transports.SmtpTransport({"EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": server.port})
     factory = MessageFactory(campaign, positions={})
-    try:
-        # when a message goes out
-        transport.open()
-        result = transport.send(factory, factory.build(Recipient(1, "ok@example.net", "", "", {})))
-        transport.close()
-    finally:
-        controller.stop()
+
+    # when a message goes out
+    transport.open()
+    result = transport.send(factory, factory.build(Recipient(1, "ok@example.net", "", "", {})))
+    transport.close()
 
     # then it failed with the server's words, but nothing holds it against the recipient
     assert result.outcome == Result.FAILED
@@ -237,27 +230,18 @@ def test_bounces_come_back_to_a_signed_return_path(smtp_server, campaign, settin
 # -- one unsendable message is that message's outcome, never the batch's -----------------------
 
 
-def _server(port: int, *, smtputf8: bool):
-    handler = Handler()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, enable_SMTPUTF8=smtputf8)
-    controller.start()
-    return handler, controller
-
-
 @pytest.fixture
-def smtputf8_server(free_port):
+def smtputf8_server(start_smtp_server):
     """A server announcing SMTPUTF8 (RFC 6531) in its EHLO answer."""
-    handler, controller = _server(free_port, smtputf8=True)
-    yield handler, free_port
-    controller.stop()
+    server = start_smtp_server(Handler(), smtputf8=True)
+    return server.handler, server.port
 
 
 @pytest.fixture
-def ascii_only_server(free_port):
+def ascii_only_server(start_smtp_server):
     """A server that does not announce SMTPUTF8."""
-    handler, controller = _server(free_port, smtputf8=False)
-    yield handler, free_port
-    controller.stop()
+    server = start_smtp_server(Handler(), smtputf8=False)
+    return server.handler, server.port
 
 
 def send_each(port: int, campaign, addresses: list[str]) -> dict[str, Result]:

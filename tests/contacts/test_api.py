@@ -12,7 +12,7 @@ from django.test import Client
 from accounts.models import AuditEntry
 from contacts import services
 from contacts.models import Contact, ContactList, Subscription, Suppression, email_sha256
-from tests.factories import World, make_api_key
+from tests.factories import World
 
 S = Subscription.Status
 
@@ -24,12 +24,6 @@ def _api(secret: str) -> Client:
 @pytest.fixture
 def api(world: World) -> Client:
     return _api(world.alice_key_secret)
-
-
-@pytest.fixture
-def viewer_api(world: World) -> Client:
-    _key, secret = make_api_key(world.account_a, role="viewer", name="read-only key")
-    return _api(secret)
 
 
 def _json(client: Client, method: str, url: str, data: dict | None = None):
@@ -184,6 +178,7 @@ def test_it_refuses_an_address_that_is_already_a_contact(api, world):
 
     assert response.status_code == 409
     assert response.json()["detail"].startswith("email:")
+    assert list(Contact.objects.for_account(world.account_a)) == [world.extras["contact"]]
 
 
 def test_it_shows_a_contact_with_their_subscriptions(api, world):

@@ -16,7 +16,7 @@ from django.test import Client
 
 from contacts.importing.jobs import run_import
 from contacts.models import AttributeDefinition, Contact, ImportJob, Subscription
-from tests.factories import World, make_api_key
+from tests.factories import World
 
 PEOPLE = (
     b"email,first name,plan\n"
@@ -42,12 +42,6 @@ def media_root(settings, tmp_path: Path) -> Path:
 @pytest.fixture
 def api(world: World) -> Client:
     return _api(world.alice_key_secret)
-
-
-@pytest.fixture
-def viewer_api(world: World) -> Client:
-    _key, secret = make_api_key(world.account_a, role="viewer", name="read-only key")
-    return _api(secret)
 
 
 @pytest.fixture
@@ -118,6 +112,7 @@ def test_it_refuses_a_request_without_a_file(api, world):
 
     assert response.status_code == 400
     assert response.json()["detail"].startswith("file:")
+    assert list(ImportJob.objects.for_account(world.account_a)) == [world.extras["import"]]
 
 
 # Start
@@ -161,6 +156,8 @@ def test_it_names_a_new_attribute_that_cannot_be_declared_as_a_mapping_error(api
     assert response.status_code == 400
     assert response.json()["detail"].startswith("mapping:")
     assert "city" in response.json()["detail"]
+    uploaded.refresh_from_db()
+    assert uploaded.status == ImportJob.Status.UPLOADED
 
 
 @pytest.mark.parametrize(
@@ -240,11 +237,15 @@ def test_it_imports_a_file_and_reports_its_outcome(api, world, uploaded):
 
 def test_it_refuses_to_start_an_import_twice(api, uploaded):
     assert _start(api, uploaded.pk, mapping={"0": "email"}).status_code == 202
+    uploaded.refresh_from_db()
+    started = (uploaded.status, uploaded.mapping)
 
     response = _start(api, uploaded.pk, mapping={"0": "email"})
 
     assert response.status_code == 409
     assert "can start only once" in response.json()["detail"]
+    uploaded.refresh_from_db()
+    assert (uploaded.status, uploaded.mapping) == started
 
 
 def test_it_defuses_formulas_in_the_rejects_file(api, world):

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from datetime import timedelta
 
 import pytest
 import time_machine
-from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -21,7 +19,6 @@ from django.utils import timezone
 
 from accounts.models import Account, AuditEntry, User
 from accounts.roles import Role
-from config.celery import app
 from contacts import services
 from contacts.importing.jobs import import_configure, import_upload, run_import
 from contacts.models import Contact, DataRequest, Subscription, Suppression, email_sha256
@@ -29,6 +26,7 @@ from contacts.tokens import make_token
 from privacy import data_requests
 from tests.contacts.test_erasure import events_of, give_history
 from tests.factories import World, add_member, make_user
+from tests.workers import wait_until
 
 URL = "/your-data/"
 ERIN = "erin@alpha.test"
@@ -585,16 +583,8 @@ def test_operators_find_requests_by_address_in_the_admin_and_change_nothing(pers
 # --- Through a real worker ----------------------------------------------------------------
 
 
-@pytest.fixture
-def celery_worker(transactional_db):
-    with start_worker(app, perform_ping_check=False, pool="solo", loglevel="WARNING"):
-        yield
-
-
 def _wait_for_mail(count: int) -> None:
-    deadline = time.monotonic() + 15
-    while len(mail.outbox) < count and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: len(mail.outbox) >= count, timeout=15, message=f"{count} mails sent")
 
 
 def test_a_worker_mails_the_link_and_the_customers_notice(world, celery_worker):

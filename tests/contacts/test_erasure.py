@@ -15,14 +15,13 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import AuditEntry
-from accounts.roles import Role
 from campaigns.models import Campaign, Delivery, DeliveryBody, Link
 from contacts import services, subscribing
 from contacts.importing.jobs import import_configure, import_upload, run_import
 from contacts.models import Contact, ContactList, Subscription, Suppression, email_sha256
 from events.models import Event
 from privacy import erasure
-from tests.factories import World, add_member, make_api_key, make_user
+from tests.factories import World, make_api_key
 
 ERIN = "erin@alpha.test"
 
@@ -302,14 +301,9 @@ def test_an_editor_erases_and_the_contact_is_gone_from_lists_and_exports(bob_cli
     assert entry.actor == world.bob
 
 
-def test_a_viewer_can_neither_erase_nor_export(world, erin):
-    viewer = make_user("vera@alpha.test")
-    add_member(world.account_a, viewer, Role.VIEWER)
-    client = Client()
-    client.force_login(viewer, backend="allauth.account.auth_backends.AuthenticationBackend")
-
-    assert client.post(f"/contacts/{erin.pk}/erase/").status_code == 403
-    assert client.get(f"/contacts/{erin.pk}/export.json").status_code == 403
+def test_a_viewer_can_neither_erase_nor_export(erin, vera_client):
+    assert vera_client.post(f"/contacts/{erin.pk}/erase/").status_code == 403
+    assert vera_client.get(f"/contacts/{erin.pk}/export.json").status_code == 403
     assert Contact.objects.filter(pk=erin.pk).exists()
 
 
@@ -391,12 +385,9 @@ def test_the_api_shows_a_tracking_objection_on_the_contact(api, erin):
     assert response.json()["tracking_objected_at"]
 
 
-def test_a_viewer_key_can_neither_erase_nor_export(world, erin):
-    _key, secret = make_api_key(world.account_a, role=Role.VIEWER, name="read-only")
-    viewer = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
-
-    assert viewer.post(f"/api/v1/contacts/{erin.pk}/erase/").status_code == 403
-    assert viewer.get(f"/api/v1/contacts/{erin.pk}/export/").status_code == 403
+def test_a_viewer_key_can_neither_erase_nor_export(erin, viewer_api):
+    assert viewer_api.post(f"/api/v1/contacts/{erin.pk}/erase/").status_code == 403
+    assert viewer_api.get(f"/api/v1/contacts/{erin.pk}/export/").status_code == 403
     assert Contact.objects.filter(pk=erin.pk).exists()
 
 

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
-import pytest
-from celery.contrib.testing.worker import start_worker
 from django.core import mail
 from django.test import Client
 
-from config.celery import app
 from contacts.models import Subscription
 from contacts.subscribing import form_key
-
-
-@pytest.fixture
-def celery_worker(transactional_db):
-    with start_worker(app, perform_ping_check=False, pool="solo", loglevel="WARNING"):
-        yield
+from tests.workers import wait_until
 
 
 def test_it_mails_the_confirmation_from_a_worker(world, celery_worker):
@@ -31,8 +21,6 @@ def test_it_mails_the_confirmation_from_a_worker(world, celery_worker):
     assert response.status_code == 200
     subscription = Subscription.objects.get(contact__email="zed@example.com")
     assert subscription.status == Subscription.Status.UNCONFIRMED
-    deadline = time.monotonic() + 15
-    while not mail.outbox and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: mail.outbox, timeout=15, message="the confirmation mail")
     assert [m.to for m in mail.outbox] == [["zed@example.com"]]
     assert "/subscribe/confirm/" in mail.outbox[0].body
