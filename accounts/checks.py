@@ -17,7 +17,7 @@ from accounts.models import Account
 def account_scoped_models(
     app_configs: object = None, **kwargs: object
 ) -> list[checks.CheckMessage]:
-    errors = []
+    errors: list[checks.CheckMessage] = []
     for model in apps.get_models():
         if model._meta.app_label not in settings.MISSIVE_APPS or model is Account:
             continue

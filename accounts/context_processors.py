@@ -7,10 +7,10 @@ from accounts.roles import PERMISSIONS
 from accounts.selectors import memberships_of
 
 
-def current_account(request: HttpRequest) -> dict:
+def current_account(request: HttpRequest) -> dict[str, object]:
     membership = getattr(request, "membership", None)
     user = getattr(request, "user", None)
-    context = {
+    context: dict[str, object] = {
         "current_account": None,
         "current_membership": None,
         "perms_in_account": set(),

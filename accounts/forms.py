@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, cast
+
 from allauth.mfa.base.forms import AuthenticateForm, ReauthenticateForm
 from django import forms
 from django.conf import settings
@@ -52,7 +55,7 @@ class AccountSettingsForm(forms.ModelForm):
             "tracking": forms.RadioSelect,
         }
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["tracking"].required = False  # a new account starts per recipient
 
@@ -78,9 +81,11 @@ class InvitationForm(forms.Form):
     email = forms.EmailField(widget=forms.EmailInput(attrs={"placeholder": "teammate@company.com"}))
     role = forms.ChoiceField(initial=Role.EDITOR)
 
-    def __init__(self, *args: object, granter_role: str, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["role"].choices = [
+    def __init__(
+        self, data: Mapping[str, Any] | None = None, *, granter_role: str, **kwargs: Any
+    ) -> None:
+        super().__init__(data, **kwargs)
+        cast(forms.ChoiceField, self.fields["role"]).choices = [
             c for c in role_choices(granter_role) if can_grant(granter_role, c[0])
         ]
 
@@ -97,12 +102,12 @@ class ApiKeyForm(forms.Form):
     )
     role = forms.ChoiceField(initial=Role.EDITOR)
 
-    def __init__(self, *args: object, granter_role: str, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["role"].choices = [
-            (value, label)
-            for value, label in ApiKey._meta.get_field("role").choices
-            if can_grant(granter_role, value)
+    def __init__(
+        self, data: Mapping[str, Any] | None = None, *, granter_role: str, **kwargs: Any
+    ) -> None:
+        super().__init__(data, **kwargs)
+        cast(forms.ChoiceField, self.fields["role"]).choices = [
+            (value, label) for value, label in ApiKey.ROLE_CHOICES if can_grant(granter_role, value)
         ]
 
 
@@ -116,8 +121,8 @@ class AcceptInvitationForm(forms.Form):
         help_text=password_validation.password_validators_help_text_html(),
     )
 
-    def __init__(self, *args: object, email: str, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, data: Mapping[str, Any] | None = None, *, email: str, **kwargs: Any) -> None:
+        super().__init__(data, **kwargs)
         self.email = email
 
     def clean_password(self) -> str:
@@ -140,7 +145,7 @@ class _ThrottledCodeMixin:
     person, then a pause of MFA_LOCKOUT, whatever the code: a stolen password must not
     buy unlimited guesses at six digits."""
 
-    user: object
+    user: User
 
     def clean_code(self) -> str:
         key = f"mfa-failures:{self.user.pk}"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 from django.conf import settings
 from django.contrib import messages
@@ -8,6 +9,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils.functional import SimpleLazyObject
 
+from accounts.http import WebRequest
+from accounts.models import Account, Membership
 from accounts.selectors import SESSION_ACCOUNT_KEY, current_membership, mfa_missing
 from accounts.services import acting_label
 
@@ -21,13 +24,15 @@ class CurrentAccountMiddleware:
     def __init__(self, get_response: Handler) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        def membership():
+    def __call__(self, request: WebRequest) -> HttpResponse:
+        def membership() -> Membership | None:
             return current_membership(request.user, request.session.get(SESSION_ACCOUNT_KEY))
 
-        request.membership = SimpleLazyObject(membership)
-        request.account = SimpleLazyObject(
-            lambda: request.membership.account if request.membership else None
+        # The lazy objects stand in for what they resolve to (a falsy one for nobody).
+        request.membership = cast("Membership | None", SimpleLazyObject(membership))
+        request.account = cast(
+            "Account | None",
+            SimpleLazyObject(lambda: request.membership.account if request.membership else None),
         )
         # An API key's label (accounts.services.acting_label) lasts one request.
         token = acting_label.set(None)
@@ -61,16 +66,16 @@ class RequireMFAMiddleware:
     def __init__(self, get_response: Handler) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: WebRequest) -> HttpResponse:
         if (
             request.user.is_authenticated
             and not request.path.startswith(self.EXEMPT_PREFIXES)
             and request.membership
-            and mfa_missing(request.user, request.account)
+            and mfa_missing(request.user, request.membership.account)
         ):
             messages.warning(
                 request,
-                f"{request.account.name} requires two-factor authentication: "
+                f"{request.membership.account.name} requires two-factor authentication: "
                 "set up an authenticator app to continue.",
             )
             return redirect("mfa_activate_totp")

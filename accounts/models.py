@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import zoneinfo
+from typing import Any, ClassVar
 
 import idna
 from django.conf import settings
@@ -74,10 +75,10 @@ def email_unicode_form(email: str) -> str:
         return email
 
 
-class UserManager(BaseUserManager):
+class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
-    def _create_user(self, email: str, password: str | None, **extra) -> User:
+    def _create_user(self, email: str, password: str | None, **extra: Any) -> User:
         if not email:
             raise ValueError("An email address is required.")
         user = self.model(email=normalize_email(email), **extra)
@@ -85,20 +86,20 @@ class UserManager(BaseUserManager):
         user.save(using=self._db)
         return user
 
-    def create_user(self, email: str, password: str | None = None, **extra) -> User:
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
         extra.setdefault("is_staff", False)
         extra.setdefault("is_superuser", False)
         return self._create_user(email, password, **extra)
 
-    def create_superuser(self, email: str, password: str | None = None, **extra) -> User:
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
         extra.setdefault("is_staff", True)
         extra.setdefault("is_superuser", True)
         return self._create_user(email, password, **extra)
 
-    def get_by_natural_key(self, username: str) -> User:
+    def get_by_natural_key(self, username: str | None) -> User:
         typed = (username or "").strip().lower()
         try:
-            email = normalize_email(username)
+            email = normalize_email(typed)
         except ValidationError:
             raise self.model.DoesNotExist from None
         try:
@@ -113,13 +114,13 @@ class UserManager(BaseUserManager):
 class User(AbstractUser):
     """A person who logs in with an email address. Accounts are reached via Membership."""
 
-    username = None
+    username = None  # type: ignore[assignment]  # no user name: people log in with their email
     email = models.EmailField("email address", unique=True)
 
     USERNAME_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
-    objects = UserManager()
+    objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]  # keyed by email
 
     class Meta:
         constraints = [models.UniqueConstraint(Lower("email"), name="user_email_ci_unique")]
@@ -288,12 +289,14 @@ class ApiKey(models.Model):
     """
 
     PREFIX = "msv_"
+    # A key never acts as an owner: closing the account and its security rules need a person.
+    ROLE_CHOICES = [c for c in Role.choices if c[0] != Role.OWNER]
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=100)
     role = models.CharField(
         max_length=10,
-        choices=[c for c in Role.choices if c[0] != Role.OWNER],
+        choices=ROLE_CHOICES,
         default=Role.EDITOR,
     )
     key_hash = models.CharField(max_length=64, unique=True)

@@ -7,12 +7,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import QuerySet
 
 from accounts.models import AuditEntry, MailFailure, RetentionRun
 from accounts.retention_policy import Policy
 
 
-def _old_audit(now: datetime):
+def _old_audit(now: datetime) -> QuerySet[AuditEntry]:
     return AuditEntry.objects.filter(
         created_at__lt=now - timedelta(days=settings.MISSIVE_RETENTION["audit_log_days"])
     )
@@ -22,7 +23,7 @@ def audit_due(now: datetime) -> int:
     return _old_audit(now).count() + _old_runs(now).count()
 
 
-def _old_runs(now: datetime):
+def _old_runs(now: datetime) -> QuerySet[RetentionRun]:
     # The record of retention runs is kept as long as the audit log.
     return RetentionRun.objects.filter(
         started_at__lt=now - timedelta(days=settings.MISSIVE_RETENTION["audit_log_days"])
@@ -35,7 +36,7 @@ def audit_purge(now: datetime) -> int:
     return deleted + runs
 
 
-def _old_mail_failures(now: datetime):
+def _old_mail_failures(now: datetime) -> QuerySet[MailFailure]:
     return MailFailure.objects.filter(
         created_at__lt=now - timedelta(days=settings.MISSIVE_RETENTION["mail_failures_days"])
     )

@@ -48,9 +48,9 @@ PERMISSIONS: dict[str, frozenset[Perm]] = {
     Role.OWNER: frozenset(Perm),
 }
 
-RANK = {Role.VIEWER: 0, Role.EDITOR: 1, Role.ADMIN: 2, Role.OWNER: 3}
+RANK: dict[str, int] = {Role.VIEWER: 0, Role.EDITOR: 1, Role.ADMIN: 2, Role.OWNER: 3}
 
-DESCRIPTIONS = {
+DESCRIPTIONS: dict[str, str] = {
     Role.OWNER: "Everything, including security rules and closing the account.",
     Role.ADMIN: "Everything but closing the account: members, API keys, settings.",
     Role.EDITOR: "Contacts, lists and campaigns: write, import, export and send.",

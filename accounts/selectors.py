@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from allauth.mfa.models import Authenticator
 from axes.models import AccessFailureLog
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -18,7 +20,9 @@ def memberships_of(user: User) -> QuerySet[Membership]:
     return Membership.objects.filter(user=user).select_related("account").order_by("account__name")
 
 
-def current_membership(user: User, preferred_account_id: object = None) -> Membership | None:
+def current_membership(
+    user: User | AnonymousUser, preferred_account_id: int | str | None = None
+) -> Membership | None:
     """The membership a logged-in user acts through: the account chosen in the session,
     else their oldest one."""
     if not user.is_authenticated:
@@ -35,9 +39,13 @@ def current_membership(user: User, preferred_account_id: object = None) -> Membe
     return memberships.order_by("created_at").first()
 
 
+def has_authenticator_app(user: User) -> bool:
+    return Authenticator.objects.filter(user=user, type="totp").exists()
+
+
 def mfa_missing(user: User, account: Account) -> bool:
     """True when ``account`` requires two-factor authentication and ``user`` has none."""
-    return account.require_mfa and not user.authenticator_set.filter(type="totp").exists()
+    return account.require_mfa and not has_authenticator_app(user)
 
 
 def members(account: Account) -> QuerySet[Membership]:

@@ -9,16 +9,22 @@ that are not there yet, and a rolled-back request sends nothing.
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from celery import current_app
 from django.db import transaction
+
+
+class SendOptions(TypedDict, total=False):
+    countdown: float
 
 
 def enqueue(name: str, *args: object, countdown: float | None = None) -> None:
     """Run the task registered as ``name`` with ``args`` once this transaction commits,
     ``countdown`` seconds later if given."""
-    options = {"countdown": countdown} if countdown else {}
+    options: SendOptions = {"countdown": countdown} if countdown else {}
     transaction.on_commit(lambda: _send(name, list(args), options))
 
 
-def _send(name: str, args: list[object], options: dict[str, object]) -> None:
+def _send(name: str, args: list[object], options: SendOptions) -> None:
     current_app.send_task(name, args=args, **options)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from axes.models import AccessFailureLog
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
 from django.utils import timezone
 
@@ -26,7 +26,7 @@ def purge_expired_invitations() -> int:
 
 
 @shared_task(bind=True, name=mail.SEND_TASK, max_retries=None)
-def send_notice(self, notice: dict, on_failure: list | None = None) -> None:
+def send_notice(self: Task, notice: dict, on_failure: list | None = None) -> None:
     """Send one notice of Missive's own, as ``accounts.mail.send_notice`` rendered it:
     transient failures are retried with a doubling delay, the last failure is recorded."""
     attempt = self.request.retries + 1

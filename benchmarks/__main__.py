@@ -33,7 +33,8 @@ def main(argv: list[str]) -> int:
         return 2
     for name in sorted(names):
         module = importlib.import_module(f"benchmarks.{name}")
-        print(f"\n## {name.removeprefix('bench_')}: {module.__doc__.strip().splitlines()[0]}")
+        summary = (module.__doc__ or name).strip().splitlines()[0]
+        print(f"\n## {name.removeprefix('bench_')}: {summary}")
         print_figures(module.run())
     return 0
 

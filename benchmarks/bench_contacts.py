@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from django.core.files import File
+from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, connections
 from django.test import Client
 from psycopg import sql
@@ -103,7 +103,7 @@ def _export(url: str, user_id: int) -> None:
         User.objects.get(pk=user_id), backend="allauth.account.auth_backends.AuthenticationBackend"
     )
     response = client.get(url)
-    received = sum(len(chunk) for chunk in response.streaming_content)
+    received = sum(len(chunk) for chunk in response)  # streamed, never held whole
     print(f"   export over HTTP: {received / 1e6:.0f} MB")
 
 
@@ -155,7 +155,7 @@ def run() -> list[Figure]:
                 account=account,
                 actor=owner,
                 contact_list=contact_list,
-                upload=File(handle, name="contacts.csv"),
+                upload=UploadedFile(handle, name="contacts.csv", size=path.stat().st_size),
             )
         import_configure(
             job=job,

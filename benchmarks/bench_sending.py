@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import ctypes
 import io
 import logging
 import multiprocessing
@@ -40,7 +41,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
+from typing import TYPE_CHECKING
 from unittest import mock
 
 from django.db import connection, connections
@@ -57,6 +61,11 @@ from benchmarks.harness import (
     scratch_database,
     stop_process,
 )
+
+if TYPE_CHECKING:
+    from accounts.models import Account, User
+    from campaigns.models import Campaign
+    from contacts.models import ContactList
 
 CELERY = str(Path(sys.executable).parent / "celery")
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -234,10 +243,10 @@ def _make_suppressions(account_id: int) -> None:
 
 @dataclass
 class World:
-    owner: object
-    account: object
-    contact_list: object
-    campaign: object
+    owner: User
+    account: Account
+    contact_list: ContactList
+    campaign: Campaign
 
 
 def _make_world(recipients: int) -> World:
@@ -268,7 +277,7 @@ def _make_world(recipients: int) -> World:
 # -- the SMTP sink ---------------------------------------------------------------------------
 
 
-def _sink_main(port, count, ready, stock: bool) -> None:
+def _sink_main(port: ctypes.c_int, count: ctypes.c_longlong, ready: EventType, stock: bool) -> None:
     """An aiosmtpd server that counts each message and discards it.
 
     aiosmtpd reads DATA a line at a time (some 250 lines of quoted-printable here), which
@@ -276,12 +285,12 @@ def _sink_main(port, count, ready, stock: bool) -> None:
     message is read in blocks up to its end instead, so the sink is not what limits the
     baseline. Everything else (commands, replies, the handler hook) is aiosmtpd's own.
     """
-    from aiosmtpd.smtp import SMTP
+    from aiosmtpd.smtp import SMTP, Envelope, Session
 
     logging.getLogger("mail.log").setLevel(logging.ERROR)
 
     class Counter:
-        async def handle_DATA(self, server, session, envelope) -> str:
+        async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
             count.value += 1
             return "250 2.0.0 Ok: queued"
 
@@ -289,6 +298,7 @@ def _sink_main(port, count, ready, stock: bool) -> None:
         async def smtp_DATA(self, arg: str) -> None:
             if await self.check_helo_needed():
                 return
+            assert self.envelope is not None, "aiosmtpd makes one per session"
             if not self.envelope.rcpt_tos:
                 await self.push("503 Error: need RCPT command")
                 return
@@ -324,13 +334,18 @@ def _sink_main(port, count, ready, stock: bool) -> None:
 
 @dataclass
 class Sink:
-    process: multiprocessing.Process
+    process: BaseProcess
     port: int
-    counter: object
+    counter: ctypes.c_longlong
 
     @property
     def count(self) -> int:
         return self.counter.value
+
+    @property
+    def pid(self) -> int:
+        assert self.process.pid is not None, "the sink is started"
+        return self.process.pid
 
 
 @contextmanager
@@ -625,7 +640,7 @@ def run() -> list[Figure]:
             )
 
             # The baseline, with the sink's own CPU time per message.
-            meter = CpuMeter({"sink": sink.process.pid, "client": time.process_time})
+            meter = CpuMeter({"sink": sink.pid, "client": time.process_time})
             before = sink.count
             meter.start()
             bare_seconds = bare_smtplib(sink.port, messages, recipients)
@@ -661,7 +676,7 @@ def run() -> list[Figure]:
                         "celery worker": workers.process.pid,
                         "postgresql": postgres,
                         "redis": redis_pid(),
-                        "smtp sink": sink.process.pid,
+                        "smtp sink": sink.pid,
                         "this process (polling)": time.process_time,
                     }
                 )

@@ -3,7 +3,7 @@ contacts (registered in ``CampaignsConfig.ready``, see contacts/merge_tags.py)."
 
 from __future__ import annotations
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
@@ -20,7 +20,7 @@ NOT_SENT = (State.DRAFT, State.SCHEDULED, State.SENDING, State.PAUSED)
 SENDING = (State.SENDING, State.PAUSED)
 
 
-def _candidates(account: Account, name: str):
+def _candidates(account: Account, name: str) -> QuerySet[Campaign]:
     needle = f"attributes.{name}"
     contains = Q()
     for part in PARTS:

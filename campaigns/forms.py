@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from collections.abc import Mapping
+from typing import Any, cast
 
 from django import forms
 from django.utils import timezone
@@ -21,16 +23,19 @@ class NewCampaignForm(forms.Form):
     )
     start_from = forms.ChoiceField(label="Start from")
 
-    def __init__(self, *args: object, account: Account, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self, data: Mapping[str, Any] | None = None, *, account: Account, **kwargs: Any
+    ) -> None:
+        super().__init__(data, **kwargs)
         choices = [("blank", "A blank page")]
         choices += [(f"starter:{s.key}", f"Starter: {s.name}") for s in STARTERS]
         choices += [
             (f"template:{t.pk}", f"Your template: {t.name}")
             for t in Template.objects.for_account(account)
         ]
-        self.fields["start_from"].choices = choices
-        self.fields["start_from"].initial = "starter:newsletter"
+        start_from = cast(forms.ChoiceField, self.fields["start_from"])
+        start_from.choices = choices
+        start_from.initial = "starter:newsletter"
 
 
 class CampaignForm(forms.ModelForm):
@@ -67,9 +72,12 @@ class CampaignForm(forms.ModelForm):
             "text_is_custom": "Otherwise the text part is made from the HTML each time you save.",
         }
 
-    def __init__(self, *args: object, account: Account, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["lists"].queryset = ContactList.objects.for_account(account)
+    def __init__(
+        self, data: Mapping[str, Any] | None = None, *, account: Account, **kwargs: Any
+    ) -> None:
+        super().__init__(data, **kwargs)
+        lists = cast(forms.ModelMultipleChoiceField, self.fields["lists"])
+        lists.queryset = ContactList.objects.for_account(account)
 
 
 class TestSendForm(forms.Form):
@@ -104,8 +112,10 @@ class ScheduleForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
 
-    def __init__(self, *args: object, time_zone: str, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self, data: Mapping[str, Any] | None = None, *, time_zone: str, **kwargs: Any
+    ) -> None:
+        super().__init__(data, **kwargs)
         self.zone = zoneinfo.ZoneInfo(time_zone)
         self.fields["when"].help_text = f"In the account's time zone, {time_zone}."
 

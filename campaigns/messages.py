@@ -20,12 +20,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from email.header import Header
 from email.headerregistry import Address
+from email.message import Message
 from email.utils import formataddr, formatdate
 from urllib.parse import quote
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.core.mail.message import SafeMIMEMultipart
 from django.urls import reverse
 from django.utils.encoding import punycode
 
@@ -166,8 +166,11 @@ class _CampaignEmail(EmailMultiAlternatives):
     encoding of those headers instead. Providers' APIs read the attributes, unencoded."""
 
     folded: dict[str, list[str]]
+    # anymail's: what the provider echoes back in its webhooks
+    metadata: dict[str, str]
 
-    def message(self) -> SafeMIMEMultipart:
+    # Django 5.2's signature (a SafeMIMEMultipart here); django-stubs describes Django 6's.
+    def message(self) -> Message:  # type: ignore[override]
         mime = super().message()
         for name, words in getattr(self, "folded", {}).items():
             # ASCII words, folded by the generator between them, never inside one.

@@ -28,6 +28,7 @@ import re
 from collections.abc import Iterator, Mapping
 from datetime import date, datetime
 from types import MappingProxyType
+from typing import cast
 
 from django.template import (
     Context,
@@ -40,6 +41,7 @@ from django.template import (
 from django.template.base import (
     FilterExpression,
     Lexer,
+    Node,
     NodeList,
     Origin,
     Parser,
@@ -50,7 +52,6 @@ from django.template.base import (
     VariableNode,
     tag_re,
 )
-from django.template.library import import_library
 from django.utils.safestring import SafeData
 
 ALLOWED_FIELDS: tuple[str, ...] = (
@@ -105,17 +106,15 @@ _library.tag("if", defaulttags.do_if)
 
 
 class _MergeTagEngine(Engine):
-    # Engine.__init__ prepends these (defaulttags, defaultfilters, loader_tags) to the
-    # builtins it is given: a merge-tag engine must not have them.
-    default_builtins: list[str] = []
-
-    def get_template_builtins(self, builtins: list[Library | str]) -> list[Library]:
-        return [b if isinstance(b, Library) else import_library(b) for b in builtins]
+    def get_template_builtins(self, builtins: list[str]) -> list[Library]:
+        # Engine.__init__ asks for its builtins here, Django's own (defaulttags,
+        # defaultfilters, loader_tags) first: a merge-tag engine has only its library.
+        return [_library]
 
 
 def _engine(autoescape: bool) -> Engine:
     return _MergeTagEngine(
-        builtins=[_library],
+        builtins=[],
         libraries={},
         loaders=[],
         context_processors=[],
@@ -177,23 +176,32 @@ def _syntax_problem(error: TemplateSyntaxError) -> str:
 
 def _condition_expressions(condition: object) -> Iterator[FilterExpression]:
     if isinstance(condition, defaulttags.TemplateLiteral):
-        yield condition.value
+        # The literal of an {% if %} wraps the FilterExpression it was made from.
+        yield cast(FilterExpression, condition.value)
         return
     for operand in (getattr(condition, "first", None), getattr(condition, "second", None)):
         if operand is not None:
             yield from _condition_expressions(operand)
 
 
+def _line(node: Node) -> int:
+    # The parser hands every node its token, and the lexer numbers every token.
+    token = node.token
+    assert token is not None
+    assert token.lineno is not None
+    return token.lineno
+
+
 def _expressions(nodelist: NodeList) -> Iterator[tuple[FilterExpression, int]]:
     """Every filter expression of a compiled template, with its line."""
     for node in nodelist:
         if isinstance(node, VariableNode):
-            yield node.filter_expression, node.token.lineno
+            yield node.filter_expression, _line(node)
         elif isinstance(node, defaulttags.IfNode):
             for condition, body in node.conditions_nodelists:
                 if condition is not None:
                     for expression in _condition_expressions(condition):
-                        yield expression, node.token.lineno
+                        yield expression, _line(node)
                 yield from _expressions(body)
         elif not isinstance(node, TextNode):
             raise TemplateRefused([f"Unexpected {type(node).__name__} in a merge-tag template."])
@@ -253,8 +261,8 @@ def check_template(text: str, *, attribute_names: set[str]) -> list[str]:
     for expression, line in expressions:
         for variable in _variables(expression):
             problem = _variable_problem(variable, line, attribute_names)
-            if problem and variable.var not in seen:
-                seen.add(variable.var)
+            if problem and str(variable.var) not in seen:
+                seen.add(str(variable.var))
                 problems.append(problem)
     return problems
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import QuerySet
 
 from accounts.retention_policy import Policy
 from campaigns.models import DeliveryBody
@@ -15,7 +16,7 @@ from campaigns.models import DeliveryBody
 CHUNK = 10_000
 
 
-def _expired(now: datetime):
+def _expired(now: datetime) -> QuerySet[DeliveryBody]:
     days = settings.MISSIVE_RETENTION["message_bodies_days"]
     return DeliveryBody.objects.filter(created_at__lt=now - timedelta(days=days))
 

@@ -13,7 +13,7 @@ import smtplib
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from anymail.exceptions import (
     AnymailAPIError,
@@ -26,6 +26,7 @@ from anymail.exceptions import (
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import get_connection
+from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.utils import DNS_NAME
 from django.utils.module_loading import import_string
 
@@ -67,7 +68,7 @@ class Transport(Protocol):
 class SmtpTransport:
     """Plain SMTP, one connection per batch, MIME written by ``MessageFactory.as_bytes``."""
 
-    def __init__(self, options: Mapping[str, object]) -> None:
+    def __init__(self, options: Mapping[str, Any]) -> None:
         self.host = str(options["EMAIL_HOST"])
         self.port = int(options["EMAIL_PORT"])
         self.username = str(options.get("EMAIL_HOST_USER") or "")
@@ -141,6 +142,7 @@ class SmtpTransport:
         return Result(Result.SENT, message.message_id)
 
     def _reset(self) -> None:
+        assert self.connection is not None, "open() first"
         try:
             self.connection.rset()
         except (smtplib.SMTPException, OSError) as error:
@@ -177,10 +179,10 @@ class DjangoTransport:
     """Any Django email backend: django-anymail's providers, and locmem/console in
     development and tests. The provider's message id is kept when it gives one."""
 
-    def __init__(self, backend: str, options: Mapping[str, object]) -> None:
+    def __init__(self, backend: str, options: Mapping[str, Any]) -> None:
         self.backend = backend
         self.options = dict(options)
-        self.connection = None
+        self.connection: BaseEmailBackend | None = None
         self.metadata = True
         self.ascii_headers = False
 
@@ -201,6 +203,7 @@ class DjangoTransport:
         self.ascii_headers = esp_name in ASCII_HEADERS_ONLY
 
     def send(self, factory: MessageFactory, message: Outgoing) -> Result:
+        assert self.connection is not None, "open() first"
         try:
             email = factory.as_email_message(message, self.connection, metadata=self.metadata)
             if self.ascii_headers:
@@ -278,7 +281,7 @@ def _status_code(error: AnymailAPIError) -> int | None:
     return None
 
 
-def _backend_options(name: str) -> tuple[str, dict[str, object]]:
+def _backend_options(name: str) -> tuple[str, dict[str, Any]]:
     """(Django backend path, options) of a configured sending backend."""
     if name and name != "default":
         spec = settings.MISSIVE_SENDING_BACKENDS.get(name.lower())

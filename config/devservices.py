@@ -73,12 +73,12 @@ def _forget_dead_handles(pgdata: Path) -> None:
 
 
 def _start_postgres(keep: list[Any]) -> str:
-    import pgserver
     import psycopg
+    from pgserver.postgres_server import get_server
 
     started = time.monotonic()
     _forget_dead_handles(VAR_DIR / "postgres")
-    server = pgserver.get_server(VAR_DIR / "postgres", cleanup_mode="stop")
+    server = get_server(VAR_DIR / "postgres", cleanup_mode="stop")
     keep.append(server)
     admin_uri = server.get_uri()
     with psycopg.connect(admin_uri, autocommit=True) as conn:

@@ -59,7 +59,7 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
 
 
 def _query_flag(query: dict[str, list[str]], key: str) -> bool:
-    values = query.get(key)
+    values = query.get(key, [])
     return bool(values) and values[-1].strip().lower() in _TRUE
 
 

@@ -9,15 +9,21 @@ SHA-256. Removals go through the service, so an account's activity log records t
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING, Any
 
+from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.http import logged_in_user
 from contacts import services, suppressing
 from contacts.forms_suppressions import PlatformSuppressionForm
 from contacts.models import DataRequest, Suppression, email_sha256_forms
+
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldGroups
 
 HEX = re.compile(r"^[0-9a-f]{6,64}$")
 
@@ -55,28 +61,42 @@ class SuppressionAdmin(admin.ModelAdmin):
 
     @admin.display(description="list", ordering="account__name")
     def scope(self, obj: Suppression) -> str:
-        return obj.account.name if obj.account_id else "Platform-wide"
+        return obj.account.name if obj.account is not None else "Platform-wide"
 
-    def get_form(self, request: HttpRequest, obj: Suppression | None = None, **kwargs):
+    def get_form(
+        self,
+        request: HttpRequest,
+        obj: Suppression | None = None,
+        change: bool = False,
+        **kwargs: Any,
+    ) -> type[forms.ModelForm[Suppression]]:
         if obj is None:
             kwargs["form"] = PlatformSuppressionForm
-        return super().get_form(request, obj, **kwargs)
+        return super().get_form(request, obj, change, **kwargs)
 
-    def get_fields(self, request: HttpRequest, obj: Suppression | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Suppression | None = None) -> _FieldGroups:
         if obj is None:
             return ["email", "reason", "note"]
-        return self.fields
+        return super().get_fields(request, obj)
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Suppression | None = None):
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: Suppression | None = None
+    ) -> list[str] | tuple[str, ...]:
         return self.readonly_fields if obj is not None else []
 
-    def save_model(self, request: HttpRequest, obj: Suppression, form, change: bool) -> None:
+    def save_model(
+        self,
+        request: HttpRequest,
+        obj: Suppression,
+        form: forms.ModelForm[Suppression],
+        change: bool,
+    ) -> None:
         if change:
             super().save_model(request, obj, form, change)
             return
         created = suppressing.platform_suppression_add(
             email=form.cleaned_data["email"],
-            actor=request.user,
+            actor=logged_in_user(request),
             reason=form.cleaned_data["reason"],
             note=form.cleaned_data["note"],
         )
@@ -84,11 +104,11 @@ class SuppressionAdmin(admin.ModelAdmin):
         obj.__dict__.update(created.__dict__)
 
     def delete_model(self, request: HttpRequest, obj: Suppression) -> None:
-        services.suppression_remove(suppression=obj, actor=request.user)
+        services.suppression_remove(suppression=obj, actor=logged_in_user(request))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         for suppression in queryset.select_related("account"):
-            services.suppression_remove(suppression=suppression, actor=request.user)
+            services.suppression_remove(suppression=suppression, actor=logged_in_user(request))
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str

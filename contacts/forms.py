@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, cast
+
 from django import forms
 
 from accounts.models import Account
@@ -24,8 +27,10 @@ class ContactForm(forms.Form):
     first_name = forms.CharField(max_length=150, required=False)
     last_name = forms.CharField(max_length=150, required=False)
 
-    def __init__(self, *args: object, account: Account, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self, data: Mapping[str, Any] | None = None, *, account: Account, **kwargs: Any
+    ) -> None:
+        super().__init__(data, **kwargs)
         self.definitions = list(AttributeDefinition.objects.for_account(account))
         for definition in self.definitions:
             widget = (
@@ -64,9 +69,12 @@ class NewContactForm(ContactForm):
         help_text="For example: “signed up at our shop on 3 May, paper form kept”.",
     )
 
-    def __init__(self, *args: object, account: Account, **kwargs: object) -> None:
-        super().__init__(*args, account=account, **kwargs)
-        self.fields["lists"].queryset = ContactList.objects.for_account(account)
+    def __init__(
+        self, data: Mapping[str, Any] | None = None, *, account: Account, **kwargs: Any
+    ) -> None:
+        super().__init__(data, account=account, **kwargs)
+        lists = cast(forms.ModelMultipleChoiceField, self.fields["lists"])
+        lists.queryset = ContactList.objects.for_account(account)
 
 
 class AttributeForm(forms.ModelForm):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django import forms
@@ -24,8 +25,14 @@ class AttributeRenameForm(forms.Form):
         "it renders empty.",
     )
 
-    def __init__(self, *args: Any, definition: AttributeDefinition, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        data: Mapping[str, Any] | None = None,
+        *,
+        definition: AttributeDefinition,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(data, **kwargs)
         self.definition = definition
 
     def clean_name(self) -> str:
@@ -41,8 +48,14 @@ class AttributeRetypeForm(forms.Form):
     # only while that many still would be.
     drops = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
 
-    def __init__(self, *args: Any, definition: AttributeDefinition, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        data: Mapping[str, Any] | None = None,
+        *,
+        definition: AttributeDefinition,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(data, **kwargs)
         self.definition = definition
 
     def clean_type(self) -> str:

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from django import forms
 
 from contacts.importing.sniff import new_attribute_name
@@ -37,8 +40,10 @@ class MappingForm(forms.Form):
         help_text="Otherwise their stored fields are kept and only the subscription is added.",
     )
 
-    def __init__(self, *args: object, job: ImportJob, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self, data: Mapping[str, Any] | None = None, *, job: ImportJob, **kwargs: Any
+    ) -> None:
+        super().__init__(data, **kwargs)
         self.job = job
         attributes = AttributeDefinition.objects.for_account(job.account)
         choices = [
@@ -77,8 +82,9 @@ class MappingForm(forms.Form):
     def mapping(self) -> dict[str, str]:
         return {name.removeprefix("col_"): self.cleaned_data[name] for name in self.column_fields}
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         if self.column_fields and all(f in cleaned for f in self.column_fields):
             emails = [f for f in self.column_fields if cleaned[f] == "email"]
             if len(emails) != 1:

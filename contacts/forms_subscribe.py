@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from django import forms
 
 from contacts.models import ContactList
@@ -34,8 +37,10 @@ class SubscribeForm(forms.Form):
         widget=forms.TextInput(attrs={"tabindex": "-1", "autocomplete": "off"}),
     )
 
-    def __init__(self, *args: object, contact_list: ContactList, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self, data: Mapping[str, Any] | None = None, *, contact_list: ContactList, **kwargs: Any
+    ) -> None:
+        super().__init__(data, **kwargs)
         self.fields["consent"].label = consent_wording(contact_list)
 
     @property

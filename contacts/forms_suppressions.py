@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
 
 from contacts import suppressing
 from contacts.models import Suppression, email_sha256_forms
@@ -55,12 +58,12 @@ class SuppressionImportForm(_ReasonAndNote):
 
     field_order = ["file", "reason", "note"]
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Its fields share names with the add form's, on the same page: not their ids.
         kwargs.setdefault("auto_id", "import_%s")
         super().__init__(*args, **kwargs)
 
-    def clean_file(self):
+    def clean_file(self) -> UploadedFile:
         upload = self.cleaned_data["file"]
         if upload.size > suppressing.MAX_UPLOAD_BYTES:
             raise ValidationError("The file is larger than 5 MB: split it, or import it in parts.")
@@ -91,7 +94,7 @@ class PlatformSuppressionForm(forms.ModelForm):
         model = Suppression
         fields = ["reason", "note"]
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["reason"].initial = Suppression.Reason.DO_NOT_CONTACT
 

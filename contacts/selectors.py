@@ -180,7 +180,9 @@ def contacts_page(
     """One page of contacts, by keyset: the cost of page 1,000 is the cost of page 1.
     ``cursor`` reads the page after a row, ``before`` the page before one."""
     sort = sort if sort in SORTS else "email"
-    queryset = Contact.objects.for_account(account).alias(email_key=Lower("email"))
+    queryset: QuerySet[Contact] = Contact.objects.for_account(account).alias(
+        email_key=Lower("email")
+    )
     if contact_list is not None:
         memberships = Subscription.objects.filter(contact_list=contact_list, contact=OuterRef("pk"))
         if status:

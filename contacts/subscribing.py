@@ -100,6 +100,7 @@ def consent_wording(contact_list: ContactList) -> str:
 
 def _consent_stamp(subscription: Subscription) -> int:
     """The consent time in microseconds, exact: it binds a link to one request."""
+    assert subscription.consent_at is not None, "a request to confirm records its time"
     return (subscription.consent_at - _EPOCH) // timedelta(microseconds=1)
 
 
@@ -118,11 +119,12 @@ def subscription_for_confirm_token(token: str) -> Subscription | None:
     token, a link from an earlier request, a subscription gone or unsubscribed since, or
     an account closed since."""
     payload = read_token(CONFIRM_PURPOSE, token, max_age=CONFIRM_LIFETIME)
-    if payload is None or not isinstance(payload.get("s"), int):
+    subscription_id = payload.get("s") if payload is not None else None
+    if payload is None or not isinstance(subscription_id, int):
         return None
     subscription = (
         Subscription.objects.select_related("contact", "contact_list__account")
-        .filter(pk=payload["s"], contact_list__account__status=Account.Status.ACTIVE)
+        .filter(pk=subscription_id, contact_list__account__status=Account.Status.ACTIVE)
         .first()
     )
     if subscription is None or subscription.consent_at is None:
@@ -214,25 +216,25 @@ def subscription_confirm(*, subscription: Subscription) -> Subscription | None:
     press changes nothing. An address suppressed since the request is not subscribed
     (the caller shows the same page, so the suppression is not revealed). None: the
     subscription was deleted a moment ago."""
-    subscription = (
+    locked = (
         Subscription.objects.select_for_update(of=("self",))
         .select_related("contact", "contact_list__account")
         .filter(pk=subscription.pk)
         .first()
     )
-    if subscription is None or subscription.status != S.UNCONFIRMED:
-        return subscription
-    contact = subscription.contact
-    if is_suppressed(subscription.contact_list.account, contact.email):
-        return subscription
+    if locked is None or locked.status != S.UNCONFIRMED:
+        return locked
+    contact = locked.contact
+    if is_suppressed(locked.contact_list.account, contact.email):
+        return locked
     now = timezone.now()
-    subscription.status = S.SUBSCRIBED
-    subscription.confirmed_at = now
-    subscription.updated_at = now
-    subscription.save(update_fields=["status", "confirmed_at", "updated_at"])
-    forget_list_counts([subscription.contact_list_id])
+    locked.status = S.SUBSCRIBED
+    locked.confirmed_at = now
+    locked.updated_at = now
+    locked.save(update_fields=["status", "confirmed_at", "updated_at"])
+    forget_list_counts([locked.contact_list_id])
     _touch(contact, now)
-    return subscription
+    return locked
 
 
 def _contact_for_form(account: Account, email: str, first_name: str) -> Contact:

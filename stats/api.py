@@ -97,7 +97,7 @@ class ReportMachineSerializer(serializers.Serializer):
         help_text="apple_mpp, prefetch, scanner, automation, no_agent, timing or provider; "
         "empty for events recorded before reasons were kept.",
     )
-    label = serializers.CharField(read_only=True)
+    label = serializers.CharField(read_only=True)  # type: ignore[assignment]  # a declared field: DRF takes it off the class
     opens = _count()
     clicks = _count()
 

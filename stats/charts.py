@@ -52,7 +52,7 @@ def timeline_svg(
     def x(i: int) -> float:
         return LEFT + (i + 0.5) * step
 
-    def y(value: int) -> float:
+    def y(value: float) -> float:
         return TOP + plot_h - value / top_value * plot_h
 
     parts = [

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from django.db.models import F, Sum
+from django.db.models.expressions import Combinable
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -312,7 +313,8 @@ def _timeline(
     tz = ZoneInfo(account.time_zone)
     split = origin + HOURLY_SPAN
     rows = HourlyStats.objects.for_account(account).filter(campaign=campaign)
-    opens, clicks = F("opens"), F("clicks")
+    opens: Combinable = F("opens")
+    clicks: Combinable = F("clicks")
     if include_machines:
         opens, clicks = opens + F("machine_opens"), clicks + F("machine_clicks")
     by_hour = {

@@ -58,6 +58,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 
 from events.models import Event
@@ -376,14 +377,16 @@ WHERE locktype = 'virtualxid' AND virtualxid = ANY(%s)
 """
 
 
-def _alive(cursor, writers: list[str]) -> list[str]:
+def _alive(cursor: CursorWrapper, writers: list[str]) -> list[str]:
     if not writers:
         return []
     cursor.execute(_ALIVE_SQL, [writers])
     return sorted(row[0] for row in cursor.fetchall())
 
 
-def _wait_for_writers(cursor, writers: list[str], wait: float, poll: float) -> list[str]:
+def _wait_for_writers(
+    cursor: CursorWrapper, writers: list[str], wait: float, poll: float
+) -> list[str]:
     """The writers still at work after waiting up to ``wait`` seconds for them to end."""
     deadline = time.monotonic() + wait
     alive = _alive(cursor, writers)
@@ -452,6 +455,8 @@ def rollup(*, wait: float = 2.0, poll: float = 0.005) -> RollupRun:
         writers = _wait_for_writers(cursor, [row[0] for row in cursor.fetchall()], wait, poll)
         pending_alive = _alive(cursor, pending_writers) if pending_id is not None else []
 
+        # The horizon to fold next time: (last event id, as of, writers still open then).
+        pending: tuple[int | None, datetime | None, list[str]]
         if not writers:
             upto, as_of = high, now
             pending = (None, None, [])

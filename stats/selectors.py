@@ -11,7 +11,8 @@ from events.models import Event
 
 def contact_activity(account: Account, contact: Contact, *, limit: int = 20) -> list[Activity]:
     """The newest events of the messages sent to ``contact`` (their last 200 campaigns)."""
-    deliveries = dict(
+    # Looked up by an event's ids, which may be empty.
+    deliveries: dict[int | None, str] = dict(
         Delivery.objects.for_account(account)
         .filter(contact=contact)
         .order_by("-pk")
@@ -25,7 +26,9 @@ def contact_activity(account: Account, contact: Contact, *, limit: int = 20) -> 
         .order_by("-occurred_at")[:limit]
     )
     link_ids = {e.link_id for e in events if e.link_id}
-    links = dict(Link.objects.for_account(account).filter(pk__in=link_ids).values_list("pk", "url"))
+    links: dict[int | None, str] = dict(
+        Link.objects.for_account(account).filter(pk__in=link_ids).values_list("pk", "url")
+    )
     return [
         Activity(
             occurred_at=e.occurred_at,

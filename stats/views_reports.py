@@ -12,6 +12,7 @@ from django.shortcuts import render
 from django.utils.text import slugify
 from django.views.decorators.http import require_safe
 
+from accounts.http import AccountRequest
 from accounts.roles import Perm
 from accounts.scoping import get_for_account_or_404
 from accounts.views.decorators import account_required
@@ -29,7 +30,7 @@ def _include_machines(request: HttpRequest) -> bool:
 
 
 def _charts(report: reports.CampaignReport) -> dict[str, str]:
-    charts = {}
+    charts: dict[str, str] = {}
     if report.hourly:
         charts["hourly_chart"] = timeline_svg(
             report.hourly,
@@ -51,7 +52,7 @@ def _charts(report: reports.CampaignReport) -> dict[str, str]:
 
 @require_safe
 @account_required(Perm.VIEW)
-def campaign_report(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def campaign_report(request: AccountRequest, campaign_id: int) -> HttpResponse:
     campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
     report = reports.campaign_report(
         request.account, campaign, include_machines=_include_machines(request)
@@ -73,7 +74,7 @@ def campaign_report(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 @require_safe
 @account_required(Perm.EXPORT)
-def campaign_report_csv(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def campaign_report_csv(request: AccountRequest, campaign_id: int) -> HttpResponse:
     campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
     report = reports.campaign_report(
         request.account, campaign, include_machines=_include_machines(request)
@@ -87,7 +88,7 @@ def campaign_report_csv(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 @require_safe
 @account_required(Perm.VIEW)
-def campaign_comparison(request: HttpRequest) -> HttpResponse:
+def campaign_comparison(request: AccountRequest) -> HttpResponse:
     """The account's last campaigns side by side: loaded into the dashboard by htmx."""
     return render(
         request,

@@ -27,6 +27,7 @@ from typing import Any
 
 from anymail.signals import AnymailTrackingEvent, EventType, RejectReason, tracking
 from django.core.exceptions import ImproperlyConfigured
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.urls import URLPattern
 from django.views.decorators.csrf import csrf_exempt
@@ -63,7 +64,9 @@ MAX_KEY = 200
 _DEPRECATED = {"sendinblue_tracking_webhook"}
 
 
-def receive_tracking(sender: object, event: AnymailTrackingEvent, esp_name: str, **kwargs) -> None:
+def receive_tracking(
+    sender: object, event: AnymailTrackingEvent, esp_name: str, **kwargs: object
+) -> None:
     """anymail's ``tracking`` signal (connected in StatsConfig.ready). An exception here
     answers 500, and the provider sends the event again later."""
     feedback = feedback_from_event(event, esp_name)
@@ -111,21 +114,21 @@ def _provider_verdict(event: AnymailTrackingEvent, esp_name: str) -> Outcome | N
     raw = _raw(event)
     if esp_name in ("Brevo", "SendinBlue"):
         return {"hard_bounce": Outcome.HARD_BOUNCE, "soft_bounce": Outcome.SOFT_BOUNCE}.get(
-            raw.get("event")
+            raw.get("event", "")
         )
     if esp_name == "Postmark":
         return {"HardBounce": Outcome.HARD_BOUNCE, "SoftBounce": Outcome.SOFT_BOUNCE}.get(
-            raw.get("Type")
+            raw.get("Type", "")
         )
     if esp_name == "Mailjet" and raw.get("event") == "bounce":
         return Outcome.HARD_BOUNCE if raw.get("hard_bounce") else Outcome.SOFT_BOUNCE
     if esp_name == "Amazon SES":
         return {"Permanent": Outcome.HARD_BOUNCE, "Transient": Outcome.SOFT_BOUNCE}.get(
-            _section(raw, "bounce").get("bounceType")
+            _section(raw, "bounce").get("bounceType", "")
         )
     if esp_name == "SendGrid" and raw.get("event") == "bounce":
         # SendGrid's "blocked": the receiving server refused the sender, not the address.
-        return {"bounce": Outcome.HARD_BOUNCE, "blocked": Outcome.POLICY}.get(raw.get("type"))
+        return {"bounce": Outcome.HARD_BOUNCE, "blocked": Outcome.POLICY}.get(raw.get("type", ""))
     if esp_name == "Postal":
         payload = _section(raw, "payload")
         if payload.get("status") == "HardFail":
@@ -240,7 +243,7 @@ def feedback_from_event(event: AnymailTrackingEvent, esp_name: str) -> Feedback 
 # -- which message it is about ------------------------------------------------------------------
 
 
-def _deliveries():
+def _deliveries() -> QuerySet[Delivery]:
     return Delivery.objects.select_related("campaign__account", "contact")
 
 
@@ -294,7 +297,7 @@ def find_delivery(event: AnymailTrackingEvent, esp_name: str) -> Delivery | None
 def _authenticated_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """anymail's view, answering 403 while it has no way to authenticate a request."""
     view_class = view.view_class  # type: ignore[attr-defined]  # set by View.as_view()
-    initkwargs = view.view_initkwargs  # type: ignore[attr-defined]
+    initkwargs = view.view_initkwargs  # type: ignore[attr-defined]  # likewise
 
     @csrf_exempt
     def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:

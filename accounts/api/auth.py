@@ -6,7 +6,7 @@ Kept apart from the API views: DRF imports these classes while loading its own v
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
@@ -19,6 +19,12 @@ from accounts.roles import Perm, role_can
 
 if TYPE_CHECKING:
     from rest_framework.views import APIView
+
+    # The mixin's methods run inside an APIView; it cannot subclass one at run time,
+    # since rest_framework.views imports this module while it loads.
+    _APIViewBase = APIView
+else:
+    _APIViewBase = object
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,7 @@ def acting_for(request: Request) -> tuple[Account | None, str | None, User | Non
     if isinstance(request.auth, ApiKey):
         return request.auth.account, request.auth.role, None
     membership = getattr(request._request, "membership", None)
-    if membership:
+    if membership and request.user.is_authenticated:
         return membership.account, membership.role, request.user
     return None, None, None
 
@@ -76,7 +82,7 @@ class HasAccount(BasePermission):
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         account, role, _user = acting_for(request)
-        if account is None:
+        if account is None or role is None:
             if request.user and request.user.is_authenticated:
                 self.message = "You are not a member of any account."
             else:
@@ -84,7 +90,11 @@ class HasAccount(BasePermission):
                     "Authenticate with 'Authorization: Bearer <api key>'."
                 )
             return False
-        if not isinstance(request.auth, ApiKey) and selectors.mfa_missing(request.user, account):
+        if (
+            request.user.is_authenticated
+            and not isinstance(request.auth, ApiKey)
+            and selectors.mfa_missing(request.user, account)
+        ):
             self.message = (
                 f"{account.name} requires two-factor authentication: set it up in the app "
                 "before using the API with your login."
@@ -99,15 +109,16 @@ class HasAccount(BasePermission):
         return role_can(role, needed)
 
 
-class AccountAPIMixin:
+class AccountAPIMixin(_APIViewBase):
     """Gives an API view ``self.account``, ``self.role`` and ``self.actor``, and refuses
     a query parameter given twice: every parameter of the API takes one value, and
-    Django would silently keep the last."""
+    Django would silently keep the last.
 
-    request: Request
+    ``account`` and ``role`` are there once ``HasAccount`` (the default permission of
+    every endpoint) has let the request in."""
 
-    def initial(self, request: Request, *args: object, **kwargs: object) -> None:
-        super().initial(request, *args, **kwargs)  # type: ignore[misc]  # before APIView
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
         repeated = [name for name, values in request.query_params.lists() if len(values) > 1]
         if repeated:
             raise exceptions.ValidationError(
@@ -116,11 +127,15 @@ class AccountAPIMixin:
 
     @property
     def account(self) -> Account:
-        return acting_for(self.request)[0]
+        account = acting_for(self.request)[0]
+        assert account is not None, "HasAccount lets no request without an account in"
+        return account
 
     @property
     def role(self) -> str:
-        return acting_for(self.request)[1]
+        role = acting_for(self.request)[1]
+        assert role is not None, "HasAccount lets no request without a role in"
+        return role
 
     @property
     def actor(self) -> User | None:

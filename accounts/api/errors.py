@@ -27,7 +27,7 @@ class ValidationErrorSerializer(ErrorSerializer):
     """A 400: the request is not valid."""
 
     detail = serializers.CharField(help_text="The first error, as `<field>: <message>`.")
-    errors = serializers.DictField(
+    errors = serializers.DictField(  # type: ignore[assignment]  # a declared field: DRF takes it off the class
         help_text="The messages by field name (`non_field_errors` for the request as a "
         "whole); a field holding a list or a mapping has its messages by index or key."
     )

@@ -9,10 +9,16 @@ strictly: a value of the wrong JSON type is a 400 naming the field.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rest_framework import serializers
 from rest_framework.relations import ManyRelatedField, PrimaryKeyRelatedField
+
+if TYPE_CHECKING:
+    # The mixin goes before a Serializer, which has the fields and reads the values.
+    _SerializerBase = serializers.Serializer
+else:
+    _SerializerBase = object
 
 # Field class → the JSON types its value may have, and how to name them to the client.
 JSON_TYPES: list[tuple[type[serializers.Field], tuple[type, ...], str]] = [
@@ -50,21 +56,20 @@ def json_type_error(field: serializers.Field, value: Any) -> str | None:
 # For the serializers of request bodies: each value must have the JSON type its field
 # documents, items of lists and values of objects included. (A comment, not a docstring:
 # drf-spectacular would show a docstring as the description of every such serializer.)
-class StrictJSONMixin:
+class StrictJSONMixin(_SerializerBase):
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, Mapping):
             errors: dict[str, list[str]] = {}
-            # (mixed into a Serializer, which has the fields)
-            for field in self._writable_fields:  # type: ignore[attr-defined]
-                if field.field_name not in data:
+            for field in self._writable_fields:
+                name = field.field_name  # set once the field is bound, as these are
+                if name is None or name not in data:
                     continue
-                message = _deep_type_error(field, data[field.field_name])
+                message = _deep_type_error(field, data[name])
                 if message:
-                    errors[field.field_name] = [message]
+                    errors[name] = [message]
             if errors:
                 raise serializers.ValidationError(errors)
-        # (the Serializer after this mixin reads the values)
-        return super().to_internal_value(data)  # type: ignore[misc]
+        return super().to_internal_value(data)
 
 
 def _deep_type_error(field: serializers.Field, value: Any) -> str | None:

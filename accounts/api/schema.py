@@ -76,13 +76,13 @@ class MissiveAutoSchema(AutoSchema):
         self, field: serializers.Field, direction: str, bypass_extensions: bool = False
     ) -> dict[str, Any]:
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
-        plain_text = (
-            isinstance(field, serializers.CharField)
+        if (
+            direction == "request"
+            and isinstance(field, serializers.CharField)
             and schema.get("type") == "string"
             and not {"pattern", "format", "enum"} & set(schema)
             and not any(isinstance(v, RegexValidator) for v in field.validators)
-        )
-        if direction == "request" and plain_text:
+        ):
             schema["pattern"] = _text_pattern(field)
         return schema
 

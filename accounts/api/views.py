@@ -49,7 +49,7 @@ class AccountView(AccountAPIMixin, generics.RetrieveUpdateAPIView):
     def get_object(self) -> Account:
         return self.account
 
-    def perform_update(self, serializer: AccountSerializer) -> None:
+    def perform_update(self, serializer: serializers.BaseSerializer[Account]) -> None:
         serializer.instance = services.account_update(
             account=Account.objects.get(pk=self.account.pk),
             actor=self.actor,

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import connection
@@ -11,6 +13,7 @@ from django.views.decorators.http import require_POST
 from accounts import selectors, services
 from accounts.closing import closed_memberships
 from accounts.forms import AccountSettingsForm
+from accounts.http import AccountRequest, UserRequest, WebRequest
 from accounts.roles import Perm, role_can
 from accounts.views.decorators import account_required
 
@@ -21,13 +24,13 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: WebRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         return redirect("account_login")
     if not request.membership:
         return redirect("account_closed" if closed_memberships(request.user) else "account_new")
-    account = request.account
-    checklist = [
+    account = request.membership.account
+    checklist: list[dict[str, Any]] = [
         {
             "done": bool(account.postal_address),
             "label": "Add your postal address",
@@ -51,7 +54,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "perm": Perm.VIEW,
         },
         {
-            "done": request.user.authenticator_set.filter(type="totp").exists(),
+            "done": selectors.has_authenticator_app(request.user),
             "label": "Turn on two-factor authentication",
             "why": "Protects your contacts if your password leaks.",
             "url": "mfa_index",
@@ -72,7 +75,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def account_new(request: HttpRequest) -> HttpResponse:
+def account_new(request: UserRequest) -> HttpResponse:
     """Create an account: for a person who belongs to none (left, or was removed), or who
     runs several companies."""
     form = AccountSettingsForm(
@@ -92,7 +95,7 @@ def account_new(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def account_switch(request: HttpRequest, account_id: int) -> HttpResponse:
+def account_switch(request: UserRequest, account_id: int) -> HttpResponse:
     membership = selectors.memberships_of(request.user).filter(account_id=account_id).first()
     if membership is None:
         raise Http404("No such account.")
@@ -102,10 +105,10 @@ def account_switch(request: HttpRequest, account_id: int) -> HttpResponse:
 
 
 @account_required(Perm.MANAGE_ACCOUNT)
-def account_settings(request: HttpRequest) -> HttpResponse:
+def account_settings(request: AccountRequest) -> HttpResponse:
     # The form gets a copy of the values, not the instance: the service compares old and
     # new values to record what changed.
-    initial = model_to_dict(request.account, fields=AccountSettingsForm._meta.fields)
+    initial = model_to_dict(request.account, fields=AccountSettingsForm.Meta.fields)
     form = AccountSettingsForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         services.account_update(account=request.account, actor=request.user, **form.cleaned_data)

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 
 from accounts import selectors, services
 from accounts.forms import ApiKeyForm, ConfirmForm
+from accounts.http import AccountRequest
 from accounts.models import ApiKey
 from accounts.roles import Perm
 from accounts.scoping import get_for_account_or_404
@@ -18,7 +19,7 @@ NEW_KEY_SESSION = "missive_new_api_key"
 
 @account_required(Perm.MANAGE_API_KEYS)
 @never_cache
-def api_keys(request: HttpRequest) -> HttpResponse:
+def api_keys(request: AccountRequest) -> HttpResponse:
     """Create and list keys. A new key is shown once, on the page the creation redirects
     to (so reloading it creates nothing), and never cached by the browser."""
     form = ApiKeyForm(request.POST or None, granter_role=request.membership.role)
@@ -48,7 +49,7 @@ def api_keys(request: HttpRequest) -> HttpResponse:
 
 
 @account_required(Perm.MANAGE_API_KEYS)
-def api_key_revoke(request: HttpRequest, api_key_id: int) -> HttpResponse:
+def api_key_revoke(request: AccountRequest, api_key_id: int) -> HttpResponse:
     api_key = get_for_account_or_404(ApiKey, request.account, pk=api_key_id)
     if request.method == "POST":
         services.api_key_revoke(by=request.membership, api_key=api_key)

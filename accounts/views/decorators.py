@@ -5,13 +5,14 @@ from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponseBase
 from django.shortcuts import redirect
 
 from accounts.closing import closed_memberships
+from accounts.http import UserRequest, WebRequest
 from accounts.roles import Perm, role_can
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 
 
 def account_required(perm: Perm = Perm.VIEW) -> Callable[[View], View]:
@@ -24,7 +25,7 @@ def account_required(perm: Perm = Perm.VIEW) -> Callable[[View], View]:
     def decorator(view: View) -> View:
         @wraps(view)
         @login_required
-        def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        def wrapper(request: UserRequest, *args: object, **kwargs: object) -> HttpResponseBase:
             if not request.membership:
                 if closed_memberships(request.user):
                     return redirect("account_closed")
@@ -43,7 +44,7 @@ def account_required(perm: Perm = Perm.VIEW) -> Callable[[View], View]:
 def staff_required(view: View) -> View:
     @wraps(view)
     @login_required
-    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+    def wrapper(request: WebRequest, *args: object, **kwargs: object) -> HttpResponseBase:
         if not request.user.is_staff:
             raise PermissionDenied("This page is for Missive operators.")
         return view(request, *args, **kwargs)

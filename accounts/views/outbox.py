@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from accounts import outbox
 from accounts.forms import ConfirmForm
+from accounts.http import UserRequest
 from accounts.query import QueryParams
 from accounts.views.decorators import staff_required
 
@@ -17,7 +18,7 @@ PAGE_SIZE = 50
 
 
 @staff_required
-def outbox_list(request: HttpRequest) -> HttpResponse:
+def outbox_list(request: UserRequest) -> HttpResponse:
     page_number = QueryParams(request.GET).id("page") or 1
     items, total = outbox.newest(limit=PAGE_SIZE, offset=(page_number - 1) * PAGE_SIZE)
     page = Paginator(range(total), PAGE_SIZE).get_page(page_number) if total else None
@@ -41,7 +42,7 @@ def _message_or_404(message_id: str) -> outbox.CaughtMessage:
 
 
 @staff_required
-def outbox_detail(request: HttpRequest, message_id: str) -> HttpResponse:
+def outbox_detail(request: UserRequest, message_id: str) -> HttpResponse:
     message = _message_or_404(message_id)
     return render(
         request,
@@ -57,7 +58,7 @@ def outbox_detail(request: HttpRequest, message_id: str) -> HttpResponse:
 
 @staff_required
 @xframe_options_sameorigin
-def outbox_html(request: HttpRequest, message_id: str) -> HttpResponse:
+def outbox_html(request: UserRequest, message_id: str) -> HttpResponse:
     """The HTML part alone, for the detail page's sandboxed iframe. Its own CSP forbids
     scripts, so a message cannot run code even if opened directly; its tracking URLs are
     made inert, so neither its pixel nor a click on its links counts for the recipient."""
@@ -72,7 +73,7 @@ def outbox_html(request: HttpRequest, message_id: str) -> HttpResponse:
 
 
 @staff_required
-def outbox_clear(request: HttpRequest) -> HttpResponse:
+def outbox_clear(request: UserRequest) -> HttpResponse:
     if request.method == "POST":
         removed = outbox.clear()
         messages.success(request, f"Outbox emptied ({removed} messages).")

@@ -1,17 +1,18 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 
 from accounts import selectors, services
 from accounts.forms import SecuritySettingsForm
+from accounts.http import AccountRequest
 from accounts.roles import Perm, role_can
 from accounts.views.decorators import account_required
 
 
 @account_required(Perm.VIEW_SECURITY)
-def security(request: HttpRequest) -> HttpResponse:
+def security(request: AccountRequest) -> HttpResponse:
     account = request.account
     is_owner = role_can(request.membership.role, Perm.CLOSE_ACCOUNT)
     form = SecuritySettingsForm(request.POST or None, initial={"require_mfa": account.require_mfa})

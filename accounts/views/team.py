@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from accounts import selectors, services
 from accounts.forms import AcceptInvitationForm, ConfirmForm, InvitationForm, RoleForm
+from accounts.http import AccountRequest
 from accounts.models import Invitation, Membership, User
 from accounts.roles import DESCRIPTIONS, Perm, Role, can_grant, role_can
 from accounts.scoping import get_for_account_or_404
@@ -30,7 +31,7 @@ def _error_text(error: ValidationError | PermissionDenied) -> str:
 
 
 def _members_page(
-    request: HttpRequest, form: InvitationForm | None, status: int = 200
+    request: AccountRequest, form: InvitationForm | None, status: int = 200
 ) -> HttpResponse:
     return render(
         request,
@@ -51,7 +52,7 @@ def _members_page(
 
 
 @account_required(Perm.VIEW)
-def members(request: HttpRequest) -> HttpResponse:
+def members(request: AccountRequest) -> HttpResponse:
     role = request.membership.role
     can_manage = role_can(role, Perm.MANAGE_MEMBERS)
     return _members_page(request, InvitationForm(granter_role=role) if can_manage else None)
@@ -59,7 +60,7 @@ def members(request: HttpRequest) -> HttpResponse:
 
 @account_required(Perm.MANAGE_MEMBERS)
 @require_POST
-def member_invite(request: HttpRequest) -> HttpResponse:
+def member_invite(request: AccountRequest) -> HttpResponse:
     form = InvitationForm(request.POST, granter_role=request.membership.role)
     if form.is_valid():
         try:
@@ -79,7 +80,7 @@ def member_invite(request: HttpRequest) -> HttpResponse:
 
 @account_required(Perm.MANAGE_MEMBERS)
 @require_POST
-def member_role(request: HttpRequest, membership_id: int) -> HttpResponse:
+def member_role(request: AccountRequest, membership_id: int) -> HttpResponse:
     target = get_for_account_or_404(Membership, request.account, pk=membership_id)
     form = RoleForm(request.POST)
     if not form.is_valid():
@@ -97,7 +98,7 @@ def member_role(request: HttpRequest, membership_id: int) -> HttpResponse:
 
 
 @account_required(Perm.VIEW)
-def member_remove(request: HttpRequest, membership_id: int) -> HttpResponse:
+def member_remove(request: AccountRequest, membership_id: int) -> HttpResponse:
     target = get_for_account_or_404(Membership, request.account, pk=membership_id)
     leaving = target.pk == request.membership.pk
     if not leaving and not role_can(request.membership.role, Perm.MANAGE_MEMBERS):
@@ -150,7 +151,7 @@ def _report_sending(request: HttpRequest, invitation: Invitation) -> None:
 
 @account_required(Perm.MANAGE_MEMBERS)
 @require_POST
-def invitation_resend(request: HttpRequest, invitation_id: int) -> HttpResponse:
+def invitation_resend(request: AccountRequest, invitation_id: int) -> HttpResponse:
     invitation = get_for_account_or_404(
         Invitation, request.account, pk=invitation_id, accepted_at__isnull=True
     )
@@ -164,7 +165,7 @@ def invitation_resend(request: HttpRequest, invitation_id: int) -> HttpResponse:
 
 
 @account_required(Perm.MANAGE_MEMBERS)
-def invitation_revoke(request: HttpRequest, invitation_id: int) -> HttpResponse:
+def invitation_revoke(request: AccountRequest, invitation_id: int) -> HttpResponse:
     invitation = get_for_account_or_404(
         Invitation, request.account, pk=invitation_id, accepted_at__isnull=True
     )

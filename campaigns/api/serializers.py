@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.extensions import (
     OpenApiSerializerExtension,
@@ -16,6 +17,7 @@ from rest_framework import serializers
 
 from accounts.api.fields import StrictJSONMixin
 from accounts.models import validate_single_line
+from accounts.scoping import account_queryset
 from campaigns import selectors
 from campaigns.models import Campaign, Template
 from campaigns.starters import STARTERS
@@ -25,7 +27,7 @@ from contacts.models import ContactList
 
 
 class CampaignStatusField(serializers.ChoiceField):
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(choices=State.choices, **kwargs)
 
 
@@ -113,8 +115,10 @@ class AccountObjectField(serializers.PrimaryKeyRelatedField):
     """The id of one of the account's objects (``queryset`` names the model); another
     account's is answered like a missing one."""
 
-    def get_queryset(self) -> Any:
-        return self.queryset.model._default_manager.for_account(self.context["account"])
+    def get_queryset(self) -> QuerySet[Any]:
+        declared = super().get_queryset()
+        assert declared is not None, "an AccountObjectField names its model with queryset="
+        return account_queryset(declared.model, self.context["account"])
 
 
 class CampaignSerializer(StrictJSONMixin, serializers.ModelSerializer):

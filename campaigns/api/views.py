@@ -230,7 +230,7 @@ class CampaignActionView(CampaignAPIView):
     action: str = ""
     # The service doing the action: called with campaign=, actor= and ``arguments``.
     service: Callable[..., Campaign]
-    answer_status = status.HTTP_200_OK
+    answer_status: int = status.HTTP_200_OK
 
     def arguments(self, request: Request) -> dict[str, object]:
         """What the action needs beyond the campaign, read from the request."""

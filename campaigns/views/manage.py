@@ -8,13 +8,14 @@ from collections.abc import Callable
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_POST
 
+from accounts.http import AccountRequest
 from accounts.query import QueryParams
 from accounts.roles import Perm, role_can
 from accounts.scoping import get_for_account_or_404
@@ -36,7 +37,7 @@ from contacts.views.lists import _add_errors
 
 
 @account_required(Perm.VIEW)
-def campaigns(request: HttpRequest) -> HttpResponse:
+def campaigns(request: AccountRequest) -> HttpResponse:
     return render(
         request,
         "campaigns/campaigns.html",
@@ -48,7 +49,7 @@ def campaigns(request: HttpRequest) -> HttpResponse:
 
 
 @account_required(Perm.EDIT_CONTENT)
-def campaign_new(request: HttpRequest) -> HttpResponse:
+def campaign_new(request: AccountRequest) -> HttpResponse:
     form = NewCampaignForm(request.POST or None, account=request.account)
     if request.method == "POST" and form.is_valid():
         kind, _, key = form.cleaned_data["start_from"].partition(":")
@@ -68,7 +69,7 @@ def campaign_new(request: HttpRequest) -> HttpResponse:
 
 
 @account_required(Perm.VIEW)
-def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def campaign_detail(request: AccountRequest, campaign_id: int) -> HttpResponse:
     campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
     can_edit = role_can(
         request.membership.role, Perm.EDIT_CONTENT
@@ -148,7 +149,7 @@ def _progress_context(campaign: Campaign) -> dict[str, object]:
 
 
 @account_required(Perm.VIEW)
-def campaign_progress(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def campaign_progress(request: AccountRequest, campaign_id: int) -> HttpResponse:
     """The progress panel alone, polled by htmx every 2 seconds while the campaign sends."""
     campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
     context = _progress_context(campaign)
@@ -161,7 +162,7 @@ def campaign_progress(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 
 def _act(
-    request: HttpRequest,
+    request: AccountRequest,
     campaign: Campaign,
     service: Callable[..., Campaign],
     done: str,
@@ -178,12 +179,12 @@ def _act(
     return redirect("campaign_detail", campaign_id=campaign.pk)
 
 
-def _confirm(request: HttpRequest, campaign: Campaign, **context: object) -> HttpResponse:
+def _confirm(request: AccountRequest, campaign: Campaign, **context: object) -> HttpResponse:
     return render(request, "campaigns/campaign_confirm.html", {"campaign": campaign, **context})
 
 
 @account_required(Perm.SEND)
-def campaign_start(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def campaign_start(request: AccountRequest, campaign_id: int) -> HttpResponse:
     """Send now: a page saying whom it will reach, then the POST that starts it."""
     campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
     if request.method == "POST":
@@ -207,7 +208,7 @@ def campaign_start(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 @account_required(Perm.SEND)
 @require_POST
-def campaign_schedule(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def campaign_schedule(request: AccountRequest, campaign_id: int) -> HttpResponse:
     campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
     form = ScheduleForm(request.POST, time_zone=campaign.account.time_zone)
     if not form.is_valid():
@@ -227,7 +228,7 @@ def campaign_schedule(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 @account_required(Perm.SEND)
 @require_POST
-def campaign_unschedule(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def campaign_unschedule(request: AccountRequest, campaign_id: int) -> HttpResponse:
     campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
     return _act(
         request, campaign, services.campaign_unschedule, "Back to draft: nothing is scheduled."
@@ -236,7 +237,7 @@ def campaign_unschedule(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 @account_required(Perm.SEND)
 @require_POST
-def campaign_pause(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def campaign_pause(request: AccountRequest, campaign_id: int) -> HttpResponse:
     campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
     return _act(
         request,
@@ -248,7 +249,7 @@ def campaign_pause(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 @account_required(Perm.SEND)
 @require_POST
-def campaign_resume(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def campaign_resume(request: AccountRequest, campaign_id: int) -> HttpResponse:
     campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
     return _act(
         request,
@@ -259,7 +260,7 @@ def campaign_resume(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 
 @account_required(Perm.SEND)
-def campaign_cancel(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def campaign_cancel(request: AccountRequest, campaign_id: int) -> HttpResponse:
     campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
     if request.method == "POST":
         return _act(
@@ -284,7 +285,7 @@ def campaign_cancel(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 @account_required(Perm.VIEW)
 @xframe_options_sameorigin
-def campaign_preview(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def campaign_preview(request: AccountRequest, campaign_id: int) -> HttpResponse:
     """The message as a recipient would see it, for the editor's sandboxed frame."""
     campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
     contact = None
@@ -308,7 +309,7 @@ def campaign_preview(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 
 @account_required(Perm.SEND)
-def campaign_test(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def campaign_test(request: AccountRequest, campaign_id: int) -> HttpResponse:
     campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
     if request.method != "POST":
         return redirect("campaign_detail", campaign_id=campaign.pk)
@@ -337,12 +338,12 @@ def campaign_test(request: HttpRequest, campaign_id: int) -> HttpResponse:
                 skipped = ", ".join(f"{a} ({why})" for a, why in result.skipped.items())
                 messages.warning(request, f"Nothing was sent to {skipped}.")
     else:
-        messages.error(request, " ".join(form.errors["recipients"]))
+        messages.error(request, " ".join(map(str, form.errors["recipients"])))
     return redirect("campaign_detail", campaign_id=campaign.pk)
 
 
 @account_required(Perm.EDIT_CONTENT)
-def campaign_delete(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def campaign_delete(request: AccountRequest, campaign_id: int) -> HttpResponse:
     campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
     if request.method == "POST":
         try:
@@ -366,7 +367,7 @@ def campaign_delete(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 
 @account_required(Perm.EDIT_CONTENT)
-def campaign_save_template(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def campaign_save_template(request: AccountRequest, campaign_id: int) -> HttpResponse:
     campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
     form = SaveTemplateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -378,14 +379,14 @@ def campaign_save_template(request: HttpRequest, campaign_id: int) -> HttpRespon
 
 
 @account_required(Perm.VIEW)
-def templates(request: HttpRequest) -> HttpResponse:
+def templates(request: AccountRequest) -> HttpResponse:
     return render(
         request, "campaigns/templates.html", {"templates": selectors.templates(request.account)}
     )
 
 
 @account_required(Perm.EDIT_CONTENT)
-def template_delete(request: HttpRequest, template_id: int) -> HttpResponse:
+def template_delete(request: AccountRequest, template_id: int) -> HttpResponse:
     template = get_for_account_or_404(Template, request.account, pk=template_id)
     if request.method == "POST":
         services.template_delete(template=template, actor=request.user)

@@ -144,7 +144,7 @@ class AttributeUpdateSerializer(StrictJSONMixin, serializers.Serializer):
         validators=[NAME_FORMAT],
         help_text="A new name: the contacts' values move to it.",
     )
-    label = serializers.CharField(
+    label = serializers.CharField(  # type: ignore[assignment]  # a declared field: DRF takes it off the class
         required=False, allow_blank=True, max_length=100, validators=[validate_single_line]
     )
     type = serializers.ChoiceField(

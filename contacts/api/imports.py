@@ -14,6 +14,8 @@ ValidationError it raises is answered as a 400 naming the field.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import QuerySet
@@ -57,7 +59,7 @@ class ImportNotStartable(APIException):
 
 
 class ImportStatusField(serializers.ChoiceField):
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(choices=ImportJob.Status.choices, **kwargs)
 
 

@@ -3,6 +3,8 @@ the rules (unique names, declared attributes, suppressions) live in contacts.ser
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
@@ -22,7 +24,7 @@ class AddressField(serializers.EmailField):
     """An address as Missive stores and hashes it (``clean_email``): whatever form the
     client sends (``ANA@BÜCHER.DE``, ``ana@xn--bcher-kva.de``), the view gets one."""
 
-    def to_internal_value(self, data: object) -> str:
+    def to_internal_value(self, data: Any) -> str:
         try:
             return clean_email(super().to_internal_value(data))
         except DjangoValidationError as error:
@@ -30,7 +32,7 @@ class AddressField(serializers.EmailField):
 
 
 class SubscriptionStatusField(serializers.ChoiceField):
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(choices=Subscription.Status.choices, **kwargs)
 
 
@@ -151,8 +153,10 @@ class ContactDetailSerializer(ContactSerializer):
         fields = [*ContactSerializer.Meta.fields, "subscriptions"]
 
     @extend_schema_field(SubscriptionSerializer(many=True))
-    def get_subscriptions(self, contact: Contact) -> list[dict]:
-        return SubscriptionSerializer(selectors.subscriptions_of(contact), many=True).data
+    def get_subscriptions(self, contact: Contact) -> list[dict[str, Any]]:
+        return serializers.ListSerializer(
+            selectors.subscriptions_of(contact), child=SubscriptionSerializer()
+        ).data
 
 
 class ContactWriteSerializer(StrictJSONMixin, serializers.Serializer):
@@ -311,7 +315,7 @@ class ExportedContactSerializer(serializers.Serializer):
 class ExportedSubscriptionSerializer(serializers.Serializer):
     list = serializers.CharField(help_text="The list's name.")
     status = SubscriptionStatusField()
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # a declared field: DRF takes it off the class
     legal_basis = serializers.CharField()
     consent_at = serializers.DateTimeField(allow_null=True)
     consent_ip = serializers.IPAddressField(allow_null=True)

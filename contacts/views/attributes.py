@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import ngettext
 
+from accounts.http import AccountRequest
 from accounts.roles import Perm, role_can
 from accounts.scoping import get_for_account_or_404
 from accounts.views.decorators import account_required
@@ -21,7 +22,7 @@ from contacts.views.lists import _add_errors
 
 
 @account_required(Perm.VIEW)
-def attributes(request: HttpRequest) -> HttpResponse:
+def attributes(request: AccountRequest) -> HttpResponse:
     can_edit = role_can(request.membership.role, Perm.EDIT_CONTENT)
     form = AttributeForm(request.POST or None)
     if request.method == "POST":
@@ -67,7 +68,7 @@ def _count(number: int, singular: str, plural: str) -> str:
 
 
 @account_required(Perm.EDIT_CONTENT)
-def attribute_rename(request: HttpRequest, attribute_id: int) -> HttpResponse:
+def attribute_rename(request: AccountRequest, attribute_id: int) -> HttpResponse:
     definition = get_for_account_or_404(AttributeDefinition, request.account, pk=attribute_id)
     form = AttributeRenameForm(
         request.POST or None, initial={"name": definition.name}, definition=definition
@@ -104,7 +105,7 @@ def attribute_rename(request: HttpRequest, attribute_id: int) -> HttpResponse:
 
 
 @account_required(Perm.EDIT_CONTENT)
-def attribute_retype(request: HttpRequest, attribute_id: int) -> HttpResponse:
+def attribute_retype(request: AccountRequest, attribute_id: int) -> HttpResponse:
     """Choose the type (GET), see what converting the stored values does (GET with
     ``type``), then confirm (POST) with the number of values the page said would be
     dropped: if that many no longer would be, the page is shown again with the new count."""
@@ -162,7 +163,7 @@ def attribute_retype(request: HttpRequest, attribute_id: int) -> HttpResponse:
 
 
 @account_required(Perm.EDIT_CONTENT)
-def attribute_delete(request: HttpRequest, attribute_id: int) -> HttpResponse:
+def attribute_delete(request: AccountRequest, attribute_id: int) -> HttpResponse:
     definition = get_for_account_or_404(AttributeDefinition, request.account, pk=attribute_id)
     refused = ""
     if request.method == "POST":

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.http import urlencode
 
+from accounts.http import AccountRequest
 from accounts.query import QueryParams, parse_id
 from accounts.roles import Perm, role_can
 from accounts.scoping import get_for_account_or_404
@@ -28,7 +29,7 @@ def _attribute_errors_to_fields(form: ContactForm, error: ValidationError) -> No
 
 
 def contacts_table(
-    request: HttpRequest,
+    request: AccountRequest,
     *,
     contact_list: ContactList | None = None,
     statuses: list[tuple[str, str]] | None = None,
@@ -99,12 +100,12 @@ def contacts_table(
 
 
 @account_required(Perm.VIEW)
-def contacts(request: HttpRequest) -> HttpResponse:
+def contacts(request: AccountRequest) -> HttpResponse:
     return contacts_table(request)
 
 
 @account_required(Perm.EDIT_CONTENT)
-def contact_new(request: HttpRequest) -> HttpResponse:
+def contact_new(request: AccountRequest) -> HttpResponse:
     initial = {}
     params = QueryParams(request.GET)
     list_id = params.id("list")
@@ -136,7 +137,7 @@ def contact_new(request: HttpRequest) -> HttpResponse:
 
 
 @account_required(Perm.VIEW)
-def contact_detail(request: HttpRequest, contact_id: int) -> HttpResponse:
+def contact_detail(request: AccountRequest, contact_id: int) -> HttpResponse:
     contact = get_for_account_or_404(Contact, request.account, pk=contact_id)
     can_edit = role_can(request.membership.role, Perm.EDIT_CONTENT)
     initial = {
@@ -183,7 +184,7 @@ def contact_detail(request: HttpRequest, contact_id: int) -> HttpResponse:
 
 
 @account_required(Perm.EDIT_CONTENT)
-def contacts_bulk(request: HttpRequest) -> HttpResponse:
+def contacts_bulk(request: AccountRequest) -> HttpResponse:
     """Unsubscribe or delete the selected contacts: a confirmation page, then the POST
     that does it."""
     if request.method != "POST":
@@ -222,7 +223,7 @@ def contacts_bulk(request: HttpRequest) -> HttpResponse:
 
 
 @account_required(Perm.EDIT_CONTENT)
-def contact_delete(request: HttpRequest, contact_id: int) -> HttpResponse:
+def contact_delete(request: AccountRequest, contact_id: int) -> HttpResponse:
     contact = get_for_account_or_404(Contact, request.account, pk=contact_id)
     if request.method == "POST":
         services.contacts_delete(

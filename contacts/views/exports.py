@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest, StreamingHttpResponse
+from django.http import Http404, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.text import slugify
 
+from accounts.http import AccountRequest
 from accounts.roles import Perm
 from accounts.scoping import get_for_account_or_404
 from accounts.services import audit_log
@@ -20,7 +21,7 @@ FORMATS = {
 
 
 def export_response(
-    request: HttpRequest, contact_list: ContactList | None, fmt: str
+    request: AccountRequest, contact_list: ContactList | None, fmt: str
 ) -> StreamingHttpResponse:
     """A streamed download, recorded in the account's activity log."""
     if fmt not in FORMATS:
@@ -43,11 +44,11 @@ def export_response(
 
 
 @account_required(Perm.EXPORT)
-def export_list(request: HttpRequest, list_id: int, fmt: str) -> StreamingHttpResponse:
+def export_list(request: AccountRequest, list_id: int, fmt: str) -> StreamingHttpResponse:
     contact_list = get_for_account_or_404(ContactList, request.account, pk=list_id)
     return export_response(request, contact_list, fmt)
 
 
 @account_required(Perm.EXPORT)
-def export_all(request: HttpRequest, fmt: str) -> StreamingHttpResponse:
+def export_all(request: AccountRequest, fmt: str) -> StreamingHttpResponse:
     return export_response(request, None, fmt)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.forms import BoundField
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 
+from accounts.http import AccountRequest
 from accounts.roles import Perm
 from accounts.scoping import get_for_account_or_404
 from accounts.views.decorators import account_required
@@ -18,8 +22,17 @@ from contacts.views.lists import _add_errors
 REJECTS_SHOWN = 100
 
 
+@dataclass(frozen=True)
+class _Column:
+    """A column of the file on the mapping page: its field, first values and a note."""
+
+    field: BoundField
+    samples: list[str]
+    note: str
+
+
 @account_required(Perm.EDIT_CONTENT)
-def import_upload(request: HttpRequest, list_id: int) -> HttpResponse:
+def import_upload(request: AccountRequest, list_id: int) -> HttpResponse:
     contact_list = get_for_account_or_404(ContactList, request.account, pk=list_id)
     form = UploadForm(request.POST or None, request.FILES or None)
     status = 200
@@ -50,7 +63,7 @@ def import_upload(request: HttpRequest, list_id: int) -> HttpResponse:
 
 
 @account_required(Perm.VIEW)
-def import_detail(request: HttpRequest, import_id: int) -> HttpResponse:
+def import_detail(request: AccountRequest, import_id: int) -> HttpResponse:
     """The mapping screen before the import starts, its progress while it runs, and its
     outcome after."""
     job = get_for_account_or_404(ImportJob, request.account, pk=import_id)
@@ -65,7 +78,7 @@ def import_detail(request: HttpRequest, import_id: int) -> HttpResponse:
     return render(request, "contacts/import_detail.html", context)
 
 
-def _mapping(request: HttpRequest, job: ImportJob) -> HttpResponse:
+def _mapping(request: AccountRequest, job: ImportJob) -> HttpResponse:
     form = MappingForm(request.POST or None, job=job)
     checking = "check" in request.POST
     if request.method == "POST" and checking:
@@ -88,12 +101,14 @@ def _mapping(request: HttpRequest, job: ImportJob) -> HttpResponse:
             return redirect("import_detail", import_id=job.pk)
     preview = importing.preview_rows(job)
     notes = importing.column_notes(job.columns)
-    columns = []
-    for index, name in enumerate(form.column_fields):
-        field = form[name]
-        field.samples = [row[index] if index < len(row) else "" for row in preview]
-        field.note = notes.get(str(index), "")
-        columns.append(field)
+    columns = [
+        _Column(
+            field=form[name],
+            samples=[row[index] if index < len(row) else "" for row in preview],
+            note=notes.get(str(index), ""),
+        )
+        for index, name in enumerate(form.column_fields)
+    ]
     mapping = job.mapping
     if request.method == "POST":
         mapping = {
@@ -128,7 +143,7 @@ def _mapping(request: HttpRequest, job: ImportJob) -> HttpResponse:
 
 
 @account_required(Perm.VIEW)
-def import_progress(request: HttpRequest, import_id: int) -> HttpResponse:
+def import_progress(request: AccountRequest, import_id: int) -> HttpResponse:
     """The progress card alone, polled by htmx every second while the import runs."""
     job = get_for_account_or_404(ImportJob, request.account, pk=import_id)
     response = render(
@@ -143,7 +158,7 @@ def import_progress(request: HttpRequest, import_id: int) -> HttpResponse:
 
 
 @account_required(Perm.EDIT_CONTENT)
-def import_cancel(request: HttpRequest, import_id: int) -> HttpResponse:
+def import_cancel(request: AccountRequest, import_id: int) -> HttpResponse:
     job = get_for_account_or_404(ImportJob, request.account, pk=import_id)
     if request.method == "POST":
         importing.import_cancel(job=job, actor=request.user)
@@ -164,17 +179,19 @@ def import_cancel(request: HttpRequest, import_id: int) -> HttpResponse:
 
 
 @account_required(Perm.VIEW)
-def import_rejects(request: HttpRequest, import_id: int) -> StreamingHttpResponse:
+def import_rejects(request: AccountRequest, import_id: int) -> StreamingHttpResponse:
     return _rejects_csv(request, import_id, warnings=False)
 
 
 @account_required(Perm.VIEW)
-def import_warnings(request: HttpRequest, import_id: int) -> StreamingHttpResponse:
+def import_warnings(request: AccountRequest, import_id: int) -> StreamingHttpResponse:
     """The values left out of rows that were imported."""
     return _rejects_csv(request, import_id, warnings=True)
 
 
-def _rejects_csv(request: HttpRequest, import_id: int, *, warnings: bool) -> StreamingHttpResponse:
+def _rejects_csv(
+    request: AccountRequest, import_id: int, *, warnings: bool
+) -> StreamingHttpResponse:
     job = get_for_account_or_404(ImportJob, request.account, pk=import_id)
     response = StreamingHttpResponse(
         importing.rejects_csv(request.account, job, warnings=warnings),
@@ -187,7 +204,7 @@ def _rejects_csv(request: HttpRequest, import_id: int, *, warnings: bool) -> Str
 
 
 @account_required(Perm.VIEW)
-def imports(request: HttpRequest) -> HttpResponse:
+def imports(request: AccountRequest) -> HttpResponse:
     return render(
         request, "contacts/imports.html", {"imports": selectors.imports(request.account)[:100]}
     )

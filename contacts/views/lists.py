@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.forms.models import model_to_dict
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 
+from accounts.http import AccountRequest
 from accounts.roles import Perm
 from accounts.scoping import get_for_account_or_404
 from accounts.views.decorators import account_required
@@ -17,7 +19,7 @@ from contacts.models import ContactList, Subscription
 from contacts.views.contacts import contacts_table
 
 
-def _add_errors(form, error: ValidationError) -> None:
+def _add_errors(form: forms.BaseForm, error: ValidationError) -> None:
     if hasattr(error, "error_dict"):
         for field, errors in error.message_dict.items():
             form.add_error(field if field in form.fields else None, errors)
@@ -26,7 +28,7 @@ def _add_errors(form, error: ValidationError) -> None:
 
 
 @account_required(Perm.VIEW)
-def lists(request: HttpRequest) -> HttpResponse:
+def lists(request: AccountRequest) -> HttpResponse:
     return render(
         request,
         "contacts/lists.html",
@@ -35,7 +37,7 @@ def lists(request: HttpRequest) -> HttpResponse:
 
 
 @account_required(Perm.EDIT_CONTENT)
-def list_new(request: HttpRequest) -> HttpResponse:
+def list_new(request: AccountRequest) -> HttpResponse:
     form = ContactListForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -51,15 +53,15 @@ def list_new(request: HttpRequest) -> HttpResponse:
 
 
 @account_required(Perm.VIEW)
-def list_detail(request: HttpRequest, list_id: int) -> HttpResponse:
+def list_detail(request: AccountRequest, list_id: int) -> HttpResponse:
     contact_list = get_for_account_or_404(ContactList, request.account, pk=list_id)
     return contacts_table(request, contact_list=contact_list, statuses=Subscription.Status.choices)
 
 
 @account_required(Perm.EDIT_CONTENT)
-def list_edit(request: HttpRequest, list_id: int) -> HttpResponse:
+def list_edit(request: AccountRequest, list_id: int) -> HttpResponse:
     contact_list = get_for_account_or_404(ContactList, request.account, pk=list_id)
-    initial = model_to_dict(contact_list, fields=ContactListForm._meta.fields)
+    initial = model_to_dict(contact_list, fields=ContactListForm.Meta.fields)
     form = ContactListForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
@@ -73,7 +75,7 @@ def list_edit(request: HttpRequest, list_id: int) -> HttpResponse:
 
 
 @account_required(Perm.EDIT_CONTENT)
-def list_delete(request: HttpRequest, list_id: int) -> HttpResponse:
+def list_delete(request: AccountRequest, list_id: int) -> HttpResponse:
     contact_list = get_for_account_or_404(ContactList, request.account, pk=list_id)
     form = DeleteListForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

@@ -9,6 +9,7 @@ from django.template.loader import render_to_string
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
+from accounts.http import AccountRequest
 from accounts.roles import Perm, role_can
 from accounts.scoping import get_for_account_or_404
 from accounts.throttling import client_ip
@@ -74,7 +75,7 @@ def subscribe_confirm(request: HttpRequest, token: str) -> HttpResponse:
 
 @require_GET
 @account_required(Perm.VIEW)
-def list_form(request: HttpRequest, list_id: int) -> HttpResponse:
+def list_form(request: AccountRequest, list_id: int) -> HttpResponse:
     contact_list = get_for_account_or_404(ContactList, request.account, pk=list_id)
     url = subscribing.subscribe_url(contact_list)
     consent_text = subscribing.consent_wording(contact_list)

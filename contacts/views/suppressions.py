@@ -3,12 +3,15 @@ list they are on. Shown by hash only, since the address itself is not kept."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
+from accounts.http import AccountRequest
 from accounts.query import QueryParams
 from accounts.roles import Perm, role_can
 from accounts.scoping import get_for_account_or_404
@@ -23,7 +26,7 @@ from contacts.forms_suppressions import (
 from contacts.models import Suppression
 
 
-def _page(request: HttpRequest, status: int = 200, **context: object) -> HttpResponse:
+def _page(request: AccountRequest, status: int = 200, **context: object) -> HttpResponse:
     """The list page, with whichever forms and reports the request produced."""
     role = request.membership.role
     params = QueryParams(request.GET)
@@ -47,12 +50,12 @@ def _summary(result: suppressing.BulkResult) -> str:
 
 
 @account_required(Perm.VIEW)
-def suppressions(request: HttpRequest) -> HttpResponse:
+def suppressions(request: AccountRequest) -> HttpResponse:
     return _page(request)
 
 
 @account_required(Perm.EDIT_CONTENT)
-def suppressions_add(request: HttpRequest) -> HttpResponse:
+def suppressions_add(request: AccountRequest) -> HttpResponse:
     if request.method != "POST":
         return redirect("suppressions")
     form = SuppressionAddForm(request.POST)
@@ -83,7 +86,7 @@ def suppressions_add(request: HttpRequest) -> HttpResponse:
 
 
 @account_required(Perm.EDIT_CONTENT)
-def suppressions_import(request: HttpRequest) -> HttpResponse:
+def suppressions_import(request: AccountRequest) -> HttpResponse:
     if request.method != "POST":
         return redirect("suppressions")
     form = SuppressionImportForm(request.POST, request.FILES)
@@ -110,13 +113,13 @@ def suppressions_import(request: HttpRequest) -> HttpResponse:
 
 
 @account_required(Perm.VIEW)
-def suppressions_check(request: HttpRequest) -> HttpResponse:
+def suppressions_check(request: AccountRequest) -> HttpResponse:
     """Is this address suppressed, here or platform-wide? Answered, never stored: a POST
     so the address stays out of URLs and access logs."""
     if request.method != "POST":
         return redirect("suppressions")
     form = SuppressionCheckForm(request.POST)
-    context: dict[str, object] = {"check_form": form}
+    context: dict[str, Any] = {"check_form": form}
     if form.is_valid():
         email = form.cleaned_data["email"]
         context["checked"] = suppressing.suppressions_matching(request.account, email)
@@ -127,7 +130,7 @@ def suppressions_check(request: HttpRequest) -> HttpResponse:
 
 
 @account_required(Perm.EXPORT)
-def suppressions_export(request: HttpRequest) -> StreamingHttpResponse:
+def suppressions_export(request: AccountRequest) -> StreamingHttpResponse:
     audit_log(account=request.account, actor=request.user, action="suppressions.exported")
     response = StreamingHttpResponse(
         suppressing.suppressions_csv(request.account), content_type="text/csv; charset=utf-8"
@@ -139,7 +142,7 @@ def suppressions_export(request: HttpRequest) -> StreamingHttpResponse:
 
 
 @account_required(Perm.EDIT_CONTENT)
-def suppression_remove(request: HttpRequest, suppression_id: int) -> HttpResponse:
+def suppression_remove(request: AccountRequest, suppression_id: int) -> HttpResponse:
     suppression = get_for_account_or_404(Suppression, request.account, pk=suppression_id)
     prefix = f"{suppression.email_sha256[:6]}…"
     if request.method == "POST":

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import builtins
 import os
+from typing import Any
 
 from django.contrib.auth import password_validation
 from django.contrib.auth.management.commands import createsuperuser as django_command
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
+
+from accounts.models import User
 
 BYPASS_PROMPT = "Bypass password validation"
 
@@ -25,19 +28,20 @@ def _input_without_bypass(prompt: str = "") -> str:
 
 
 class Command(django_command.Command):
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         if not options.get("interactive"):
             password = os.environ.get("DJANGO_SUPERUSER_PASSWORD")
             if password:
-                email = options.get(self.UserModel.USERNAME_FIELD) or os.environ.get(
+                email = options.get(User.USERNAME_FIELD) or os.environ.get(
                     "DJANGO_SUPERUSER_EMAIL", ""
                 )
                 try:
-                    password_validation.validate_password(password, self.UserModel(email=email))
+                    password_validation.validate_password(password, User(email=email))
                 except ValidationError as error:
                     raise CommandError(" ".join(error.messages)) from None
-        django_command.input = _input_without_bypass
+        # Django's command calls input() by name: a global of its module shadows the builtin.
+        vars(django_command)["input"] = _input_without_bypass
         try:
             super().handle(*args, **options)
         finally:
-            del django_command.input
+            del vars(django_command)["input"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope, Session
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts import outbox
 
@@ -46,7 +46,7 @@ def start_catcher(directory: Path, host: str = "127.0.0.1", port: int = 1025) ->
 class Command(BaseCommand):
     help = "Run the local SMTP catcher whose messages the staff Outbox page shows."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=1025)
 

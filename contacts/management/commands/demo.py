@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts import services
-from accounts.models import ApiKey, Membership, User, hash_token
+from accounts.models import Account, ApiKey, Membership, User, hash_token
 from accounts.roles import Role
 from contacts import services as contact_services
 from contacts.models import ContactList
@@ -84,7 +84,7 @@ class Command(BaseCommand):
             f"{settings.MISSIVE_BASE_URL}/api/v1/account/"
         )
 
-    def _demo_list(self, account: object) -> None:
+    def _demo_list(self, account: Account) -> None:
         """A small list to send a first campaign to, made once."""
         if ContactList.objects.for_account(account).filter(name=DEMO_LIST).exists():
             return

@@ -1,5 +1,7 @@
+from typing import Any
+
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from stats import bounces
 
@@ -10,11 +12,13 @@ class Command(BaseCommand):
         "bounces and complaints, unsubscribe, and delete what was processed."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--mailbox", help="a mailbox URL instead of MISSIVE_BOUNCE_MAILBOX")
         parser.add_argument("--limit", type=int, default=500, help="messages per run")
 
-    def handle(self, *args, mailbox=None, limit=500, **options):
+    def handle(
+        self, *args: Any, mailbox: str | None = None, limit: int = 500, **options: Any
+    ) -> None:
         url = mailbox or settings.MISSIVE_BOUNCE_MAILBOX
         if not url:
             raise CommandError("No mailbox: set MISSIVE_BOUNCE_MAILBOX or pass --mailbox.")
