@@ -1,7 +1,12 @@
+from __future__ import annotations
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
+from accounts.http import logged_in_user
 from accounts.models import (
     Account,
     ApiKey,
@@ -79,9 +84,10 @@ class AccountAdmin(admin.ModelAdmin):
     actions = ["lift_sending_suspension"]
 
     @admin.action(description="Lift the sending suspension of the selected accounts")
-    def lift_sending_suspension(self, request, queryset) -> None:
+    def lift_sending_suspension(self, request: HttpRequest, queryset: QuerySet[Account]) -> None:
+        actor = logged_in_user(request)
         lifted = sum(
-            sending_suspension_lift(account=account, actor=request.user)
+            sending_suspension_lift(account=account, actor=actor)
             for account in queryset.exclude(sending_suspended_at=None)
         )
         self.message_user(request, f"Sending suspension lifted for {lifted} account(s).")
@@ -106,7 +112,7 @@ class AuditEntryAdmin(admin.ModelAdmin):
     list_filter = ["action"]
     search_fields = ["account__name", "actor_label"]
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: AuditEntry | None = None) -> bool:
         return False
 
 
@@ -117,10 +123,10 @@ class RetentionRunAdmin(admin.ModelAdmin):
     list_display = ["started_at", "policy", "dry_run", "removed", "duration_ms", "error"]
     list_filter = ["policy", "dry_run"]
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: RetentionRun | None = None) -> bool:
         return False
 
 
@@ -134,8 +140,8 @@ class MailFailureAdmin(admin.ModelAdmin):
     search_fields = ["recipients", "subject"]
     date_hierarchy = "created_at"
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: MailFailure | None = None) -> bool:
         return False

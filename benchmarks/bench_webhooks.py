@@ -142,10 +142,19 @@ def _post_all(bodies: list[str]) -> float:
     return time.perf_counter() - began
 
 
+# The storage alone: the row as events.services writes it, with none of the rules.
+_INSERT_SQL = """
+INSERT INTO stats_event
+    (account_id, campaign_id, delivery_id, link_id, type, occurred_at, machine, detail,
+     dedup_key)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s)
+ON CONFLICT DO NOTHING
+RETURNING id
+"""
+
+
 def _bare_insert(campaign_id: int, account_id: int, rows: list[tuple]) -> float:
     """The same events, one INSERT each (autocommit, as each webhook event commits)."""
-    from stats.feedback import _INSERT_SQL
-
     began = time.perf_counter()
     with connection.cursor() as cursor:
         for delivery_id, type_, at, detail, key in rows:

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -141,7 +143,11 @@ _ATTRIBUTES = Contact._meta.get_field("attributes")
 
 
 def _attributes(value: object) -> dict[str, object]:
-    loaded = _ATTRIBUTES.from_db_value(value, None, connection) if isinstance(value, str) else value
+    loaded = (
+        _ATTRIBUTES.from_db_value(value, _ATTRIBUTES.cached_col, connection)
+        if isinstance(value, str)
+        else value
+    )
     return loaded if isinstance(loaded, dict) else {}
 
 
@@ -280,7 +286,7 @@ def _retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=settings.MISSIVE_SEND_RETRY_BASE * 2 ** max(attempts - 1, 0))
 
 
-def _execute(cursor: CursorWrapper, statement: str, **params: object) -> None:
+def _execute(cursor: CursorWrapper, statement: str, **params: Any) -> None:
     cursor.execute(statement, {**_STATUSES, **params})
 
 
@@ -368,7 +374,7 @@ def flush(
     outcomes: Outcomes,
     attempts: dict[int, int],
     *,
-    renew: list[int] = (),
+    renew: Sequence[int] = (),
 ) -> None:
     """Write a batch's outcomes to the ledger, the bodies, the events and the counters, in
     one transaction; renew the lease of the deliveries in ``renew`` (still to send)."""
@@ -454,32 +460,32 @@ def send_batch(campaign_id: int, *, transport: Transport | None = None) -> Batch
             factory = factory_for(campaign)
             transport = transport or transport_for(campaign.account)
             transport.open()
-        for recipient in pending:
-            if rate:
-                ratelimit.acquire(f"account:{campaign.account_id}", rate)
-            message = factory.build(recipient)
-            result = transport.send(factory, message)
-            done += 1
-            if result.outcome == Result.SENT:
-                sent += 1
-                outcomes.sent.append((recipient.delivery_id, message.message_id, result.detail))
-                outcomes.bodies.append(
-                    DeliveryBody(
-                        delivery_id=recipient.delivery_id,
-                        subject=message.subject,
-                        html=message.html,
-                        text=message.text,
+            for recipient in pending:
+                if rate:
+                    ratelimit.acquire(f"account:{campaign.account_id}", rate)
+                message = factory.build(recipient)
+                result = transport.send(factory, message)
+                done += 1
+                if result.outcome == Result.SENT:
+                    sent += 1
+                    outcomes.sent.append((recipient.delivery_id, message.message_id, result.detail))
+                    outcomes.bodies.append(
+                        DeliveryBody(
+                            delivery_id=recipient.delivery_id,
+                            subject=message.subject,
+                            html=message.html,
+                            text=message.text,
+                        )
                     )
-                )
-            elif result.outcome == Result.FAILED:
-                outcomes.failed.append((recipient.delivery_id, result.detail))
-                if result.recipient_refused:
-                    outcomes.refused.add(recipient.delivery_id)
-            else:
-                outcomes.retry.append((recipient.delivery_id, result.detail))
-            if len(outcomes) >= settings.MISSIVE_SEND_FLUSH_EVERY:
-                renew = [r.delivery_id for r in pending[done:]]
-                flush(campaign, outcomes, claimed.attempts, renew=renew)
+                elif result.outcome == Result.FAILED:
+                    outcomes.failed.append((recipient.delivery_id, result.detail))
+                    if result.recipient_refused:
+                        outcomes.refused.add(recipient.delivery_id)
+                else:
+                    outcomes.retry.append((recipient.delivery_id, result.detail))
+                if len(outcomes) >= settings.MISSIVE_SEND_FLUSH_EVERY:
+                    renew = [r.delivery_id for r in pending[done:]]
+                    flush(campaign, outcomes, claimed.attempts, renew=renew)
     except ConnectionLost as lost:
         logger.warning("Campaign %s: %s", campaign.pk, lost)
         outcomes.retry.extend((r.delivery_id, str(lost)) for r in pending[done:])

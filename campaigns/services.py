@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.utils import formataddr
 
@@ -90,7 +91,7 @@ def campaign_create(
     name: str,
     starter: str = "",
     template: Template | None = None,
-    lists: list[ContactList] = (),
+    lists: Sequence[ContactList] = (),
     **fields: object,
 ) -> Campaign:
     """A draft, from a starter, a saved template or blank, with the account's sender."""

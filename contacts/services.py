@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -221,7 +221,7 @@ def contact_create(
     first_name: str = "",
     last_name: str = "",
     attributes: dict[str, object] | None = None,
-    lists: list[ContactList] = (),
+    lists: Sequence[ContactList] = (),
     source: str = Subscription.Source.MANUAL,
     legal_basis: str = Subscription.LegalBasis.CONSENT,
     consent_text: str = "",
@@ -282,7 +282,9 @@ def contact_update(*, contact: Contact, actor: User | None, **fields: object) ->
                 raise ValidationError({"email": f"{email} is already another contact."})
             contact.email = email
     if "attributes" in fields:
-        contact.attributes = clean_attributes(account, dict(fields.pop("attributes") or {}))
+        given = fields.pop("attributes") or {}
+        assert isinstance(given, Mapping), "attributes come as names and values"
+        contact.attributes = clean_attributes(account, dict(given))
     for name in ("first_name", "last_name"):
         if name in fields:
             setattr(contact, name, str(fields.pop(name)).strip())
@@ -528,6 +530,7 @@ def suppress(
                 source=source,
                 count=len(added),
                 already=result.already,
+                acting="",  # (given, so that no key of ``detail`` can stand for it)
                 **detail,
             )
         else:
@@ -552,7 +555,7 @@ def suppression_add(
 
 @transaction.atomic
 def suppression_remove(*, suppression: Suppression, actor: User | None) -> None:
-    if suppression.account_id is not None:
+    if suppression.account is not None:
         audit_log(
             account=suppression.account,
             actor=actor,

@@ -230,7 +230,7 @@ def is_machine_click(
 def opened_by_reader(user_agent: str | None) -> bool:
     """Whether the agent is a proxy that fetches when its user opens the message (Gmail's):
     a provider that flags every proxy open is not followed for it."""
-    return bool(user_agent) and bool(_READER_PROXY_AGENTS.search(user_agent))
+    return bool(user_agent and _READER_PROXY_AGENTS.search(user_agent))
 
 
 def reason_detail(reason: str | None) -> dict[str, str]:

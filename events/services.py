@@ -16,6 +16,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.db import connection
 from django.utils import timezone
@@ -51,7 +52,7 @@ def record_events(
     events: Iterable[NewEvent],
     *,
     before: str = "",
-    params: Mapping[str, object] | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> int:
     """Write ``events`` in one statement; how many were stored (a report already stored
     under the same ``dedup_key`` and time is not). ``before`` is a WITH clause of the
@@ -61,7 +62,7 @@ def record_events(
     if not rows and not before:
         return 0
     now = timezone.now()
-    values: dict[str, object] = {
+    values: dict[str, list[Any]] = {
         "event_account": [e.account_id for e in rows],
         "event_campaign": [e.campaign_id for e in rows],
         "event_delivery": [e.delivery_id for e in rows],

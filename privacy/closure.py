@@ -9,16 +9,17 @@ import io
 import json
 import tempfile
 import zipfile
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models import Count, IntegerField, Model, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -51,12 +52,14 @@ def account_close(*, account: Account, actor: User, password: str, typed_name: s
     account.status = Account.Status.CLOSED
     account.closed_at = timezone.now()
     account.save(update_fields=["status", "closed_at"])
+    deleted_on = purge_date(account)
+    assert deleted_on is not None, "a closed account has its purge date"
     audit_log(
         account=account,
         actor=actor,
         action="account.closed",
         campaigns_stopped=stopped,
-        data_deleted_on=purge_date(account).date().isoformat(),
+        data_deleted_on=deleted_on.date().isoformat(),
     )
     return account
 
@@ -78,7 +81,7 @@ _BULK_DELETES = (
 )
 
 
-def _account_models() -> list[type]:
+def _account_models() -> list[type[Model]]:
     """Every project model with a direct foreign key to Account, but Account itself."""
     found = []
     for model in apps.get_models():
@@ -131,7 +134,7 @@ def purge_due(now: datetime) -> list[Account]:
 # -- the full export ---------------------------------------------------------------------------
 
 
-def _csv_and_json(archive: zipfile.ZipFile, name: str, rows: list[dict]) -> None:
+def _csv_and_json(archive: zipfile.ZipFile, name: str, rows: Sequence[Mapping[str, Any]]) -> None:
     text = io.StringIO()
     if rows:
         writer = csv.DictWriter(text, fieldnames=list(rows[0]))

@@ -117,7 +117,8 @@ def contact_data(contact: Contact) -> dict[str, object]:
             "first_clicked_at",
         )
     )
-    campaign_of = {row[0]: row[1] for row in deliveries}
+    # (keyed as the events' nullable columns are, which look them up)
+    campaign_of: dict[int | None, str] = {row[0]: row[1] for row in deliveries}
     events = list(
         Event.objects.for_account(account)
         .filter(delivery_id__in=Delivery.objects.filter(contact=contact).values("id"))
@@ -125,7 +126,9 @@ def contact_data(contact: Contact) -> dict[str, object]:
         .values_list("delivery_id", "type", "occurred_at", "machine", "link_id", "detail")
     )
     link_ids = {row[4] for row in events if row[4]}
-    links = dict(Link.objects.for_account(account).filter(pk__in=link_ids).values_list("pk", "url"))
+    links: dict[int | None, str] = dict(
+        Link.objects.for_account(account).filter(pk__in=link_ids).values_list("pk", "url")
+    )
     return {
         "exported_at": timezone.now(),
         "controller": {"name": account.name, "postal_address": account.postal_address},
@@ -464,7 +467,7 @@ def erase_target(token: str) -> EraseTarget | None:
     link = link_open(ERASE_PURPOSE, token)
     if link is None or link.account is None or not link.account.is_active:
         return None
-    return EraseTarget(account=link.account, contact=holding(link.email, link.account_id))
+    return EraseTarget(account=link.account, contact=holding(link.email, link.account.pk))
 
 
 def data_request_erase(*, token: str) -> erasure.Erased | None:
@@ -474,7 +477,10 @@ def data_request_erase(*, token: str) -> erasure.Erased | None:
     hash and the outcome."""
     with _as_the_person(), transaction.atomic():
         link = link_use(ERASE_PURPOSE, token)
-        contact = holding(link.email, link.account_id) if link else None
+        # (an erasure link always names its account: erase_confirmation_send)
+        contact = (
+            holding(link.email, link.account_id) if link and link.account_id is not None else None
+        )
         if contact is None:
             return None
         erased = erasure.erase_contact(

@@ -75,11 +75,18 @@ def _notice() -> timedelta:
     return timedelta(days=settings.MISSIVE_RETENTION["inactivity_notice_days"])
 
 
+def _horizon(account: Account) -> timedelta:
+    days = account.inactivity_horizon_days
+    assert days is not None, "only accounts with a horizon are walked (_accounts_with_horizon)"
+    return timedelta(days=days)
+
+
 def _removal_line(account: Account) -> datetime:
     """Contacts inactive since before this are removed now: those announced in the
     notice (activity since then moved them out)."""
-    horizon = timedelta(days=account.inactivity_horizon_days)
-    return account.inactivity_notified_at + _notice() - horizon
+    notified = account.inactivity_notified_at
+    assert notified is not None, "asked only once the notice went out (_ready)"
+    return notified + _notice() - _horizon(account)
 
 
 def _ready(account: Account, now: datetime) -> bool:
@@ -132,8 +139,7 @@ def inactive_purge(now: datetime) -> int:
                 horizon_days=account.inactivity_horizon_days,
             )
         elif account.inactivity_notified_at is None:
-            horizon = timedelta(days=account.inactivity_horizon_days)
-            coming = _inactive_since(account, now + _notice() - horizon).count()
+            coming = _inactive_since(account, now + _notice() - _horizon(account)).count()
             if coming:
                 Account.objects.filter(pk=account.pk).update(inactivity_notified_at=now)
                 _tell(account, coming, now + _notice())

@@ -31,6 +31,8 @@ from enum import StrEnum
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from django.db.models import QuerySet
+
 from accounts.models import same_address
 from campaigns import public, tokens
 from campaigns.models import Delivery
@@ -58,7 +60,7 @@ class Result(StrEnum):
 # -- which delivery it is about -------------------------------------------------------------------
 
 
-def _deliveries():
+def _deliveries() -> QuerySet[Delivery]:
     return Delivery.objects.select_related("campaign__account", "contact")
 
 
@@ -229,19 +231,19 @@ class ImapMailbox:
             raise imaplib.IMAP4.error(f"cannot open the folder {address.folder!r}")
 
     def messages(self, limit: int) -> Iterator[tuple[bytes, bytes]]:
-        _, data = self.conn.uid("SEARCH", None, "UNSEEN", "UNDELETED")
+        _, data = self.conn.uid("SEARCH", "UNSEEN", "UNDELETED")
         uids = (data[0] or b"").split()[:limit]
         for uid in uids:
-            status, fetched = self.conn.uid("FETCH", uid, "(BODY.PEEK[])")
+            status, fetched = self.conn.uid("FETCH", uid.decode("ascii"), "(BODY.PEEK[])")
             raw = next((item[1] for item in fetched if isinstance(item, tuple)), None)
             if status == "OK" and raw is not None:
                 yield uid, raw
 
     def delete(self, key: bytes) -> None:
-        self.conn.uid("STORE", key, "+FLAGS", "(\\Deleted)")
+        self.conn.uid("STORE", key.decode("ascii"), "+FLAGS", "(\\Deleted)")
 
     def keep(self, key: bytes) -> None:
-        self.conn.uid("STORE", key, "+FLAGS", "(\\Seen)")
+        self.conn.uid("STORE", key.decode("ascii"), "+FLAGS", "(\\Seen)")
 
     def close(self) -> None:
         with contextlib.suppress(imaplib.IMAP4.error, OSError):

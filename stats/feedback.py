@@ -462,7 +462,13 @@ def sending_suspend(*, account: Account, reason: str, detail: dict[str, object])
     locked.save(update_fields=["sending_suspended_at", "sending_suspended_reason"])
     account.sending_suspended_at = locked.sending_suspended_at
     account.sending_suspended_reason = reason
-    audit_log(account=locked, actor=None, action="account.sending_suspended", **detail)
+    audit_log(
+        account=locked,
+        actor=None,
+        action="account.sending_suspended",
+        acting="",  # (given, so that no key of ``detail`` can stand for it)
+        **detail,
+    )
     for campaign in Campaign.objects.for_account(locked).filter(status=State.SENDING):
         try:
             campaign_pause(campaign=campaign, actor=None, by=By.SUSPENSION)

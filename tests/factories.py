@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from allauth.account.models import EmailAddress
+from django.db.models import Model
 from django.utils import timezone
 
 from accounts import services
@@ -81,7 +82,7 @@ class World:
     charlie_key: ApiKey
     charlie_key_secret: str
     invitation: Invitation
-    extras: dict[str, object] = field(default_factory=dict)
+    extras: dict[str, Model] = field(default_factory=dict)  # the objects of account A
 
 
 def build_world() -> World:

@@ -130,6 +130,15 @@ REDIRECTED_WRITES: list[tuple[str, Data, str]] = [
         "Your role cannot declare attributes.",
     ),
     (
+        "import_detail",  # an uploaded file waiting for its mapping
+        lambda w: {
+            "col_0": "email",
+            "legal_basis": "consent",
+            "consent_text": "They signed up at the shop.",
+        },
+        "Your role cannot start imports.",
+    ),
+    (
         "campaign_detail",
         lambda w: {"name": "Hacked", "subject": "Hacked", "html": "<p>Hacked</p>"},
         "This campaign cannot be changed.",

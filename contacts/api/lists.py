@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 
 from accounts.api.auth import AccountAPIMixin
 from accounts.api.pagination import CursorPage
@@ -41,7 +42,7 @@ class ContactListsView(AccountAPIMixin, generics.ListCreateAPIView):
     def get_queryset(self) -> QuerySet[ContactList]:
         return selectors.lists_with_counts(self.account)
 
-    def perform_create(self, serializer: ContactListSerializer) -> None:
+    def perform_create(self, serializer: BaseSerializer[ContactList]) -> None:
         contact_list = services.list_create(
             account=self.account, actor=self.actor, **serializer.validated_data
         )
@@ -60,9 +61,11 @@ class ContactListView(AccountAPIMixin, generics.RetrieveUpdateDestroyAPIView):
     def get_queryset(self) -> QuerySet[ContactList]:
         return selectors.lists_with_counts(self.account)
 
-    def perform_update(self, serializer: ContactListSerializer) -> None:
+    def perform_update(self, serializer: BaseSerializer[ContactList]) -> None:
+        contact_list = serializer.instance
+        assert contact_list is not None, "an update's serializer holds the list it changes"
         serializer.instance = services.list_update(
-            contact_list=serializer.instance, actor=self.actor, **serializer.validated_data
+            contact_list=contact_list, actor=self.actor, **serializer.validated_data
         )
 
     @extend_schema(

@@ -29,13 +29,17 @@ WRITE = Perm.EDIT_CONTENT
 
 
 def subscribe_from_api(
-    *, contact: Contact, contact_list: ContactList, **consent: str
+    *, contact: Contact, contact_list: ContactList, legal_basis: str, consent_text: str
 ) -> Subscription:
     """``subscription_subscribe`` from the API, its refusals (suppressed, unsubscribed
     earlier) naming the ``email`` field the caller sent."""
     try:
         return services.subscription_subscribe(
-            contact=contact, contact_list=contact_list, source=API, **consent
+            contact=contact,
+            contact_list=contact_list,
+            source=API,
+            legal_basis=legal_basis,
+            consent_text=consent_text,
         )
     except DjangoValidationError as error:
         if hasattr(error, "error_dict"):

@@ -27,6 +27,7 @@ from contacts.importing.mapping import SINGLE_TARGETS, check_mapping, parse_new_
 from contacts.importing.merge import merge_rows
 from contacts.importing.report import (
     Cancelled,
+    StageCounts,
     cancel_key,
     load_rejects,
     progress_key,
@@ -253,7 +254,7 @@ def _finished(job: ImportJob, outcome: dict[str, object]) -> ImportJob:
     return job
 
 
-def _all_rejected(job: ImportJob, staged: dict[str, int]) -> bool:
+def _all_rejected(job: ImportJob, staged: StageCounts) -> bool:
     """An import that rejected every row saves no contact, and none of the attributes it
     declared; its file becomes a new upload, waiting for a better mapping (the sweep
     deletes it after a day). Runs in the import's transaction. Whether the file is kept.

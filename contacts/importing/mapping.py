@@ -135,7 +135,7 @@ def check_mapping(job: ImportJob, mapping: dict[str, str]) -> None:
             )
 
 
-_NOT_A = {
+_NOT_A: dict[str, str] = {
     AttributeDefinition.Type.DATE: "not a date",
     AttributeDefinition.Type.NUMBER: "not a number",
     AttributeDefinition.Type.BOOLEAN: "not yes or no",

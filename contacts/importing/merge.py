@@ -7,8 +7,11 @@ never added, and people who unsubscribed from the list are never subscribed agai
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import transaction
 from django.utils import timezone
+from psycopg import Cursor
 from psycopg.errors import InsufficientPrivilege, UniqueViolation
 
 from contacts.importing.sniff import ImportFileError
@@ -24,7 +27,7 @@ SUBSCRIPTION_VALUES = {
 }
 
 
-def merge_rows(job: ImportJob, cursor: object) -> dict[str, int]:
+def merge_rows(job: ImportJob, cursor: Cursor[Any]) -> dict[str, int]:
     """Set-based: a few statements, each over the whole file.
 
     Where the time goes, for a million new addresses, is the inserts: a heap row and three
@@ -93,7 +96,7 @@ def merge_rows(job: ImportJob, cursor: object) -> dict[str, int]:
             """,
             params,
         )
-        unsubscribed, already = cursor.fetchone()
+        unsubscribed, already = _one_row(cursor)
         subscribed += _subscribe_known(cursor, params)
     return {
         "unique": unique_rows,
@@ -175,7 +178,7 @@ def _has_consent_columns(job: ImportJob) -> bool:
 
 
 def _insert_new(
-    cursor: object,
+    cursor: Cursor[Any],
     params: dict[str, object],
     *,
     lookup: bool,
@@ -198,20 +201,27 @@ def _insert_new(
         # A savepoint: after a conflict the import goes on, and the switch is reset.
         with transaction.atomic():
             cursor.execute(statement, params)
-        return (*cursor.fetchone(), checked_here)
+        return (*_one_row(cursor), checked_here)
     finally:
         if checked_here:
             cursor.execute("SET LOCAL session_replication_role = DEFAULT")
 
 
-def _has_contacts(cursor: object, params: dict[str, object]) -> bool:
+def _one_row(cursor: Cursor[Any]) -> Any:
+    """The row of a statement that always returns one (a SELECT of counts or EXISTS)."""
+    row = cursor.fetchone()
+    assert row is not None, "the statement returns one row"
+    return row
+
+
+def _has_contacts(cursor: Cursor[Any], params: dict[str, object]) -> bool:
     cursor.execute(
         "SELECT EXISTS (SELECT 1 FROM contacts_contact WHERE account_id = %(account)s)", params
     )
-    return cursor.fetchone()[0]
+    return _one_row(cursor)[0]
 
 
-def _skip_row_checks(cursor: object, params: dict[str, object]) -> bool:
+def _skip_row_checks(cursor: Cursor[Any], params: dict[str, object]) -> bool:
     """Let the next statement insert without PostgreSQL's per-row foreign-key checks,
     whose guarantees this one gives for the whole statement instead; False (and nothing
     changed) when the database role may not, or when something else would be skipped
@@ -255,7 +265,7 @@ def _skip_row_checks(cursor: object, params: dict[str, object]) -> bool:
         )
         """
     )
-    if cursor.fetchone()[0]:
+    if _one_row(cursor)[0]:
         return False
     try:
         with transaction.atomic():
@@ -271,7 +281,7 @@ def _skip_row_checks(cursor: object, params: dict[str, object]) -> bool:
     return True
 
 
-def _subscribe_known(cursor: object, params: dict[str, object]) -> int:
+def _subscribe_known(cursor: Cursor[Any], params: dict[str, object]) -> int:
     """Contacts already stored: subscribed unless they are on the list already (an
     unsubscribe is kept). In contact order, the order of the list's index; with the
     foreign-key checks, which lock these contacts against deletion until the commit."""

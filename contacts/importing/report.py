@@ -10,9 +10,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypedDict
 
 from django.core.cache import cache
 from django.utils import timezone
+from psycopg import Cursor
 
 from accounts.models import Account
 from accounts.services import audit_log
@@ -62,6 +64,15 @@ def progress_of(job: ImportJob) -> Progress:
     )
 
 
+class StageCounts(TypedDict):
+    """What the staging of a file counted, and how long it took."""
+
+    staged: int
+    invalid: int
+    warnings: int
+    seconds: float
+
+
 class Cancelled(Exception):
     """Raised inside the run when the customer cancels: the transaction rolls back."""
 
@@ -84,7 +95,7 @@ def report_progress(job: ImportJob, rows: int, bytes_read: int, started: float) 
     )
 
 
-def record_done(job: ImportJob, staged: dict[str, int], merged: dict[str, int]) -> None:
+def record_done(job: ImportJob, staged: StageCounts, merged: dict[str, int]) -> None:
     """The counts of an import that merged its rows, on the job, and its audit row."""
     ImportJob.objects.filter(pk=job.pk).update(
         status=ImportJob.Status.DONE,
@@ -114,7 +125,7 @@ def record_done(job: ImportJob, staged: dict[str, int], merged: dict[str, int]) 
     )
 
 
-def load_rejects(cursor: object, path: Path) -> None:
+def load_rejects(cursor: Cursor[Any], path: Path) -> None:
     """The rejects and warnings the staging wrote to ``path`` (as rows of
     contacts_importreject), COPYed into the import's transaction."""
     with (

@@ -11,10 +11,13 @@ import io
 import json
 import math
 import time
+from _csv import Writer
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from django.core.exceptions import ValidationError
+from psycopg import Cursor
 
 from contacts.importing.attributes import lock_definitions
 from contacts.importing.mapping import (
@@ -24,7 +27,7 @@ from contacts.importing.mapping import (
     parse_consent_ip,
     parse_consent_time,
 )
-from contacts.importing.report import report_progress
+from contacts.importing.report import StageCounts, report_progress
 from contacts.importing.sniff import FIELD_LIMIT, MAX_COLUMNS, ImportFileError, sample_rows
 from contacts.models import AttributeDefinition, ImportJob, email_unicode_sha256
 from contacts.services import clean_attribute, day_first_of
@@ -185,7 +188,7 @@ def _day_first_columns(job: ImportJob, plan: _Plan) -> dict[int, bool]:
     }
 
 
-def stage_rows(job: ImportJob, cursor: object, rejects: csv.writer) -> dict[str, int]:
+def stage_rows(job: ImportJob, cursor: Cursor[Any], rejects: Writer) -> StageCounts:
     """Read the file, check each row, COPY the good ones to the staging table and write
     the bad ones to ``rejects`` (as rows of contacts_importreject), and the values left
     out of good ones as warnings. Returns counts.
@@ -303,13 +306,14 @@ def stage_rows(job: ImportJob, cursor: object, rejects: csv.writer) -> dict[str,
                 # (the pattern matches ASCII only and implies the "@"; A-labels are
                 # checked by check_email, like Unicode domains)
                 if len(email) > 254 or not match(email) or email.index("@") > 64 or "xn--" in email:
-                    email, reason = check_email(raw_email)
-                    if email is None:
+                    checked, reason = check_email(raw_email)
+                    if checked is None:
                         rejects.writerow(
                             [job.pk, row_number, email_column, raw_email[:500], reason[:255], "f"]
                         )
                         invalid += 1
                         continue
+                    email = checked
                     # Only an address that comes this way can have an A-label domain.
                     unicode_sha256 = email_unicode_sha256(email)
                 pairs = []

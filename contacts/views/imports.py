@@ -11,7 +11,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 
 from accounts.http import AccountRequest
-from accounts.roles import Perm
+from accounts.roles import Perm, role_can
 from accounts.scoping import get_for_account_or_404
 from accounts.views.decorators import account_required
 from contacts import importing, selectors
@@ -79,6 +79,10 @@ def import_detail(request: AccountRequest, import_id: int) -> HttpResponse:
 
 
 def _mapping(request: AccountRequest, job: ImportJob) -> HttpResponse:
+    can_edit = role_can(request.membership.role, Perm.EDIT_CONTENT)
+    if request.method == "POST" and not can_edit:
+        messages.error(request, "Your role cannot start imports.")
+        return redirect("import_detail", import_id=job.pk)
     form = MappingForm(request.POST or None, job=job)
     checking = "check" in request.POST
     if request.method == "POST" and checking:
@@ -137,6 +141,7 @@ def _mapping(request: AccountRequest, job: ImportJob) -> HttpResponse:
             "problems": problems,
             "checked": checking,
             "known_export": known.name if known else "",
+            "can_edit": can_edit,
         },
         status=400 if form.errors else 200,
     )

@@ -8,12 +8,13 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts import closing
+from accounts.http import AccountRequest, UserRequest
 from accounts.models import Account
 from accounts.roles import Perm, Role
 from accounts.services import audit_log
@@ -29,7 +30,7 @@ class CloseForm(forms.Form):
     confirm_name = forms.CharField(label="Type the account name to confirm")
 
 
-def _export_response(account: Account, request: HttpRequest) -> FileResponse:
+def _export_response(account: Account, request: UserRequest) -> FileResponse:
     archive = closure.full_export(account)
     audit_log(account=account, actor=request.user, action="account.exported")
     name = f"missive-{account.pk}-{timezone.now():%Y%m%d}.zip"
@@ -37,13 +38,13 @@ def _export_response(account: Account, request: HttpRequest) -> FileResponse:
 
 
 @account_required(Perm.EXPORT)
-def account_export(request: HttpRequest) -> HttpResponse:
+def account_export(request: AccountRequest) -> FileResponse:
     """Everything the account holds, as one ZIP of CSV and JSON files."""
     return _export_response(request.account, request)
 
 
 @account_required(Perm.CLOSE_ACCOUNT)
-def account_close(request: HttpRequest) -> HttpResponse:
+def account_close(request: AccountRequest) -> HttpResponse:
     account = request.account
     form = CloseForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -75,7 +76,7 @@ def account_close(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def account_closed(request: HttpRequest) -> HttpResponse:
+def account_closed(request: UserRequest) -> HttpResponse:
     """What a member of a closed account sees instead of the app."""
     closed = closing.closed_memberships(request.user)
     if not closed:
@@ -97,7 +98,7 @@ def account_closed(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _closed_account_of_owner(request: HttpRequest, account_id: int) -> Account:
+def _closed_account_of_owner(request: UserRequest, account_id: int) -> Account:
     for membership in closing.closed_memberships(request.user):
         if membership.account_id == account_id and membership.role == Role.OWNER:
             return membership.account
@@ -106,7 +107,7 @@ def _closed_account_of_owner(request: HttpRequest, account_id: int) -> Account:
 
 @login_required
 @require_POST
-def account_reopen(request: HttpRequest, account_id: int) -> HttpResponse:
+def account_reopen(request: UserRequest, account_id: int) -> HttpResponse:
     account = _closed_account_of_owner(request, account_id)
     try:
         closing.account_reopen(account=account, actor=request.user)
@@ -118,5 +119,5 @@ def account_reopen(request: HttpRequest, account_id: int) -> HttpResponse:
 
 
 @login_required
-def account_closed_export(request: HttpRequest, account_id: int) -> HttpResponse:
+def account_closed_export(request: UserRequest, account_id: int) -> FileResponse:
     return _export_response(_closed_account_of_owner(request, account_id), request)

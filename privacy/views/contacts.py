@@ -6,9 +6,10 @@ from __future__ import annotations
 import contextlib
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 
+from accounts.http import AccountRequest
 from accounts.roles import Perm
 from accounts.scoping import get_for_account_or_404
 from accounts.views.decorators import account_required
@@ -18,7 +19,7 @@ from privacy.views.data_requests import json_download
 
 
 @account_required(Perm.EDIT_CONTENT)
-def contact_erase(request: HttpRequest, contact_id: int) -> HttpResponse:
+def contact_erase(request: AccountRequest, contact_id: int) -> HttpResponse:
     """A confirmation page that says what erasure means; the POST erases."""
     contact = get_for_account_or_404(Contact, request.account, pk=contact_id)
     if request.method == "POST":
@@ -51,7 +52,7 @@ def contact_erase(request: HttpRequest, contact_id: int) -> HttpResponse:
 
 
 @account_required(Perm.EXPORT)
-def contact_export(request: HttpRequest, contact_id: int) -> HttpResponse:
+def contact_export(request: AccountRequest, contact_id: int) -> HttpResponse:
     """One contact's data as JSON: fields, subscriptions with consent proof, messages and
     events (what the person would get from an access request)."""
     contact = get_for_account_or_404(Contact, request.account, pk=contact_id)

@@ -11,6 +11,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from accounts.http import AccountRequest
 from accounts.roles import Perm
 from accounts.throttling import client_ip
 from accounts.views.decorators import account_required
@@ -235,7 +236,7 @@ def your_data_erase_confirm(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @account_required(Perm.VIEW_SECURITY)
-def data_requests_log(request: HttpRequest) -> HttpResponse:
+def data_requests_log(request: AccountRequest) -> HttpResponse:
     """The customer's log of the requests people made about their data."""
     page = data_requests.data_requests_page(request.account, before=request.GET.get("before", ""))
     return render(request, "privacy/data_requests.html", {"page": page})

@@ -6,10 +6,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from django.conf import settings
+
 from accounts.models import AUDIT_LABELS, AuditEntry
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ("accounts", "campaigns", "contacts", "stats", "config")
+APPS = (*settings.MISSIVE_APPS, "config")
 ACTION = re.compile(r"""action=["']([a-z_]+\.[a-z_]+)["']""")
 
 

@@ -23,7 +23,9 @@ class Command(BaseCommand):
             + ", ".join(p.name for p in all_policies()),
         )
 
-    def handle(self, *args: object, dry_run: bool, policies: list[str] | None, **options) -> None:
+    def handle(
+        self, *args: object, dry_run: bool, policies: list[str] | None, **options: object
+    ) -> None:
         try:
             outcomes = run_policies(dry_run=dry_run, names=policies)
         except ValueError as unknown:
