@@ -66,7 +66,7 @@ if not DEBUG and not _TEST_SETTINGS and urlsplit(MISSIVE_BASE_URL).scheme != "ht
 
 # Missive's own apps, bottom layer first: each may import those before it, never those
 # after it (the layers contract in pyproject.toml, checked by `make lint`).
-MISSIVE_APPS = ("accounts", "contacts", "events", "campaigns", "stats", "privacy")
+MISSIVE_APPS = ("accounts", "contacts", "events", "domains", "campaigns", "stats", "privacy")
 
 INSTALLED_APPS = [
     # First, so its createsuperuser (which enforces the password rule) wins over Django's.
@@ -400,7 +400,9 @@ MISSIVE_SEND_RETRY_BASE = env_int("MISSIVE_SEND_RETRY_BASE", 60)
 MISSIVE_DEFAULT_SEND_RATE = env_int("MISSIVE_DEFAULT_SEND_RATE", 0)
 # The envelope sender (Return-Path) of campaign mail sent over SMTP, e.g.
 # bounces@mail.example.com: each message then goes out from bounces+<signed id>@…, so the
-# delivery status notifications that come back name their delivery (VERP). Empty: the
+# delivery status notifications that come back name their delivery (VERP). With {domain}
+# in it (bounces@bounce.{domain}) each sending domain has its own bounce domain, which
+# keeps SPF aligned with the From address (its MX is MISSIVE_BOUNCE_MX). Empty: the
 # campaign's sender address.
 MISSIVE_RETURN_PATH = env_str("MISSIVE_RETURN_PATH")
 # The mailto: address of the List-Unsubscribe header (an https URL always comes first).
@@ -411,6 +413,31 @@ MISSIVE_UNSUBSCRIBE_MAILTO = env_str("MISSIVE_UNSUBSCRIBE_MAILTO", f"unsubscribe
 # The mailbox that receives the bounces of SMTP sending and the mailto: unsubscribes
 # (imaps://user:password@host/INBOX or pop3s://user:password@host), read every minute.
 MISSIVE_BOUNCE_MAILBOX = env_str("MISSIVE_BOUNCE_MAILBOX")
+
+# --- Sending domains ------------------------------------------------------------------
+# A campaign's From address must be on a domain its account proved by DNS (domains/).
+MISSIVE_REQUIRE_VERIFIED_DOMAIN = env_bool("MISSIVE_REQUIRE_VERIFIED_DOMAIN", True)
+# The DNS servers sending domains are checked against ("host" or "host:port", comma
+# separated); empty: the machine's resolver. `make run` points it at its own server.
+MISSIVE_DNS_SERVERS = env_list("MISSIVE_DNS_SERVERS")
+MISSIVE_DNS_TIMEOUT = env_int("MISSIVE_DNS_TIMEOUT", 5)
+# The key that encrypts DKIM private keys at rest (any long random string; several,
+# comma separated, to rotate it: the first encrypts, all decrypt). Empty: derived from
+# SECRET_KEY, so changing SECRET_KEY then needs this set to the old one first.
+MISSIVE_DKIM_KEY_SECRET = env_list("MISSIVE_DKIM_KEY_SECRET")
+# What the SPF record of a sending domain (or of its bounce domain) must authorize: an
+# include: of the operator's SPF record, and/or the addresses Missive sends from.
+MISSIVE_SPF_INCLUDE = env_str("MISSIVE_SPF_INCLUDE")
+MISSIVE_SENDING_IPS = env_list("MISSIVE_SENDING_IPS")
+# Where DMARC aggregate reports go in the record Missive suggests when a domain has none.
+MISSIVE_DMARC_RUA = env_str("MISSIVE_DMARC_RUA", f"mailto:dmarc@{_base_host}")
+# The mail exchanger of per-domain bounce addresses (MISSIVE_RETURN_PATH with {domain}).
+MISSIVE_BOUNCE_MX = env_str("MISSIVE_BOUNCE_MX", _base_host)
+# A replaced DKIM key stays published (and valid) this long for messages in flight.
+MISSIVE_DKIM_GRACE_DAYS = env_int("MISSIVE_DKIM_GRACE_DAYS", 7)
+# The platform's shared domain, for accounts an operator allows to send before they have
+# a domain of their own: From <account>@<this domain>, Reply-To the customer's address.
+MISSIVE_SHARED_DOMAIN = env_str("MISSIVE_SHARED_DOMAIN")
 
 # Retention: how long each kind of data is kept (privacy/runner.py runs the policies
 # declared in each app's retention.py once a day; `manage.py purge --dry-run` shows them).
