@@ -10,6 +10,7 @@ from django.test import Client
 
 from accounts import tasking
 from accounts.roles import Role
+from config.devdns import LoopbackDNS
 from tests.factories import World, build_world, make_api_key
 
 # Real workers and a real SMTP server (tests/workers.py), for every test module.
@@ -24,6 +25,24 @@ def _clean_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(scope="session")
+def _dns_server():
+    server = LoopbackDNS()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def dns(_dns_server: LoopbackDNS, settings) -> LoopbackDNS:
+    """A real authoritative DNS server on loopback, empty at the start of each test, that
+    Missive's resolver asks (sending domains are checked over the wire)."""
+    _dns_server.clear()
+    settings.MISSIVE_DNS_SERVERS = [_dns_server.address]
+    settings.MISSIVE_DNS_TIMEOUT = 2
+    return _dns_server
 
 
 @pytest.fixture

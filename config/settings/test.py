@@ -27,3 +27,7 @@ CACHES["default"]["KEY_PREFIX"] = "missive-test"  # noqa: F405
 CELERY_TASK_ALWAYS_EAGER = False
 # Two test runs at once (say, the browser tests beside the rest) each need their own.
 DATABASES["default"]["TEST"] = {"NAME": os.environ.get("MISSIVE_TEST_DB", "test_missive")}  # noqa: F405
+# No test asks the machine's resolver: those that look records up start their own DNS
+# server on loopback (the ``dns`` fixture); any other lookup fails fast here.
+MISSIVE_DNS_SERVERS = ["127.0.0.1:1"]
+MISSIVE_DNS_TIMEOUT = 1
