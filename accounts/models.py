@@ -176,6 +176,14 @@ class Account(models.Model):
         "(MISSIVE_BACKEND_<NAME>); empty: the platform's default.",
     )
 
+    shared_domain_allowed = models.BooleanField(
+        "may send from the shared domain",
+        default=False,
+        help_text="Until it verifies a domain of its own, the account sends from "
+        "<its name>@MISSIVE_SHARED_DOMAIN, with its name as sender and its address to "
+        "reply to.",
+    )
+
     class Tracking(models.TextChoices):
         PER_RECIPIENT = "per_recipient", "Per recipient (who opened, who clicked)"
         ANONYMOUS = "anonymous", "Anonymous counts only (how many opened and clicked)"
@@ -324,6 +332,15 @@ class ApiKey(models.Model):
 
 AUDIT_LABELS = {
     "account.created": "created the account",
+    "domain.added": "added a sending domain",
+    "domain.verified": "verified a sending domain",
+    "domain.failing": "lost the DNS records of a sending domain",
+    "domain.restored": "found the DNS records of a sending domain again",
+    "domain.key_rotation_started": "made new DKIM keys for a sending domain",
+    "domain.key_switched": "switched a sending domain to its new DKIM key",
+    "domain.key_removed": "removed a replaced DKIM key",
+    "domain.updated": "changed a sending domain's warm-up",
+    "domain.deleted": "removed a sending domain",
     "account.updated": "changed the account settings",
     "member.invited": "invited a teammate",
     "member.joined": "joined the account",

@@ -33,6 +33,7 @@ from accounts.models import Account
 from campaigns import rendering, tokens
 from campaigns.composing import Composed, compose
 from campaigns.models import Campaign
+from domains.selectors import sender_for, signer_for
 
 CRLF = "\r\n"
 
@@ -208,10 +209,21 @@ class MessageFactory:
             )
             for p in self.positions
         }
-        self.domain = campaign.from_email.rpartition("@")[2].lower() or "localhost"
-        self.from_email = campaign.from_email
-        self.from_header = _address_header("From", campaign.from_name, campaign.from_email)
-        self.reply_to = campaign.reply_to
+        # Who it is from as written: the campaign's sender, or the shared domain's address
+        # for an account an operator allowed to send from it (domains.selectors).
+        sender = sender_for(
+            account,
+            from_email=campaign.from_email,
+            from_name=campaign.from_name,
+            reply_to=campaign.reply_to,
+        )
+        self.domain = sender.from_email.rpartition("@")[2].lower() or "localhost"
+        self.from_email = sender.from_email
+        self.from_name = sender.from_name
+        self.from_header = _address_header("From", sender.from_name, sender.from_email)
+        self.reply_to = sender.reply_to
+        # The From domain's DKIM keys (None: no verified domain signs it).
+        self.signer = signer_for(sender.domain)
         self.unsubscribe_prefix = _public_prefix("unsubscribe")
         self.preferences_prefix = _public_prefix("preferences")
         self.stop_tracking_prefix = _public_prefix("stop_tracking")
@@ -337,10 +349,15 @@ class MessageFactory:
             )
         )
 
+    def signed_bytes(self, message: Outgoing) -> bytes:
+        """``as_bytes``, DKIM-signed by the From domain's keys when it has any."""
+        data = self.as_bytes(message)
+        return self.signer.sign(data) if self.signer is not None else data
+
     def as_email_message(
         self, message: Outgoing, connection: object, *, metadata: bool = True
     ) -> EmailMultiAlternatives:
-        from_name = _single_line(self.campaign.from_name)
+        from_name = _single_line(self.from_name)
         email = _CampaignEmail(
             subject=message.subject,
             body=message.text,

@@ -14,6 +14,7 @@ from campaigns.rendering import contact_values, sample_values
 from campaigns.states import TRANSITIONS, State
 from contacts.models import Contact, Subscription
 from contacts.selectors import sendable_subscriptions
+from domains.selectors import from_address_problem
 
 
 def campaigns(account: Account) -> QuerySet[Campaign]:
@@ -76,6 +77,10 @@ def start_problems(campaign: Campaign, reach: Audience | None = None) -> list[st
         validate_email(campaign.from_email)
     except ValidationError:
         problems.append("Give a valid sender address.")
+    else:
+        refused = from_address_problem(campaign.account, campaign.from_email)
+        if refused:
+            problems.append(refused)
     if not campaign.account.postal_address.strip():
         problems.append(
             "Add your postal address in Settings: the law requires it in every campaign."

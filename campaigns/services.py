@@ -29,6 +29,7 @@ from campaigns.starters import BY_KEY
 from campaigns.states import Action, State, TransitionRefused, next_state
 from contacts.models import AttributeDefinition, ContactList
 from contacts.selectors import is_suppressed
+from domains.selectors import from_address_problem, sender_for
 
 EDITABLE = (
     "name",
@@ -232,6 +233,15 @@ def campaign_test_send(
         raise TestSendRefused(" ".join(refused.messages)) from None
     if not campaign.from_email:
         raise ValidationError({"from_email": "Set a sender address before sending a test."})
+    refused = from_address_problem(account, campaign.from_email)
+    if refused:
+        raise ValidationError({"from_email": refused})
+    sender = sender_for(
+        account,
+        from_email=campaign.from_email,
+        from_name=campaign.from_name,
+        reply_to=campaign.reply_to,
+    )
     recipients = list(dict.fromkeys(recipients))
     if not 1 <= len(recipients) <= TEST_SEND_MAX_RECIPIENTS:
         raise ValidationError(f"A test goes to 1 to {TEST_SEND_MAX_RECIPIENTS} addresses.")
@@ -254,16 +264,16 @@ def campaign_test_send(
                 f"minute{pluralize(minutes)}.",
                 retry_after=exceeded.retry_after,
             ) from None
-        sender = formataddr((campaign.from_name, campaign.from_email))
+        from_header = formataddr((sender.from_name, sender.from_email))
         with get_connection() as connection:
             messages = []
             for address in to_send:
                 message = EmailMultiAlternatives(
                     subject=f"[Test] {subject_line(subject)}",
                     body=text,
-                    from_email=sender,
+                    from_email=from_header,
                     to=[address],
-                    reply_to=[campaign.reply_to] if campaign.reply_to else None,
+                    reply_to=[sender.reply_to] if sender.reply_to else None,
                     connection=connection,
                     headers={"X-Missive-Campaign": f"{campaign.account_id}-{campaign.pk}-test"},
                 )

@@ -116,7 +116,7 @@ class SmtpTransport:
                 if not self.connection.has_extn("smtputf8"):
                     return Result(Result.FAILED, NO_SMTPUTF8)
                 options.append("SMTPUTF8")
-            data = factory.as_bytes(message)
+            data = factory.signed_bytes(message)
         except UnicodeError as error:  # a domain that IDNA cannot write
             return Result(Result.FAILED, f"The address cannot be written: {error}"[:1000])
         try:

@@ -12,7 +12,9 @@ answers.
 from __future__ import annotations
 
 import threading
+import time
 from collections import defaultdict
+from pathlib import Path
 
 from dnslib import CNAME, MX, PTR, QTYPE, RCODE, RR, TXT, A, DNSRecord
 from dnslib.server import BaseResolver, DNSLogger, DNSServer
@@ -105,3 +107,70 @@ class LoopbackDNS:
     def queries(self) -> list[tuple[str, str]]:
         with self.zone.lock:
             return list(self.zone.queries)
+
+
+class ZoneFile:
+    """The development zone kept in a text file, one record a line: ``name TYPE value``.
+    ``python manage.py dev_dns`` writes it; the server of ``make run`` reads it again
+    whenever it changes, so a published record is answered at once."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def read(self) -> list[tuple[str, str, str]]:
+        try:
+            text = self.path.read_text()
+        except FileNotFoundError:
+            return []
+        records = []
+        for line in text.splitlines():
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            name, rtype, value = [*line.split(None, 2), "", ""][:3]
+            records.append((name.rstrip(".").lower(), rtype.upper(), value))
+        return records
+
+    def write(self, records: list[tuple[str, str, str]]) -> None:
+        lines = ["# Missive's development DNS zone: name TYPE value (python manage.py dev_dns)"]
+        lines += [f"{name} {rtype} {value}" for name, rtype, value in records]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text("\n".join(lines) + "\n")
+
+    def replace(self, name: str, rtype: str, value: str) -> None:
+        """Publish ``value`` as the one record of that name and type."""
+        name, rtype = name.rstrip(".").lower(), rtype.upper()
+        kept = [r for r in self.read() if (r[0], r[1]) != (name, rtype)]
+        self.write([*kept, (name, rtype, value)])
+
+    def remove_under(self, domain: str) -> int:
+        domain = domain.rstrip(".").lower()
+        records = self.read()
+        kept = [r for r in records if r[0] != domain and not r[0].endswith("." + domain)]
+        self.write(kept)
+        return len(records) - len(kept)
+
+
+def serve_zone_file(path: Path, host: str, port: int) -> LoopbackDNS:
+    """A server answering from the zone file, reloaded when the file changes."""
+    server = LoopbackDNS(host, port)
+    zone = ZoneFile(path)
+
+    def reload() -> None:
+        seen = -1.0
+        while True:
+            try:
+                mtime = path.stat().st_mtime
+            except FileNotFoundError:
+                mtime = 0.0
+            if mtime != seen:
+                seen = mtime
+                with server.zone.lock:
+                    server.zone.records.clear()
+                    for name, rtype, value in zone.read():
+                        server.zone.records[(name, rtype)].append(value)
+            time.sleep(0.5)
+
+    server.start()
+    threading.Thread(target=reload, daemon=True, name="dev-dns-reload").start()
+    return server

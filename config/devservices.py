@@ -34,6 +34,7 @@ from typing import Any
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("MISSIVE_VAR_DIR", BASE_DIR / "var"))
 DATABASE_NAME = "missive"
+DEV_ZONE = VAR_DIR / "dns.zone"
 
 
 def _log(message: str) -> None:
@@ -171,6 +172,8 @@ def write_dev_env(env: dict[str, str]) -> None:
         lines.append(f"DATABASE_URL={env['DATABASE_URL']}")
     if not os.environ.get("REDIS_URL"):
         lines.append(f"REDIS_URL=unix://{VAR_DIR / 'redis' / 'redis.sock'}?db=0")
+    if env.get("MISSIVE_DNS_SERVERS") and not os.environ.get("MISSIVE_DNS_SERVERS"):
+        lines.append(f"MISSIVE_DNS_SERVERS={env['MISSIVE_DNS_SERVERS']}")
     path = VAR_DIR / "dev.env"
     path.write_text("\n".join(lines) + "\n")
     path.chmod(0o600)
@@ -214,6 +217,16 @@ def run(args: argparse.Namespace) -> int:
     env.setdefault("MAIL_CATCHER_DIR", str(VAR_DIR / "outbox"))
     if not env.get("EMAIL_URL") and not env.get("EMAIL_ESP"):
         env["EMAIL_URL"] = f"smtp://127.0.0.1:{env['MAIL_CATCHER_PORT']}"
+    if not env.get("MISSIVE_DNS_SERVERS"):
+        # Sending domains are checked against a DNS server of Missive's own here, whose
+        # zone `python manage.py dev_dns publish <domain>` fills.
+        from config.devdns import serve_zone_file
+
+        dns_port = int(env.get("MISSIVE_DEV_DNS_PORT", "5354"))
+        keep.append(serve_zone_file(DEV_ZONE, "127.0.0.1", dns_port))
+        env["MISSIVE_DNS_SERVERS"] = f"127.0.0.1:{dns_port}"
+        _log(f"development DNS on 127.0.0.1:{dns_port} (zone in var/dns.zone)")
+        write_dev_env(env)  # so that manage.py commands ask it too
     manage = [sys.executable, str(BASE_DIR / "manage.py")]
 
     _log("applying database migrations")
@@ -221,6 +234,8 @@ def run(args: argparse.Namespace) -> int:
     demo = subprocess.run(
         [*manage, "demo"], env=env, check=True, cwd=BASE_DIR, capture_output=True, text=True
     )
+    # The demo account's sending domain, published in the development DNS and verified.
+    subprocess.run([*manage, "dev_dns", "demo"], env=env, check=True, cwd=BASE_DIR)
     url = env["MISSIVE_BASE_URL"]
     banner = (
         "\n"

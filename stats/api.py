@@ -15,7 +15,9 @@ from accounts.api.auth import AccountAPIMixin
 from accounts.roles import Perm
 from accounts.scoping import get_for_account_or_404
 from campaigns.models import Campaign
+from domains.models import SendingDomain
 from stats import reports
+from stats.readiness import FAIL, readiness
 
 
 def _count(help_text: str = "") -> serializers.IntegerField:
@@ -178,3 +180,39 @@ class CampaignReportView(AccountAPIMixin, APIView):
             self.account, campaign, include_machines=params.validated_data["include_machines"]
         )
         return Response(CampaignReportSerializer(report).data)
+
+
+class ReadinessLineSerializer(serializers.Serializer):
+    rule = serializers.CharField(read_only=True)
+    required_by = serializers.CharField(read_only=True, help_text="Whose published rule.")
+    status = serializers.ChoiceField(choices=["pass", "warn", "fail", "unknown"], read_only=True)
+    figure = serializers.CharField(read_only=True, help_text="What was measured.")
+    advice = serializers.CharField(read_only=True, help_text="What to do.")
+
+
+class ReadinessSerializer(serializers.Serializer):
+    domain = serializers.CharField(read_only=True)
+    ready = serializers.BooleanField(read_only=True, help_text="No rule fails.")
+    lines = ReadinessLineSerializer(many=True, read_only=True)
+
+
+class DomainReadinessView(AccountAPIMixin, APIView):
+    required_perms = {"GET": Perm.VIEW}
+
+    @extend_schema(
+        operation_id="domains_readiness",
+        responses=ReadinessSerializer,
+        description="The domain against Gmail's, Yahoo's and Microsoft's rules for bulk "
+        "senders: SPF, DKIM, DMARC and its alignment, one-click unsubscribe, Feedback-ID, "
+        "complaint and bounce rates over 30 days, deferrals, and the sending host's PTR and "
+        "TLS where Missive sends directly.",
+    )
+    def get(self, request: Request, domain_id: int) -> Response:
+        domain = get_for_account_or_404(SendingDomain, self.account, pk=domain_id)
+        lines = readiness(domain)
+        data = {
+            "domain": domain.name,
+            "ready": all(line.status != FAIL for line in lines),
+            "lines": lines,
+        }
+        return Response(ReadinessSerializer(data).data)

@@ -10,4 +10,9 @@ urlpatterns = [
         api.CampaignReportView.as_view(),
         name="api-campaign-report",
     ),
+    path(
+        "domains/<int:domain_id>/readiness/",
+        api.DomainReadinessView.as_view(),
+        name="api-domain-readiness",
+    ),
 ]

@@ -156,7 +156,9 @@ def _add_contacts(world: World) -> None:
     template = Template.objects.create(
         account=world.account_a, name="Alpha Sentinel template", html="<p>Hi</p>"
     )
+    domain = verified_domain(world.account_a, "alpha.test")
     world.extras.update(
+        domain=domain,
         campaign=campaign,
         template=template,
         list=newsletter,
@@ -165,6 +167,43 @@ def _add_contacts(world: World) -> None:
         attribute=attribute,
         **{"import": upload},
     )
+
+
+# One key pair for every test domain: RSA-2048 generation takes a tenth of a second.
+_TEST_KEYS: dict[str, tuple[bytes, str]] = {}
+
+
+def shared_key(algorithm: str = "rsa-sha256") -> tuple[bytes, str]:
+    """(private key PEM, public p= value) shared by the suite's domains."""
+    from domains import dkim
+
+    if algorithm not in _TEST_KEYS:
+        _TEST_KEYS[algorithm] = dkim.generate_key(algorithm)
+    return _TEST_KEYS[algorithm]
+
+
+def verified_domain(account: Account | None, name: str, *, selector: str = "test") -> Model:
+    """A sending domain as a DNS check leaves it once its DKIM record was found: verified,
+    with an RSA key that signs. Tests of the check itself go through DNS instead."""
+    from domains import dkim
+    from domains.models import DkimKey, SendingDomain
+
+    now = timezone.now()
+    domain = SendingDomain.objects.create(
+        account=account, name=name, status=SendingDomain.Status.VERIFIED, verified_at=now
+    )
+    private_pem, public = shared_key()
+    DkimKey.objects.create(
+        domain=domain,
+        selector=selector,
+        algorithm=DkimKey.Algorithm.RSA,
+        private_key=dkim.encrypt_private_key(private_pem),
+        public_key=public,
+        state=DkimKey.State.ACTIVE,
+        published_at=now,
+        activated_at=now,
+    )
+    return domain
 
 
 # Strings that appear only in account A's data: an outsider's page must never show one.
@@ -182,6 +221,7 @@ SAMPLES: dict[str, Callable[[World], object]] = {
     "attribute_id": lambda w: w.extras["attribute"].pk,
     "campaign_id": lambda w: w.extras["campaign"].pk,
     "template_id": lambda w: w.extras["template"].pk,
+    "domain_id": lambda w: w.extras["domain"].pk,
 }
 
 # Keywords that name no object (a format, a page): filled with a valid value, and the

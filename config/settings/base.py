@@ -218,6 +218,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(minutes=1),
         "options": {"expires": 50},
     },
+    # Every 10 minutes: sending domains due a DNS check (hourly once verified).
+    "domains-check-domains": {
+        "task": "domains.check_domains",
+        "schedule": timedelta(minutes=10),
+        "options": {"expires": 9 * 60},
+    },
     # Daily: every retention policy of every app (privacy/runner.py).
     "privacy-run-retention": {
         "task": "privacy.run_retention",
