@@ -13,6 +13,12 @@
   sweeper).
 - Pause, resume and cancel are read between batches. Each batch task queues the next one
   of its lane; ``MISSIVE_SEND_LANES`` lanes run per campaign.
+- A From domain warming up sends no more than its cap of the day (domains.pacing): a batch
+  takes its size from the cap before it claims, and gives back what it did not send.
+  Once the cap is spent, the campaign's queue waits for the domain's next local midnight,
+  when the sweeper starts its lanes again.
+- A batch goes out provider by provider, each at the pace the provider allows now; a
+  provider that defers for rate (4.7.x) is slowed down for every worker.
 """
 
 from __future__ import annotations
@@ -41,6 +47,9 @@ from campaigns.states import Action, State
 from campaigns.transports import ConnectionLost, Result, Transport, transport_for
 from contacts.models import Contact, Subscription
 from contacts.selectors import sendable_subscriptions, suppressed_in_unicode_form
+from domains import pacing
+from domains.models import SendingDomain
+from domains.selectors import sender_for, warmup_cap_today
 from events.models import Event
 from events.services import NewEvent, record_events
 
@@ -431,6 +440,31 @@ class BatchReport:
     more: bool  # queued deliveries remain that are due now
 
 
+def _warming_domain(campaign: Campaign) -> SendingDomain | None:
+    """The campaign's From domain when it has a warm-up cap today."""
+    domain = sender_for(
+        campaign.account,
+        from_email=campaign.from_email,
+        from_name=campaign.from_name,
+        reply_to=campaign.reply_to,
+    ).domain
+    if domain is None:
+        return None
+    if domain.account_id == campaign.account_id:
+        domain.account = campaign.account  # its time zone, without another query
+    return domain if warmup_cap_today(domain, pacing.local_today(domain)) is not None else None
+
+
+def postpone(campaign_id: int, until: datetime) -> int:
+    """Hold the campaign's queued deliveries until ``until``: not due before then, and
+    not an attempt. Returns how many were held."""
+    return (
+        Delivery.objects.filter(campaign_id=campaign_id, status=D.QUEUED)
+        .exclude(retry_at__gte=until)
+        .update(retry_at=until)
+    )
+
+
 def send_batch(campaign_id: int, *, transport: Transport | None = None) -> BatchReport:
     """Claim one batch of the campaign and send it. Does nothing unless it is sending."""
     campaign = Campaign.objects.select_related("account").filter(pk=campaign_id).first()
@@ -445,6 +479,35 @@ def send_batch(campaign_id: int, *, transport: Transport | None = None) -> Batch
         # The lanes share the account's rate: a batch takes about five seconds, so an
         # unsubscribe during a slow, rate-limited send is seen before the next messages go.
         limit = max(1, min(limit, rate * 5 // settings.MISSIVE_SEND_LANES))
+    warming = _warming_domain(campaign)
+    if warming is None:
+        return _send(campaign, limit, rate, transport)
+    day = pacing.local_today(warming)
+    granted = pacing.reserve_daily(warming, limit, day=day)
+    if not granted:
+        held = postpone(campaign.pk, pacing.next_local_midnight(warming, day=day))
+        logger.info("Campaign %s: %s spent today's cap, %s held", campaign.pk, warming, held)
+        return BatchReport(claimed=0, sent=0, more=False)
+    progress = _Progress()
+    try:
+        return _send(campaign, granted, rate, transport, progress)
+    finally:
+        # Whatever was handed to the transport counts, sent or not: a receiver saw it.
+        pacing.release_daily(warming, granted - progress.attempted, day=day)
+
+
+@dataclass
+class _Progress:
+    attempted: int = 0  # messages handed to the transport
+
+
+def _send(
+    campaign: Campaign,
+    limit: int,
+    rate: int,
+    transport: Transport | None,
+    progress: _Progress | None = None,
+) -> BatchReport:
     list_ids = list(campaign.lists.values_list("pk", flat=True))
     claimed = claim_batch(campaign, list_ids, limit)
     total = len(claimed.recipients) + len(claimed.skipped)
@@ -453,17 +516,27 @@ def send_batch(campaign_id: int, *, transport: Transport | None = None) -> Batch
         return BatchReport(claimed=0, sent=0, more=_has_due(campaign.pk))
     outcomes = Outcomes(skipped=list(claimed.skipped))
     sent = 0
-    pending = claimed.recipients
+    # Provider by provider: an SMTP connection carries one provider's messages.
+    pending = sorted(claimed.recipients, key=lambda r: pacing.provider_of(r.email))
     done = 0  # how many of ``pending`` have an outcome
+    progress = progress or _Progress()
+    paces: dict[str, float | None] = {}
     try:
         if pending:
             factory = factory_for(campaign)
             transport = transport or transport_for(campaign.account)
-            transport.open()
+            transport.open(pacing.provider_of(pending[0].email))
             for recipient in pending:
+                provider = pacing.provider_of(recipient.email)
+                if provider not in paces:
+                    paces[provider] = pacing.provider_pace(provider)
                 if rate:
                     ratelimit.acquire(f"account:{campaign.account_id}", rate)
+                pace = paces[provider]
+                if pace:
+                    ratelimit.acquire(f"provider:{provider}", pace)
                 message = factory.build(recipient)
+                progress.attempted += 1
                 result = transport.send(factory, message)
                 done += 1
                 if result.outcome == Result.SENT:
@@ -483,6 +556,8 @@ def send_batch(campaign_id: int, *, transport: Transport | None = None) -> Batch
                         outcomes.refused.add(recipient.delivery_id)
                 else:
                     outcomes.retry.append((recipient.delivery_id, result.detail))
+                    if pacing.is_rate_deferral(result.detail):
+                        paces[provider] = pacing.note_deferral(provider)
                 if len(outcomes) >= settings.MISSIVE_SEND_FLUSH_EVERY:
                     renew = [r.delivery_id for r in pending[done:]]
                     flush(campaign, outcomes, claimed.attempts, renew=renew)

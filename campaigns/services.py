@@ -233,9 +233,9 @@ def campaign_test_send(
         raise TestSendRefused(" ".join(refused.messages)) from None
     if not campaign.from_email:
         raise ValidationError({"from_email": "Set a sender address before sending a test."})
-    refused = from_address_problem(account, campaign.from_email)
-    if refused:
-        raise ValidationError({"from_email": refused})
+    domain_problem = from_address_problem(account, campaign.from_email)
+    if domain_problem:
+        raise ValidationError({"from_email": domain_problem})
     sender = sender_for(
         account,
         from_email=campaign.from_email,

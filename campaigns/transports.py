@@ -4,6 +4,10 @@ Transports share one interface (``open``, ``send``, ``close``) and report each m
 as sent, to retry (4xx, timeouts, throttling) or failed (the server's permanent answer).
 Whatever goes wrong with one message is that message's outcome; only a connection that
 cannot go on (``ConnectionLost``) ends the batch, whose rest is retried later.
+
+SMTP connections are per mailbox provider (domains.pacing): a connection carries one
+provider's messages, at most its messages-per-connection, and holds one of the
+provider's connection slots, shared by every worker, while it is open.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from django.utils.module_loading import import_string
 from accounts.models import Account
 from campaigns.messages import MessageFactory, Outgoing, ascii_domain
 from config.env import parse_email_url
+from domains import pacing
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +63,9 @@ class ConnectionLost(Exception):
 
 
 class Transport(Protocol):
-    def open(self) -> None: ...
+    # ``first``: the mailbox provider of the batch's first message (domains.pacing), for a
+    # transport whose connections are per provider.
+    def open(self, first: str | None = None) -> None: ...
 
     def send(self, factory: MessageFactory, message: Outgoing) -> Result: ...
 
@@ -66,7 +73,10 @@ class Transport(Protocol):
 
 
 class SmtpTransport:
-    """Plain SMTP, one connection per batch, MIME written by ``MessageFactory.as_bytes``."""
+    """Plain SMTP, MIME written by ``MessageFactory.as_bytes``. A connection carries one
+    provider's messages: the next message for another provider, or one past the
+    provider's messages-per-connection, goes on a new connection, opened once one of the
+    provider's connection slots is free."""
 
     def __init__(self, options: Mapping[str, Any]) -> None:
         self.host = str(options["EMAIL_HOST"])
@@ -77,8 +87,28 @@ class SmtpTransport:
         self.use_ssl = bool(options.get("EMAIL_USE_SSL"))
         self.timeout = int(options.get("EMAIL_TIMEOUT") or 30)
         self.connection: smtplib.SMTP | None = None
+        self.slot: pacing.Slot | None = None
+        self.provider: str | None = None
+        self.on_connection = 0  # messages attempted on the current connection
 
-    def open(self) -> None:
+    def open(self, first: str | None = None) -> None:
+        """Connect for the first message's provider now, so that a server that cannot be
+        reached ends the batch before any message is built."""
+        self._connect(first or pacing.OTHER)
+
+    def _connect(self, provider: str) -> None:
+        try:
+            slot = pacing.acquire_slot(provider)
+        except pacing.SlotUnavailable as error:
+            raise ConnectionLost(str(error)) from error
+        try:
+            self._dial()
+        except BaseException:
+            pacing.release_slot(slot)
+            raise
+        self.slot, self.provider, self.on_connection = slot, provider, 0
+
+    def _dial(self) -> None:
         try:
             if self.use_ssl:
                 context = ssl.create_default_context()
@@ -104,8 +134,25 @@ class SmtpTransport:
             self.connection = None
             raise ConnectionLost(f"Cannot reach the mail server: {error}") from error
 
+    def _connection_for(self, provider: str) -> None:
+        """Make the current connection one the next message to ``provider`` may go on."""
+        if (
+            self.connection is None
+            # The server closed it after its last answer (421): the next message goes
+            # on a new one.
+            or self.connection.sock is None
+            or provider != self.provider
+            or self.on_connection >= pacing.limits_for(provider).per_connection
+        ):
+            self.close()
+            self._connect(provider)
+        elif self.slot is not None:
+            self.slot.renew()
+
     def send(self, factory: MessageFactory, message: Outgoing) -> Result:
-        assert self.connection is not None, "open() first"
+        assert self.provider is not None, "open() first"
+        self._connection_for(pacing.provider_of(message.to))
+        assert self.connection is not None
         try:
             sender = ascii_domain(factory.envelope_sender(message))
             recipient = ascii_domain(message.to)
@@ -119,6 +166,7 @@ class SmtpTransport:
             data = factory.signed_bytes(message)
         except UnicodeError as error:  # a domain that IDNA cannot write
             return Result(Result.FAILED, f"The address cannot be written: {error}"[:1000])
+        self.on_connection += 1
         try:
             self.connection.sendmail(sender, [recipient], data, mail_options=options)
         except smtplib.SMTPRecipientsRefused as error:
@@ -149,12 +197,17 @@ class SmtpTransport:
             raise ConnectionLost(f"The mail server went away: {error}") from error
 
     def close(self) -> None:
-        if self.connection is not None:
-            try:
-                self.connection.quit()
-            except (smtplib.SMTPException, OSError):
-                self.connection.close()
-            self.connection = None
+        try:
+            if self.connection is not None:
+                try:
+                    self.connection.quit()
+                except (smtplib.SMTPException, OSError):
+                    self.connection.close()
+                self.connection = None
+        finally:
+            if self.slot is not None:
+                pacing.release_slot(self.slot)
+                self.slot = None
 
 
 def _smtp_result(code: int, reply: bytes | str, *, recipient_refused: bool = False) -> Result:
@@ -186,7 +239,7 @@ class DjangoTransport:
         self.metadata = True
         self.ascii_headers = False
 
-    def open(self) -> None:
+    def open(self, first: str | None = None) -> None:
         try:
             # A provider's backend reads its settings (API key, URL) here: a missing one
             # is the operator's to fix, and the batch waits for it in the queue.

@@ -174,6 +174,7 @@ def write_dev_env(env: dict[str, str]) -> None:
         lines.append(f"REDIS_URL=unix://{VAR_DIR / 'redis' / 'redis.sock'}?db=0")
     if env.get("MISSIVE_DNS_SERVERS") and not os.environ.get("MISSIVE_DNS_SERVERS"):
         lines.append(f"MISSIVE_DNS_SERVERS={env['MISSIVE_DNS_SERVERS']}")
+        lines.append(f"MISSIVE_SENDING_IPS={env.get('MISSIVE_SENDING_IPS', '')}")
     path = VAR_DIR / "dev.env"
     path.write_text("\n".join(lines) + "\n")
     path.chmod(0o600)
@@ -225,6 +226,8 @@ def run(args: argparse.Namespace) -> int:
         dns_port = int(env.get("MISSIVE_DEV_DNS_PORT", "5354"))
         keep.append(serve_zone_file(DEV_ZONE, "127.0.0.1", dns_port))
         env["MISSIVE_DNS_SERVERS"] = f"127.0.0.1:{dns_port}"
+        # The mail catcher is on loopback: that is what the SPF record shown authorizes.
+        env.setdefault("MISSIVE_SENDING_IPS", "127.0.0.1")
         _log(f"development DNS on 127.0.0.1:{dns_port} (zone in var/dns.zone)")
         write_dev_env(env)  # so that manage.py commands ask it too
     manage = [sys.executable, str(BASE_DIR / "manage.py")]

@@ -59,7 +59,7 @@ class RecordCheck:
     label: str
     name: str
     rtype: str
-    status: Status = Status.UNAVAILABLE
+    status: Status = Status.UNAVAILABLE  # until the check concludes (says)
     expected: str = ""
     found: list[str] = field(default_factory=list)
     message: str = ""
@@ -73,15 +73,17 @@ class RecordCheck:
         return cls(**{**data, "status": Status(data["status"]), "found": list(data["found"])})
 
 
+def _unavailable(blank: RecordCheck, error: DnsUnavailable) -> RecordCheck:
+    message = f"Could not look up {blank.name}: {error}. Missive will check again."
+    return blank.says(Status.UNAVAILABLE, message)
+
+
 def _looked_up(blank: RecordCheck, check: Callable[[RecordCheck], RecordCheck]) -> RecordCheck:
     """``check(blank)``, or "unavailable" when the DNS cannot answer: never "missing"."""
     try:
         return check(blank)
     except DnsUnavailable as error:
-        return blank.says(
-            Status.UNAVAILABLE,
-            f"Could not look up {blank.name}: {error}. Missive will check again.",
-        )
+        return _unavailable(blank, error)
 
 
 @dataclass(frozen=True)
@@ -337,9 +339,9 @@ def _spf_check(blank: RecordCheck) -> RecordCheck:
     include = settings.MISSIVE_SPF_INCLUDE.strip().lower()
     networks = _sending_networks()
     found = spf_records(envelope)
-    expected = required or ""
-    for record in found:
-        expected = merged_spf(record, expected) if expected else record
+    expected = ""
+    for record in [*found, *([required] if required else [])]:
+        expected = merged_spf(expected, record)  # one record, the first one's order kept
     check = replace(blank, expected=expected, found=found)
     if not found:
         if not required:
@@ -650,12 +652,14 @@ def sending_host_report(host: str, port: int, *, timeout: float = 10.0) -> list[
         addresses = [str(ipaddress.ip_address(host))]
     except ValueError:
         blank = RecordCheck("address", f"Address of {host}", host, "A")
-        address = _looked_up(blank, lambda check: replace(check, found=address_records(host)))
-        addresses = address.found
-        if address.status == Status.UNAVAILABLE:
-            checks.append(address)
-        elif not addresses:
-            checks.append(address.says(Status.MISSING, f"{host} has no A/AAAA record."))
+        try:
+            addresses = address_records(host)
+        except DnsUnavailable as error:
+            addresses = []
+            checks.append(_unavailable(blank, error))
+        else:
+            if not addresses:
+                checks.append(blank.says(Status.MISSING, f"{host} has no A/AAAA record."))
     for ip in addresses:
         reverse = ipaddress.ip_address(ip).reverse_pointer
         blank = RecordCheck(

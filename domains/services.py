@@ -49,6 +49,11 @@ def _new_key(domain: SendingDomain, algorithm: str) -> DkimKey:
     )
 
 
+class DomainTaken(ValidationError):
+    """The name is already this account's, or verified by another: a conflict with what
+    exists, not a mistake in the request."""
+
+
 def verified_elsewhere(name: str, account: Account | None) -> bool:
     """Whether another account (or the platform) holds ``name`` verified."""
     others = SendingDomain.objects.filter(name=name).exclude(status=SendingDomain.Status.PENDING)
@@ -75,9 +80,9 @@ def domain_add(
     if account is not None and name == settings.MISSIVE_SHARED_DOMAIN.lower():
         raise ValidationError({"name": f"{name} is Missive's shared domain."})
     if verified_elsewhere(name, account):
-        raise ValidationError({"name": _taken_message(name)})
+        raise DomainTaken({"name": _taken_message(name)})
     if SendingDomain.objects.filter(account=account, name=name).exists():
-        raise ValidationError({"name": f"{name} is already one of your sending domains."})
+        raise DomainTaken({"name": f"{name} is already one of your sending domains."})
     domain = SendingDomain.objects.create(account=account, name=name)
     _new_key(domain, DkimKey.Algorithm.RSA)
     if ed25519:
@@ -93,7 +98,11 @@ def records_to_publish(domain: SendingDomain) -> list[checks.Record]:
 
 
 def _specs(domain: SendingDomain) -> list[checks.DkimSpec]:
-    order = {DkimKey.State.PENDING: 0, DkimKey.State.ACTIVE: 1, DkimKey.State.RETIRING: 2}
+    order: dict[str, int] = {
+        DkimKey.State.PENDING: 0,
+        DkimKey.State.ACTIVE: 1,
+        DkimKey.State.RETIRING: 2,
+    }
     keys = sorted(domain.keys.all(), key=lambda k: (order[k.state], k.pk))
     return [checks.DkimSpec(selector=k.selector, record_value=k.record_value) for k in keys]
 

@@ -28,6 +28,7 @@ from events.models import Event
 from stats.health import COMPLAINT_SUSPEND_RATE, COMPLAINT_WARNING_RATE, COMPLAINT_WINDOW
 
 PASS, WARN, FAIL, UNKNOWN = "pass", "warn", "fail", "unknown"
+STATUSES = [PASS, WARN, FAIL, UNKNOWN]
 # Bounces: receivers start to distrust a sender above about 2% and most platforms act at 5%.
 BOUNCE_WARNING_RATE = 0.02
 BOUNCE_LIMIT_RATE = 0.05
@@ -145,11 +146,20 @@ def readiness(domain: SendingDomain, *, now: datetime | None = None) -> list[Lin
         lines.append(
             _dns_line("DKIM passes", everyone, worst, "Every message is signed with this key.")
         )
-    lines.append(
-        _dns_line(
-            "SPF passes", everyone, _check(report, "spf"), "The sending hosts are authorized."
+    spf = _check(report, "spf")
+    if checks.required_spf() is None and (spf is None or spf.status != "found"):
+        lines.append(
+            Line(
+                "SPF passes",
+                everyone,
+                WARN,
+                "sending hosts not configured",
+                "Missive's operator has not said which hosts send (MISSIVE_SPF_INCLUDE or "
+                "MISSIVE_SENDING_IPS), so SPF cannot be checked; DMARC passes through DKIM.",
+            )
         )
-    )
+    else:
+        lines.append(_dns_line("SPF passes", everyone, spf, "The sending hosts are authorized."))
     dmarc = _check(report, "dmarc")
     lines.append(
         _dns_line(

@@ -157,6 +157,7 @@ def _add_contacts(world: World) -> None:
         account=world.account_a, name="Alpha Sentinel template", html="<p>Hi</p>"
     )
     domain = verified_domain(world.account_a, "alpha.test")
+    verified_domain(world.account_b, "bravo.test")
     world.extras.update(
         domain=domain,
         campaign=campaign,

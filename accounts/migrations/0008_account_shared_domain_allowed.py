@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0007_mail_failures'),
+        ("accounts", "0007_mail_failures"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='account',
-            name='shared_domain_allowed',
-            field=models.BooleanField(default=False, help_text='Until it verifies a domain of its own, the account sends from <its name>@MISSIVE_SHARED_DOMAIN, with its name as sender and its address to reply to.', verbose_name='may send from the shared domain'),
+            model_name="account",
+            name="shared_domain_allowed",
+            field=models.BooleanField(
+                default=False,
+                help_text="Until it verifies a domain of its own, the account sends from <its name>@MISSIVE_SHARED_DOMAIN, with its name as sender and its address to reply to.",
+                verbose_name="may send from the shared domain",
+            ),
         ),
     ]

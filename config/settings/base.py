@@ -341,6 +341,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Several resources have a "status" of their own values: each its own enum name.
+    "ENUM_NAME_OVERRIDES": {
+        "DomainStatusEnum": "domains.models.SendingDomain.Status",
+        "RecordStatusEnum": "domains.api.serializers.RECORD_STATUSES",
+        "ReadinessStatusEnum": "stats.readiness.STATUSES",
+    },
     # Requests and responses as separate components: what a client may send (no read-only
     # fields, patterns on text) is not what it gets back.
     "COMPONENT_SPLIT_REQUEST": True,
@@ -444,6 +450,32 @@ MISSIVE_DKIM_GRACE_DAYS = env_int("MISSIVE_DKIM_GRACE_DAYS", 7)
 # The platform's shared domain, for accounts an operator allows to send before they have
 # a domain of their own: From <account>@<this domain>, Reply-To the customer's address.
 MISSIVE_SHARED_DOMAIN = env_str("MISSIVE_SHARED_DOMAIN")
+# Receivers throttle a sender that opens too many connections or sends too many messages
+# on one (Yahoo documents 20 a connection): limits per mailbox provider, shared by every
+# worker through Redis (domains/pacing.py). MISSIVE_<PROVIDER>_CONNECTIONS,
+# _PER_CONNECTION and _RATE (messages a second, 0: no limit) override them.
+MISSIVE_PROVIDER_LIMITS = {
+    provider: {
+        "connections": env_int(f"MISSIVE_{provider.upper()}_CONNECTIONS", connections),
+        "per_connection": env_int(f"MISSIVE_{provider.upper()}_PER_CONNECTION", per_connection),
+        "rate": env_int(f"MISSIVE_{provider.upper()}_RATE", 0) or None,
+    }
+    for provider, connections, per_connection in (
+        ("gmail", 10, 100),
+        ("yahoo", 5, 20),
+        ("microsoft", 5, 100),
+        ("other", 20, 100),
+    )
+}
+# How long a worker waits for a free connection to a provider before the rest of its
+# batch goes back to the queue, and how long a connection's slot is held without news
+# from its worker (a killed worker's slot is free again after this).
+MISSIVE_CONNECTION_SLOT_WAIT = env_int("MISSIVE_CONNECTION_SLOT_WAIT", 30)
+MISSIVE_CONNECTION_LEASE = env_int("MISSIVE_CONNECTION_LEASE", 300)
+# A provider that defers for rate (4.7.x) has its pace halved, from this many messages a
+# second when it had no limit, for this many minutes after its last deferral.
+MISSIVE_DEFERRAL_START_RATE = env_int("MISSIVE_DEFERRAL_START_RATE", 20)
+MISSIVE_DEFERRAL_MINUTES = env_int("MISSIVE_DEFERRAL_MINUTES", 15)
 
 # Retention: how long each kind of data is kept (privacy/runner.py runs the policies
 # declared in each app's retention.py once a day; `manage.py purge --dry-run` shows them).

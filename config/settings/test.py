@@ -31,3 +31,5 @@ DATABASES["default"]["TEST"] = {"NAME": os.environ.get("MISSIVE_TEST_DB", "test_
 # server on loopback (the ``dns`` fixture); any other lookup fails fast here.
 MISSIVE_DNS_SERVERS = ["127.0.0.1:1"]
 MISSIVE_DNS_TIMEOUT = 1
+# Missive "sends" from loopback in the tests: the SPF record a domain is shown says so.
+MISSIVE_SENDING_IPS = ["127.0.0.1"]

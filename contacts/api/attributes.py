@@ -30,7 +30,7 @@ from accounts.models import validate_single_line
 from accounts.roles import Perm
 from accounts.scoping import get_for_account_or_404
 from contacts import merge_tags, selectors, services
-from contacts.models import ATTRIBUTE_NAME, AttributeDefinition
+from contacts.models import ATTRIBUTE_NAME, RESERVED_ATTRIBUTE_NAMES, AttributeDefinition
 
 READ = Perm.VIEW
 WRITE = Perm.EDIT_CONTENT
@@ -67,7 +67,8 @@ def _refused(error: ValidationError) -> Response:
 # The format of a name, as a pattern the schema can show; the service checks it again, with
 # the reserved names and uniqueness.
 NAME_FORMAT = RegexValidator(
-    ATTRIBUTE_NAME,
+    # The reserved names are left out of the pattern too, so the schema does not offer them.
+    r"^(?!(?:" + "|".join(sorted(RESERVED_ATTRIBUTE_NAMES)) + r")$)" + ATTRIBUTE_NAME.pattern[1:],
     "Use lower-case letters, digits and underscores, starting with a letter "
     "(for example city or loyalty_points).",
 )

@@ -11,10 +11,28 @@ from domains import selectors, services
 from domains.checks import DomainReport
 from domains.models import DkimKey, SendingDomain
 
+# What the last check found of a record ("unchecked": no check yet).
+RECORD_STATUSES = ["found", "missing", "wrong", "unavailable", "unchecked"]
+
+
+# A host name with at least one dot, in ASCII (an internationalized name as its IDNA
+# A-labels, xn--…), as the schema shows it; the service checks it again.
+DOMAIN_NAME = (
+    r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+    r"[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$"
+)
+
 
 class DomainAddSerializer(StrictJSONMixin, serializers.Serializer):
-    name = serializers.CharField(
-        max_length=253, help_text="The domain of your sender addresses, e.g. news.example.com."
+    name = serializers.RegexField(
+        DOMAIN_NAME,
+        max_length=253,
+        help_text="The domain of your sender addresses, e.g. news.example.com; an "
+        "internationalized name in its ASCII form (xn--…).",
+        error_messages={
+            "invalid": "Give a domain name such as news.example.com (letters, digits and "
+            "hyphens, at least one dot; an internationalized name as xn--…)."
+        },
     )
     ed25519 = serializers.BooleanField(
         default=False, help_text="Also sign with an Ed25519 key (RFC 8463), beside RSA-2048."
@@ -41,7 +59,7 @@ class RecordSerializer(serializers.Serializer):
     value = serializers.CharField()
     note = serializers.CharField()
     status = serializers.ChoiceField(
-        choices=["found", "missing", "wrong", "unavailable", "unchecked"],
+        choices=RECORD_STATUSES,
         help_text="What the last check found in DNS.",
     )
     found = serializers.ListField(child=serializers.CharField(), help_text="What DNS held.")

@@ -43,17 +43,30 @@ class DomainsView(AccountAPIMixin, generics.ListAPIView):
     @extend_schema(
         operation_id="domains_add",
         request=DomainAddSerializer,
-        responses={201: DomainDetailSerializer, 400: REFUSED},
+        responses={
+            201: DomainDetailSerializer,
+            400: REFUSED,
+            409: OpenApiResponse(
+                ValidationErrorSerializer,
+                description="The domain is already yours, or verified by another account.",
+            ),
+        },
         description="Add a domain: Missive makes its DKIM key (RSA-2048, and Ed25519 when "
         "asked) and answers the records to publish. A domain verified by another account "
-        "is refused.",
+        "is refused (409).",
     )
     def post(self, request: Request) -> Response:
         serializer = DomainAddSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        domain = services.domain_add(
-            account=self.account, actor=self.actor, **serializer.validated_data
-        )
+        try:
+            domain = services.domain_add(
+                account=self.account, actor=self.actor, **serializer.validated_data
+            )
+        except services.DomainTaken as taken:
+            return Response(
+                {"detail": f"name: {' '.join(taken.messages)}", "errors": {"name": taken.messages}},
+                status=status.HTTP_409_CONFLICT,
+            )
         return Response(DomainDetailSerializer(domain).data, status=status.HTTP_201_CREATED)
 
 

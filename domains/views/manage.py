@@ -135,7 +135,7 @@ def domain_warmup(request: AccountRequest, domain_id: int) -> HttpResponse:
         else:
             messages.success(request, "Warm-up saved.")
     else:
-        messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
+        messages.error(request, " ".join(str(e) for errs in form.errors.values() for e in errs))
     return redirect("domain_detail", domain_id=domain.pk)
 
 

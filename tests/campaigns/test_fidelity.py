@@ -20,7 +20,7 @@ from campaigns.messages import MessageFactory, Recipient
 from campaigns.models import Campaign, Link
 from campaigns.states import State
 from contacts import services as contact_services
-from tests.factories import make_account, make_user
+from tests.factories import make_account, make_user, verified_domain
 from tests.workers import BACKEND_NAME
 
 SENDER = "news@letters.example"
@@ -117,6 +117,7 @@ def letters(transactional_db):
         postal_address="1 Rue des Lettres\n69001 Lyon",
         default_from_email=SENDER,
     )
+    verified_domain(account, SENDER.rpartition("@")[2])
     for name, kind in (("city", "text"), ("points", "number"), ("joined", "date")):
         contact_services.attribute_define(account=account, actor=owner, name=name, type=kind)
     contact_list = contact_services.list_create(account=account, actor=owner, name="Letters News")

@@ -21,7 +21,7 @@ from campaigns.models import Campaign, Delivery
 from campaigns.states import State
 from contacts import services as contact_services
 from contacts.models import Contact, Subscription
-from tests.factories import make_account, make_user
+from tests.factories import make_account, make_user, verified_domain
 from tests.workers import BACKEND_NAME, SmtpServer
 
 SENDER = "news@letters.example"
@@ -54,6 +54,7 @@ def owner_and_campaign(transactional_db):
         sending_backend=BACKEND_NAME,
         default_from_email=SENDER,
     )
+    verified_domain(account, SENDER.rpartition("@")[2])
     contact_list = contact_services.list_create(account=account, actor=owner, name="Letters")
     contacts = Contact.objects.bulk_create(
         Contact(account=account, email=address, first_name=first_name)

@@ -16,7 +16,7 @@ from contacts import services as contact_services
 from contacts.models import Contact, Subscription, Suppression
 from contacts.selectors import is_suppressed
 from events.models import Event
-from tests.factories import make_account, make_user
+from tests.factories import make_account, make_user, verified_domain
 from tests.workers import BACKEND_NAME, SmtpServer, SmtpSink
 
 SENDER = "news@letters.example"
@@ -58,6 +58,7 @@ def campaign(transactional_db) -> Campaign:
         sending_backend=BACKEND_NAME,
         default_from_email=SENDER,
     )
+    verified_domain(account, SENDER.rpartition("@")[2])
     contact_list = contact_services.list_create(account=account, actor=owner, name="Letters")
     contacts = Contact.objects.bulk_create(
         Contact(account=account, email=address) for address in [UNKNOWN, FULL, POLICY, *FINE]

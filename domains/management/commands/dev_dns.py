@@ -38,8 +38,8 @@ class Command(BaseCommand):
         zone = ZoneFile(settings.VAR_DIR / "dns.zone")
         action, name = options["action"], options["domain"]
         if action == "show":
-            for record in zone.read():
-                self.stdout.write(" ".join(record))
+            for line in zone.read():
+                self.stdout.write(" ".join(line))
             return
         if action == "demo":
             self._demo(zone)
