@@ -15,7 +15,7 @@ from campaigns.models import Campaign, Delivery
 from config.celery import app
 from contacts import services
 from contacts.models import Subscription
-from tests.factories import PASSWORD, make_account, make_user
+from tests.factories import PASSWORD, make_account, make_user, verified_domain
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 
@@ -40,6 +40,7 @@ def test_it_sends_a_campaign_and_a_recipient_unsubscribes(page: Page, live_serve
     # Given an owner with a postal address and a list of three subscribed contacts
     owner = make_user("owner@acme.test")
     account = make_account(owner, "Acme", postal_address="1 Main Street, Springfield")
+    verified_domain(account, "acme.test")  # the sender's domain, verified by DNS
     customers = services.list_create(account=account, actor=owner, name="Customers")
     for email, first_name in PEOPLE:
         services.contact_create(

@@ -103,6 +103,9 @@ def _pages(world: World) -> dict[str, str]:
         "members": reverse("members"),
         "api_keys": reverse("api_keys"),
         "security": reverse("security"),
+        "domains": reverse("domains"),
+        "domain_detail": reverse("domain_detail", args=[extras["domain"].pk]),
+        "domain_readiness": reverse("domain_readiness", args=[extras["domain"].pk]),
     }
 
 
