@@ -22,7 +22,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from campaigns.models import Campaign
-from domains import checks
+from domains import checks, pacing
 from domains.models import DkimKey, SendingDomain
 from events.models import Event
 from stats.health import COMPLAINT_SUSPEND_RATE, COMPLAINT_WARNING_RATE, COMPLAINT_WINDOW
@@ -33,6 +33,7 @@ STATUSES = [PASS, WARN, FAIL, UNKNOWN]
 BOUNCE_WARNING_RATE = 0.02
 BOUNCE_LIMIT_RATE = 0.05
 HOST_REPORT_CACHE = 60 * 60
+PROVIDERS = [("gmail", "Gmail"), ("yahoo", "Yahoo"), ("microsoft", "Microsoft")]
 
 
 @dataclass(frozen=True)
@@ -260,6 +261,21 @@ def readiness(domain: SendingDomain, *, now: datetime | None = None) -> list[Lin
             "it paces that provider on its own; a warm-up helps a new domain.",
         )
     )
+    for provider, label in PROVIDERS:
+        deferred, pace = pacing.deferrals_today(provider), pacing.provider_pace(provider)
+        lines.append(
+            Line(
+                f"Pace at {label}",
+                label,
+                WARN if deferred else PASS,
+                f"{deferred} deferral{'s' if deferred != 1 else ''} today (all of Missive)"
+                + (f", slowed to {pace:g} messages a second" if deferred and pace else ""),
+                "Missive slowed down on its own after the provider asked it to (4.7.x); it "
+                "speeds up again 15 minutes after the last deferral."
+                if deferred
+                else "",
+            )
+        )
     if sends_directly():
         for check in host_report():
             lines.append(_dns_line(check.label, "Gmail, Yahoo", check, ""))

@@ -11,6 +11,7 @@ from django.test import Client
 from accounts import tasking
 from accounts.roles import Role
 from config.devdns import LoopbackDNS
+from domains import pacing
 from tests.factories import World, build_world, make_api_key
 
 # Real workers and a real SMTP server (tests/workers.py), for every test module.
@@ -23,8 +24,18 @@ def _clean_cache():
     """Redis is shared across tests: each starts with an empty cache (allauth's rate
     limits and axes keep counters there)."""
     cache.clear()
+    _clear_pacing()
     yield
     cache.clear()
+
+
+def _clear_pacing() -> None:
+    """Pacing keeps its counters (warm-up days, connection slots, deferrals) in Redis
+    under its own prefix, keyed by ids a new test database gives out again."""
+    client = pacing._client()
+    keys = list(client.scan_iter("missive:pacing:*", count=1000))
+    if keys:
+        client.delete(*keys)
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ from campaigns.models import Campaign
 from campaigns.states import State
 from config.devdns import LoopbackDNS
 from contacts import services as contact_services
-from domains import services
+from domains import pacing, services
 from domains.models import DkimKey, SendingDomain
 from tests.domains.test_dkim import dkimpy_verifies, mail_dkim, mail_dkim_results  # noqa: F401
 from tests.factories import make_account, make_user, verified_domain
@@ -433,7 +433,17 @@ def test_readiness_lists_each_rule_with_its_figure(alice_client, world, dns):
     assert lines["DKIM passes"]["status"] == "pass"
     assert lines["DMARC aligned"]["status"] == "pass"
     assert lines["Complaint rate (30 days)"]["status"] == "unknown"
+    assert lines["Pace at Gmail"]["status"] == "pass"
     assert api["ready"] is True
+
+    # a 4.7.x deferral from Gmail shows as a slowed pace
+    pacing.note_deferral("gmail")
+    lines = {
+        line["rule"]: line
+        for line in alice_client.get(f"/api/v1/domains/{domain.pk}/readiness/").json()["lines"]
+    }
+    assert lines["Pace at Gmail"]["status"] == "warn"
+    assert "1 deferral today" in lines["Pace at Gmail"]["figure"]
 
     # without its DMARC record the verdict fails, and the campaign page says so
     dns.remove(f"_dmarc.{DOMAIN}")
