@@ -22,14 +22,14 @@ from accounts.tasking import enqueue
 from campaigns import rendering, sanitizing
 from campaigns.composing import compose
 from campaigns.lifecycle import By, transition
-from campaigns.messages import subject_line
+from campaigns.messages import SignedEmail, subject_line
 from campaigns.models import Campaign, Link, Template
 from campaigns.selectors import recipient_values, start_problems
 from campaigns.starters import BY_KEY
 from campaigns.states import Action, State, TransitionRefused, next_state
 from contacts.models import AttributeDefinition, ContactList
 from contacts.selectors import is_suppressed
-from domains.selectors import from_address_problem, sender_for
+from domains.selectors import from_address_problem, sender_for, signer_for
 
 EDITABLE = (
     "name",
@@ -265,10 +265,11 @@ def campaign_test_send(
                 retry_after=exceeded.retry_after,
             ) from None
         from_header = formataddr((sender.from_name, sender.from_email))
+        signer = signer_for(sender.domain)
         with get_connection() as connection:
-            messages = []
+            messages: list[EmailMultiAlternatives] = []
             for address in to_send:
-                message = EmailMultiAlternatives(
+                message = SignedEmail(
                     subject=f"[Test] {subject_line(subject)}",
                     body=text,
                     from_email=from_header,
@@ -278,6 +279,7 @@ def campaign_test_send(
                     headers={"X-Missive-Campaign": f"{campaign.account_id}-{campaign.pk}-test"},
                 )
                 message.attach_alternative(html, "text/html")
+                message.signer = signer
                 messages.append(message)
             sent = connection.send_messages(messages) or 0
     audit_log(

@@ -501,3 +501,29 @@ def test_the_api_adds_checks_and_describes_a_domain(alice_client, dns):
 
     assert alice_client.delete(f"/api/v1/domains/{domain.pk}/").status_code == 204
     assert not SendingDomain.objects.filter(pk=domain.pk).exists()
+
+
+def test_a_test_send_over_smtp_is_signed_too(alice_client, world, dns, settings, smtp_sink):
+    # given alice's verified domain and Missive sending its own mail over SMTP
+    domain = add_domain(alice_client)
+    publish(dns, domain)
+    check(alice_client, domain)
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", smtp_sink.port
+    campaign = world.extras["campaign"]
+    campaign.from_email = f"news@{DOMAIN}"
+    campaign.html = '<p>Hi</p><a href="{{ unsubscribe_url }}">Unsubscribe</a>'
+    campaign.save()
+
+    # when she sends a test
+    response = alice_client.post(
+        f"/api/v1/campaigns/{campaign.pk}/test/",
+        {"recipients": ["me@example.net"]},
+        content_type="application/json",
+    )
+
+    # then the message that arrives is signed by her domain, and verifies
+    assert response.status_code == 200, response.content
+    (received,) = smtp_sink.messages
+    assert f"d={DOMAIN}".encode() in received.raw
+    assert dkimpy_verifies(received.raw, dns, "rsa-sha256")
