@@ -254,6 +254,7 @@ class MessageFactory:
         self.from_header = _address_header("From", sender.from_name, sender.from_email)
         self.reply_to = sender.reply_to
         # The From domain's DKIM keys (None: no verified domain signs it).
+        self.sender_domain = sender.domain
         self.signer = signer_for(sender.domain)
         self.unsubscribe_prefix = _public_prefix("unsubscribe")
         self.preferences_prefix = _public_prefix("preferences")
@@ -290,6 +291,11 @@ class MessageFactory:
         self.boundary = f"=_missive_{secrets.token_hex(8)}"
         self.mailto = settings.MISSIVE_UNSUBSCRIBE_MAILTO
         self.support_prefix = f"{account.pk}-{campaign.pk}-"
+
+    def refresh_signer(self) -> None:
+        """Take the domain's current keys (a factory lives as long as its campaign sends,
+        keys may be replaced meanwhile)."""
+        self.signer = signer_for(self.sender_domain)
 
     def envelope_sender(self, message: Outgoing) -> str:
         """Where bounces go: the operator's return path with the delivery's signed id in

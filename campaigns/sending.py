@@ -48,8 +48,9 @@ from campaigns.transports import ConnectionLost, Result, Transport, transport_fo
 from contacts.models import Contact, Subscription
 from contacts.selectors import sendable_subscriptions, suppressed_in_unicode_form
 from domains import pacing
+from domains.dkim import KeyUnavailable
 from domains.models import SendingDomain
-from domains.selectors import sender_for, warmup_cap_today
+from domains.selectors import from_address_problem, sender_for, warmup_cap_today
 from events.models import Event
 from events.services import NewEvent, record_events
 
@@ -473,6 +474,22 @@ def send_batch(campaign_id: int, *, transport: Transport | None = None) -> Batch
     account = campaign.account
     if not account.is_active or account.sending_suspended_at:
         return BatchReport(claimed=0, sent=0, more=False)
+    domain_problem = from_address_problem(account, campaign.from_email)
+    if domain_problem:
+        # The From domain lost its records or was removed while the campaign was sending:
+        # its messages wait in the queue, and go once the domain is verified again (the
+        # sweeper comes back to due work).
+        logger.warning("Campaign %s held: %s", campaign.pk, domain_problem)
+        return BatchReport(claimed=0, sent=0, more=False)
+    try:
+        # The keys that sign now: a rotation or a removal during a long send takes effect
+        # from the next batch.
+        factory_for(campaign).refresh_signer()
+    except KeyUnavailable as error:
+        logger.error("Campaign %s held: %s", campaign.pk, error)
+        return BatchReport(claimed=0, sent=0, more=False)
+    except rendering.TemplateRefused:
+        pass  # failed with its reason by the batch itself
     rate = send_rate(campaign.account)
     limit = settings.MISSIVE_SEND_BATCH_SIZE
     if rate:

@@ -29,6 +29,7 @@ from campaigns.starters import BY_KEY
 from campaigns.states import Action, State, TransitionRefused, next_state
 from contacts.models import AttributeDefinition, ContactList
 from contacts.selectors import is_suppressed
+from domains.dkim import KeyUnavailable
 from domains.selectors import from_address_problem, sender_for, signer_for
 
 EDITABLE = (
@@ -265,7 +266,10 @@ def campaign_test_send(
                 retry_after=exceeded.retry_after,
             ) from None
         from_header = formataddr((sender.from_name, sender.from_email))
-        signer = signer_for(sender.domain)
+        try:
+            signer = signer_for(sender.domain)
+        except KeyUnavailable as error:
+            raise ValidationError({"from_email": str(error)}) from None
         with get_connection() as connection:
             messages: list[EmailMultiAlternatives] = []
             for address in to_send:

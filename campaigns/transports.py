@@ -176,7 +176,9 @@ class SmtpTransport:
             raise ConnectionLost(f"The mail server went away: {error}") from error
         except smtplib.SMTPResponseException as error:
             # Sender refused, data refused or any other answer: the server's own words.
-            self._reset()
+            # After a 421 smtplib has closed the connection; the next message opens another.
+            if self.connection.sock is not None:
+                self._reset()
             return _smtp_result(error.smtp_code, error.smtp_error)
         except OSError as error:
             if not isinstance(error, smtplib.SMTPException):

@@ -266,12 +266,15 @@ class _SpfEvaluation:
         return found
 
     def _covered(self, addresses: list[str], cidr4: str | None, cidr6: str | None) -> list[bool]:
-        nets = [
-            ipaddress.ip_network(
-                f"{a}/{(cidr4 if ':' not in a else cidr6) or ''}".rstrip("/"), False
-            )
-            for a in addresses
-        ]
+        try:
+            nets = [
+                ipaddress.ip_network(
+                    f"{a}/{(cidr4 if ':' not in a else cidr6) or ''}".rstrip("/"), False
+                )
+                for a in addresses
+            ]
+        except ValueError as error:
+            raise SpfError(f"a prefix length that is not one ({error})") from error
         return [any(_within(n, net) for net in nets) for n in self.networks]
 
     def check(self, domain: str, record: str) -> list[str | None]:

@@ -38,7 +38,7 @@ class WarmupForm(forms.Form):
         caps: list[int] = []
         for position, part in enumerate(text.replace(";", ",").split(","), start=1):
             part = part.strip().replace(" ", "").replace("_", "")
-            if not part.isdigit() or int(part) < 1:
+            if not (part.isascii() and part.isdigit()) or len(part) > 9 or int(part) < 1:
                 raise ValidationError(
                     f"Day {position}: “{part}” is not a whole number of messages (1 or more)."
                 )

@@ -17,12 +17,14 @@ A lookup that could not be made (a DNS timeout) changes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import zoneinfo
 from collections.abc import Sequence
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
@@ -33,6 +35,8 @@ from accounts.services import audit_log
 from domains import checks, dkim
 from domains.models import DkimKey, SendingDomain
 from domains.names import clean_domain_name
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_WARMUP = [500, 1000, 2000, 4000, 8000, 16000, 32000, 64000]
 MAX_WARMUP_DAYS = 60
@@ -83,7 +87,11 @@ def domain_add(
         raise DomainTaken({"name": _taken_message(name)})
     if SendingDomain.objects.filter(account=account, name=name).exists():
         raise DomainTaken({"name": f"{name} is already one of your sending domains."})
-    domain = SendingDomain.objects.create(account=account, name=name)
+    try:
+        with transaction.atomic():
+            domain = SendingDomain.objects.create(account=account, name=name)
+    except IntegrityError:  # the same name added twice at once
+        raise DomainTaken({"name": f"{name} is already one of your sending domains."}) from None
     _new_key(domain, DkimKey.Algorithm.RSA)
     if ed25519:
         _new_key(domain, DkimKey.Algorithm.ED25519)
@@ -159,7 +167,11 @@ def domain_check(*, domain: SendingDomain, actor: User | None = None) -> checks.
                     key.save(update_fields=["published_at"])
             audit += _switch_keys(locked, keys, now)
         signing = [k for k in keys if k.state == DkimKey.State.ACTIVE]
-        signing_found = bool(signing) and all(report.dkim_verified(k.selector) for k in signing)
+        # RSA signs for every receiver; Ed25519 is only a second signature, which many
+        # receivers do not check: a domain is verified through its RSA key.
+        signing_found = any(k.algorithm == DkimKey.Algorithm.RSA for k in signing) and all(
+            report.dkim_verified(k.selector) for k in signing
+        )
         status = SendingDomain.Status
         tell: bool | None = None  # restored?
         if _dkim_lookup_failed(report):
@@ -272,7 +284,8 @@ def domain_update(
     """Turn the warm-up on (from today, in the account's time zone) or off, or change its
     daily caps."""
     schedule = [int(n) for n in (warmup_schedule or DEFAULT_WARMUP)]
-    if not 1 <= len(schedule) <= MAX_WARMUP_DAYS or any(n < 1 for n in schedule):
+    too_big = any(not 1 <= n <= 999_999_999 for n in schedule)
+    if not 1 <= len(schedule) <= MAX_WARMUP_DAYS or too_big:
         raise ValidationError(
             {"warmup_schedule": f"Give 1 to {MAX_WARMUP_DAYS} daily caps, each at least 1."}
         )
@@ -313,10 +326,16 @@ def check_due_domains(limit: int = 200) -> int:
         .exclude(
             status=SendingDomain.Status.PENDING, created_at__lt=week_ago, checked_at__gt=day_ago
         )
-        .order_by("checked_at")[:limit]
+        .order_by(F("checked_at").asc(nulls_first=True))[:limit]
     )
     done = 0
     for domain in due:
-        domain_check(domain=domain)
+        try:
+            domain_check(domain=domain)
+        except Exception:
+            # One domain's fault must not stop the others' checks: it is logged, and the
+            # domain waits its turn again instead of coming first on every run.
+            logger.exception("The DNS check of sending domain %s failed", domain.pk)
+            SendingDomain.objects.filter(pk=domain.pk).update(checked_at=timezone.now())
         done += 1
     return done

@@ -42,7 +42,7 @@ class DomainAddSerializer(StrictJSONMixin, serializers.Serializer):
 class DomainUpdateSerializer(StrictJSONMixin, serializers.Serializer):
     warmup = serializers.BooleanField(help_text="Follow the warm-up schedule from today.")
     warmup_schedule = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=serializers.IntegerField(min_value=1, max_value=999_999_999),
         min_length=1,
         max_length=services.MAX_WARMUP_DAYS,
         required=False,

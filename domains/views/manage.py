@@ -57,9 +57,9 @@ def domains(request: AccountRequest) -> HttpResponse:
 def domain_detail(request: AccountRequest, domain_id: int) -> HttpResponse:
     domain = get_for_account_or_404(SendingDomain, request.account, pk=domain_id)
     report = DomainReport.from_dict(domain.report) if domain.report else None
-    found = {check.name.lower(): check for check in report.checks} if report else {}
+    found = {(check.name.lower(), check.rtype): check for check in report.checks} if report else {}
     records = [
-        (record, found.get(record.name.lower()) if report else None)
+        (record, found.get((record.name.lower(), record.rtype)) if report else None)
         for record in services.records_to_publish(domain)
     ]
     return render(

@@ -527,3 +527,104 @@ def test_a_test_send_over_smtp_is_signed_too(alice_client, world, dns, settings,
     (received,) = smtp_sink.messages
     assert f"d={DOMAIN}".encode() in received.raw
     assert dkimpy_verifies(received.raw, dns, "rsa-sha256")
+
+
+# -- what a review of the first version found ---------------------------------------------------
+
+
+def test_a_malformed_spf_prefix_is_a_wrong_record_not_a_crash(alice_client, dns):
+    domain = add_domain(alice_client)
+    publish(dns, domain)
+    dns.remove(DOMAIN, "TXT")
+    dns.publish(DOMAIN, "TXT", "v=spf1 a/99 -all")
+    dns.publish(DOMAIN, "A", "127.0.0.1")
+
+    response = check(alice_client, domain)
+
+    assert response.status_code == 200
+    spf = next(c for c in domain.report["checks"] if c["key"] == "spf")
+    assert spf["status"] == "wrong"
+    assert domain.status == SendingDomain.Status.VERIFIED  # DKIM is what verifies
+
+
+def test_an_ed25519_key_alone_does_not_verify_a_domain(alice_client, dns):
+    alice_client.post("/settings/domains/", {"name": DOMAIN, "ed25519": "on"})
+    domain = SendingDomain.objects.get(name=DOMAIN)
+    ed25519 = domain.keys.get(algorithm=DkimKey.Algorithm.ED25519)
+    dns.publish(ed25519.record_name, "TXT", ed25519.record_value)
+
+    check(alice_client, domain)
+
+    assert domain.status == SendingDomain.Status.PENDING
+
+
+def test_a_campaign_sending_from_a_domain_that_loses_its_records_waits_for_them(
+    world, alice_client, dns, mailoutbox
+):
+    from campaigns import sending
+
+    domain = add_domain(alice_client)
+    publish(dns, domain)
+    check(alice_client, domain)
+    account = world.account_a
+    account.postal_address = "1 Main St"
+    account.save()
+    campaign = world.extras["campaign"]
+    campaign.from_email = f"news@{DOMAIN}"
+    campaign.html = '<p>Hi</p><a href="{{ unsubscribe_url }}">Unsubscribe</a>'
+    campaign.save()
+    campaign.lists.set([world.extras["list"]])
+    campaign_services.campaign_start(campaign=campaign, actor=world.alice)
+    sending.take_snapshot(campaign.pk)
+
+    # when the domain's DKIM record disappears before the first batch
+    dns.remove(domain.keys.get().record_name)
+    check(alice_client, domain)
+    assert domain.status == SendingDomain.Status.FAILING
+    held = sending.send_batch(campaign.pk)
+
+    # then nothing is sent, and nothing is lost: the messages wait in the queue
+    assert held.claimed == 0
+    assert mailoutbox == []
+    # and once the record is back they go
+    publish(dns, domain)
+    check(alice_client, domain)
+    sent = sending.send_batch(campaign.pk)
+    assert sent.sent == 1
+    assert [m.to for m in mailoutbox] == [["erin@alpha.test"]]
+
+
+def test_a_long_send_signs_with_the_keys_of_the_moment(world, alice_client, dns):
+    from campaigns import sending
+
+    domain = add_domain(alice_client)
+    publish(dns, domain)
+    check(alice_client, domain)
+    campaign = world.extras["campaign"]
+    campaign.from_email = f"news@{DOMAIN}"
+    campaign.save()
+    factory = sending.factory_for(campaign)
+    first = factory.signer.keys[0].selector
+
+    alice_client.post(f"/settings/domains/{domain.pk}/rotate/")
+    publish(dns, domain)
+    check(alice_client, domain)
+    factory.refresh_signer()
+
+    assert sending.factory_for(campaign) is factory
+    assert factory.signer.keys[0].selector != first
+    assert factory.signer.keys[0].selector == domain.keys.get(state=DkimKey.State.ACTIVE).selector
+
+
+@pytest.mark.parametrize("caps", ["500, ²", "1" * 5000, "0", "12, -3"])
+def test_a_bad_warm_up_schedule_is_refused_with_a_reason(alice_client, world, caps):
+    domain = world.extras["domain"]
+    response = alice_client.post(
+        f"/settings/domains/{domain.pk}/warmup/",
+        {"warmup": "on", "warmup_schedule": caps},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "not a whole number of messages" in response.content.decode()
+    domain.refresh_from_db()
+    assert domain.warmup is False
