@@ -44,7 +44,13 @@ from campaigns.lifecycle import By, transition
 from campaigns.messages import MessageFactory, Recipient
 from campaigns.models import Campaign, Delivery, DeliveryBody, Link
 from campaigns.states import Action, State
-from campaigns.transports import ConnectionLost, Result, Transport, transport_for
+from campaigns.transports import (
+    ConnectionLost,
+    ProviderBusy,
+    Result,
+    Transport,
+    transport_for,
+)
 from contacts.models import Contact, Subscription
 from contacts.selectors import sendable_subscriptions, suppressed_in_unicode_form
 from domains import pacing
@@ -240,6 +246,15 @@ FROM unnest(%(ids)s::bigint[], %(retry_at)s::timestamptz[], %(errors)s::text[])
     AS v(id, retry_at, error)
 WHERE d.id = v.id AND d.status = %(sending)s
 """
+# Back to the queue without spending an attempt: nothing was tried (every connection to
+# the receiving provider was in use), so trying later is no retry.
+_RELEASE_SQL = """
+UPDATE campaigns_delivery
+SET status = %(queued)s, claimed_at = NULL, retry_at = %(retry_at)s,
+    attempts = GREATEST(attempts - 1, 0)
+WHERE id = ANY(%(ids)s) AND status = %(sending)s
+"""
+RELEASE_DELAY = timedelta(seconds=30)
 _FAILED_SQL = """
 UPDATE campaigns_delivery AS d
 SET status = %(failed)s, claimed_at = NULL, error = v.error, failed_at = %(now)s
@@ -279,9 +294,17 @@ class Outcomes:
     # Of the failed, those whose address the receiving server refused (a bounce).
     refused: set[int] = field(default_factory=set)
     skipped: list[int] = field(default_factory=list)
+    # Not tried at all (the provider's connections were all in use): no attempt spent.
+    released: list[int] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.sent) + len(self.retry) + len(self.failed) + len(self.skipped)
+        return (
+            len(self.sent)
+            + len(self.retry)
+            + len(self.failed)
+            + len(self.skipped)
+            + len(self.released)
+        )
 
     def clear(self) -> None:
         self.sent.clear()
@@ -290,6 +313,7 @@ class Outcomes:
         self.failed.clear()
         self.refused.clear()
         self.skipped.clear()
+        self.released.clear()
 
 
 def _retry_delay(attempts: int) -> timedelta:
@@ -398,6 +422,8 @@ def flush(
         if outcomes.skipped:
             _execute(cursor, _SKIPPED_SQL, ids=outcomes.skipped)
             skipped = cursor.rowcount
+        if outcomes.released:
+            _execute(cursor, _RELEASE_SQL, ids=outcomes.released, retry_at=now + RELEASE_DELAY)
         if renew:
             _execute(cursor, _RENEW_SQL, now=now, ids=list(renew))
         if sent_ids or failed_ids or skipped:
@@ -578,6 +604,9 @@ def _send(
                 if len(outcomes) >= settings.MISSIVE_SEND_FLUSH_EVERY:
                     renew = [r.delivery_id for r in pending[done:]]
                     flush(campaign, outcomes, claimed.attempts, renew=renew)
+    except ProviderBusy as busy:
+        logger.info("Campaign %s: %s", campaign.pk, busy)
+        outcomes.released.extend(r.delivery_id for r in pending[done:])
     except ConnectionLost as lost:
         logger.warning("Campaign %s: %s", campaign.pk, lost)
         outcomes.retry.extend((r.delivery_id, str(lost)) for r in pending[done:])

@@ -62,6 +62,11 @@ class ConnectionLost(Exception):
     """The transport cannot go on with this batch; what is left of it is retried later."""
 
 
+class ProviderBusy(ConnectionLost):
+    """Every connection Missive may open to the receiving provider is in use: the rest of
+    the batch waits in the queue, without spending an attempt."""
+
+
 class Transport(Protocol):
     # ``first``: the mailbox provider of the batch's first message (domains.pacing), for a
     # transport whose connections are per provider.
@@ -100,7 +105,7 @@ class SmtpTransport:
         try:
             slot = pacing.acquire_slot(provider)
         except pacing.SlotUnavailable as error:
-            raise ConnectionLost(str(error)) from error
+            raise ProviderBusy(str(error)) from error
         try:
             self._dial()
         except BaseException:

@@ -312,6 +312,50 @@ def test_a_batch_slows_down_a_provider_that_defers_for_rate(
     assert pacing.provider_pace("other") is None
 
 
+def test_a_batch_whose_provider_has_no_free_connection_waits_without_spending_attempts(
+    account, start_smtp_server, settings, django_capture_on_commit_callbacks
+):
+    # given every connection Missive may open to Yahoo held by other workers
+    server = start_smtp_server(SmtpSink())
+    settings.MISSIVE_SENDING_BACKENDS = {BACKEND_NAME: f"smtp://127.0.0.1:{server.port}"}
+    settings.MISSIVE_PROVIDER_LIMITS = {
+        **settings.MISSIVE_PROVIDER_LIMITS,
+        "yahoo": {"connections": 1, "per_connection": 20, "rate": None},
+    }
+    settings.MISSIVE_CONNECTION_SLOT_WAIT = 0
+    held = pacing.acquire_slot("yahoo")
+    verified_domain(account, "warm.example")
+    contact_list = contact_services.list_create(account=account, actor=None, name="Readers")
+    add_audience(account, contact_list, 3, "yahoo.com")
+    campaign = services.campaign_create(
+        account=account,
+        actor=None,
+        name="Busy",
+        subject="Hello",
+        from_email="news@warm.example",
+        html="<p>Hello</p>",
+        lists=[contact_list],
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        services.campaign_start(campaign=campaign, actor=None)
+    sending.take_snapshot(campaign.pk)
+
+    # when a batch finds no free connection
+    report = sending.send_batch(campaign.pk)
+
+    # then nothing is sent, the messages are queued again, and no attempt is spent
+    assert report.sent == 0
+    assert len(server) == 0
+    assert statuses(campaign) == {D.QUEUED: 3}
+    assert set(campaign.deliveries.values_list("attempts", flat=True)) == {0}
+    assert all(d.retry_at > timezone.now() for d in campaign.deliveries.all())
+
+    # and once the connection is free they go
+    pacing.release_slot(held)
+    campaign.deliveries.update(retry_at=None)
+    assert sending.send_batch(campaign.pk).sent == 3
+
+
 def test_a_domain_past_its_cap_holds_the_queue_without_spending_attempts(
     account, start_smtp_server, settings, django_capture_on_commit_callbacks
 ):
