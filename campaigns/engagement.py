@@ -5,7 +5,8 @@ a delivery's first open and first click.
 The rule: the event is always kept (flagged when a machine did it: an image proxy, a link
 scanner); under per-recipient tracking of someone who did not object, it names the
 delivery, and a person's open or click is stamped on it as the first one when it is the
-earliest seen, and a click is the contact's activity. The stamps and the event are one
+earliest seen, and as the contact's newest open or click when it is the latest (what
+segments read); a click is the contact's activity too. The stamps and the event are one
 statement: one round trip, one commit, at the peak of a send.
 """
 
@@ -24,6 +25,10 @@ _STAMPS = {
 WITH stamped AS (
     UPDATE campaigns_delivery SET first_opened_at = LEAST(first_opened_at, %(at)s)
     WHERE id = %(delivery)s AND %(person)s
+    RETURNING contact_id
+), opened AS (
+    UPDATE contacts_contact SET last_opened_at = GREATEST(last_opened_at, %(at)s)
+    WHERE id = (SELECT contact_id FROM stamped)
 )""",
     Event.Type.CLICK: """
 WITH stamped AS (
@@ -31,7 +36,8 @@ WITH stamped AS (
     WHERE id = %(delivery)s AND %(person)s
     RETURNING contact_id
 ), active AS (
-    UPDATE contacts_contact SET last_activity_at = GREATEST(last_activity_at, %(at)s)
+    UPDATE contacts_contact SET last_activity_at = GREATEST(last_activity_at, %(at)s),
+        last_clicked_at = GREATEST(last_clicked_at, %(at)s)
     WHERE id = (SELECT contact_id FROM stamped)
 )""",
 }

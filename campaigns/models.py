@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from accounts.models import Account, validate_single_line
 from accounts.scoping import AccountScopedManager, AccountScopedQuerySet
+from audiences.models import Segment
 from campaigns.states import State
 from contacts.models import ContactList
 
@@ -55,6 +56,12 @@ class Campaign(models.Model):
     from_email = models.EmailField("sender address", blank=True)
     reply_to = models.EmailField("reply-to address", blank=True)
     lists = models.ManyToManyField(ContactList, related_name="campaigns", blank=True)
+    # Narrows the audience to the contacts of the lists who match it (every list of the
+    # account when no list is chosen). A segment that an unsent campaign uses cannot be
+    # deleted (audiences.services.segment_delete); a sent one keeps its ledger.
+    segment = models.ForeignKey(
+        Segment, on_delete=models.SET_NULL, null=True, blank=True, related_name="campaigns"
+    )
     html = models.TextField("HTML body", blank=True)
     text = models.TextField("text part", blank=True)
     text_is_custom = models.BooleanField(

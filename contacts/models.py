@@ -156,9 +156,15 @@ class Contact(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
     # Moves on human activity only (clicks, confirmations, form submissions).
     last_activity_at = models.DateTimeField(null=True, blank=True)
+    # A person's (not a machine's) newest open and click of a tracked message, stamped by
+    # the one door that records engagement (campaigns.engagement), so that segments find
+    # "opened in the last 90 days" in this row instead of in the event store.
+    last_opened_at = models.DateTimeField(null=True, blank=True)
+    last_clicked_at = models.DateTimeField(null=True, blank=True)
     # The person objected to open and click tracking (GDPR Art. 21), from their data
     # request page; the pixel and click endpoints read it when they are fetched.
     tracking_objected_at = models.DateTimeField(null=True, blank=True)
+    tags = models.ManyToManyField("Tag", through="ContactTag", related_name="contacts", blank=True)
 
     objects = AccountScopedManager()
 
@@ -181,6 +187,50 @@ class Contact(models.Model):
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
+
+
+TAG_NAME_MAX = 100
+
+
+class Tag(models.Model):
+    """A label the account puts on contacts (``vip``, ``webinar-2026``), to find them
+    again and to target them. Names are unique per account, whatever their case."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="tags", db_index=False)
+    name = models.CharField(max_length=TAG_NAME_MAX, validators=[validate_single_line])
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = AccountScopedManager()
+
+    class Meta:
+        ordering = [Lower("name")]
+        constraints = [models.UniqueConstraint("account", Lower("name"), name="tag_name_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ContactTagQuerySet(AccountScopedQuerySet):
+    account_path = "tag__account"
+
+
+class ContactTag(models.Model):
+    """A tag on a contact. The unique (tag, contact) index is what "has the tag" reads;
+    the contact's own index, what "the tags of a contact" reads."""
+
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="+", db_index=False)
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ContactTagQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tag", "contact"], name="contacttag_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tag_id} on {self.contact_id}"
 
 
 class SubscriptionQuerySet(AccountScopedQuerySet):

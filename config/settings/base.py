@@ -66,7 +66,16 @@ if not DEBUG and not _TEST_SETTINGS and urlsplit(MISSIVE_BASE_URL).scheme != "ht
 
 # Missive's own apps, bottom layer first: each may import those before it, never those
 # after it (the layers contract in pyproject.toml, checked by `make lint`).
-MISSIVE_APPS = ("accounts", "contacts", "events", "domains", "campaigns", "stats", "privacy")
+MISSIVE_APPS = (
+    "accounts",
+    "contacts",
+    "events",
+    "domains",
+    "audiences",
+    "campaigns",
+    "stats",
+    "privacy",
+)
 
 INSTALLED_APPS = [
     # First, so its createsuperuser (which enforces the password rule) wins over Django's.

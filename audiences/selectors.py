@@ -1,0 +1,71 @@
+"""Who a segment's conditions match, now: a count, a page, the contacts themselves."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import connection
+from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
+
+from accounts.models import Account
+from audiences.conditions import (
+    Context,
+    Invalid,
+    clean_definition,
+    context_for,
+    matching_sql,
+)
+from audiences.models import Segment
+from contacts.models import Contact
+
+
+def segments(account: Account) -> QuerySet[Segment]:
+    return Segment.objects.for_account(account)
+
+
+def checked(
+    account: Account, definition: object, *, now: dt.datetime | None = None
+) -> tuple[dict[str, Any], Context]:
+    """The definition made clean against the account, and the context it was checked in;
+    ``Invalid`` names what is wrong."""
+    ctx = context_for(account, now)
+    return clean_definition(definition, ctx), ctx
+
+
+def matching(
+    account: Account, definition: object, *, now: dt.datetime | None = None
+) -> QuerySet[Contact]:
+    """The account's contacts who match ``definition`` (``Invalid`` when it cannot be
+    read), as a queryset that other querysets can filter by (``contact__in=``)."""
+    clean, ctx = checked(account, definition, now=now)
+    return matching_clean(clean, ctx)
+
+
+def matching_clean(definition: Mapping[str, Any], ctx: Context) -> QuerySet[Contact]:
+    q = matching_sql(definition, ctx)
+    # The statement is the compiler's: constants, every value a parameter.
+    matched = RawSQL(q.sql, q.params)  # noqa: S611
+    return Contact.objects.for_account(ctx.account).filter(pk__in=matched)
+
+
+def count(account: Account, definition: object, *, now: dt.datetime | None = None) -> int:
+    clean, ctx = checked(account, definition, now=now)
+    q = matching_sql(clean, ctx, select="count(*)")
+    with connection.cursor() as cursor:
+        cursor.execute(q.sql, q.params)
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+def problem(segment: Segment) -> str:
+    """What stops the segment being used now ("" when nothing): a condition that names an
+    attribute, list, tag or campaign deleted since it was saved, for one."""
+    try:
+        checked(segment.account, segment.definition)
+    except Invalid as invalid:
+        where, message = next(iter(invalid.errors.items()))
+        return f"The segment “{segment.name}” cannot be used: {message} (at {where})"
+    return ""

@@ -1,0 +1,192 @@
+"""The segment conditions that read what campaigns did: opened, clicked, received,
+unopened in a row, bounced. Registered with audiences.conditions when this app loads
+(audiences sits below campaigns and cannot read its tables itself).
+
+People only: an open or click a machine made (an image proxy, a link scanner) never
+counts. Without a campaign, "opened" and "clicked" read the contact's newest human open
+and click (stamped by campaigns.engagement); with one, that campaign's deliveries and
+their events.
+"""
+
+# ruff: noqa: S608 - SQL text is made from this module's constants; values are parameters
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from audiences.conditions import (
+    DAYS,
+    ID,
+    NUMBER,
+    Context,
+    Fault,
+    Field,
+    Op,
+    Sql,
+    parse_id,
+    register,
+)
+from campaigns.models import Campaign, Delivery, Link
+from events.models import Event
+
+ENGAGEMENT_OPS = {
+    "ever": Op("ever"),
+    "never": Op("never"),
+    "in_last_days": Op("in the last … days", DAYS),
+    "not_in_last_days": Op("not in the last … days", DAYS),
+}
+# A message the person received: sent, and not bounced back (a complaint was received).
+RECEIVED = (Delivery.Status.SENT.value, Delivery.Status.COMPLAINED.value)
+
+
+def _campaign_id(condition: Mapping[str, Any], ctx: Context, key: str = "campaign") -> int:
+    campaign_id = parse_id(condition.get(key), key)
+    known = ctx.ids(
+        "campaigns",
+        lambda: Campaign.objects.for_account(ctx.account).values_list("pk", flat=True),
+    )
+    if campaign_id not in known:
+        raise Fault(key, f"There is no campaign {campaign_id} in this account.")
+    return campaign_id
+
+
+class Engagement(Field):
+    group = "Engagement"
+    ops = ENGAGEMENT_OPS
+
+    def __init__(self, name: str, label: str, event: str, column: str, first: str) -> None:
+        self.name, self.label = name, label
+        self.event, self.column, self.first = event, column, first
+
+    def clean_more(
+        self, condition: Mapping[str, Any], cleaned: dict[str, Any], ctx: Context
+    ) -> dict[str, Any]:
+        if condition.get("link") not in (None, "") and self.name == "clicked":
+            link_id = parse_id(condition.get("link"), "link")
+            campaign = (
+                Link.objects.for_account(ctx.account)
+                .filter(pk=link_id)
+                .values_list("campaign_id", flat=True)
+                .first()
+            )
+            if campaign is None:
+                raise Fault("link", f"There is no link {link_id} in this account's campaigns.")
+            if condition.get("campaign") not in (None, "") and parse_id(
+                condition["campaign"], "campaign"
+            ) != int(campaign):
+                raise Fault("link", f"Link {link_id} is not a link of that campaign.")
+            cleaned["campaign"], cleaned["link"] = int(campaign), link_id
+        elif condition.get("campaign") not in (None, ""):
+            cleaned["campaign"] = _campaign_id(condition, ctx)
+        return cleaned
+
+    def sql(self, condition: Mapping[str, Any], ctx: Context, q: Sql) -> str:
+        op = condition["op"]
+        since = (
+            ctx.now - dt.timedelta(days=condition["value"])
+            if op in ("in_last_days", "not_in_last_days")
+            else None
+        )
+        if "campaign" not in condition:
+            column = f"c.{self.column}"
+            if op == "ever":
+                return f"{column} IS NOT NULL"
+            if op == "never":
+                return f"{column} IS NULL"
+            test = f"coalesce({column} >= {q.p(since)}, false)"
+            return test if op == "in_last_days" else f"NOT {test}"
+        campaign = q.p(condition["campaign"])
+        if op in ("ever", "never") and "link" not in condition:
+            test = (
+                "EXISTS (SELECT 1 FROM campaigns_delivery AS d WHERE d.contact_id = c.id "
+                f"AND d.campaign_id = {campaign} AND d.{self.first} IS NOT NULL)"
+            )
+        else:
+            link = f" AND e.link_id = {q.p(condition['link'])}" if "link" in condition else ""
+            when = f" AND e.occurred_at >= {q.p(since)}" if since is not None else ""
+            test = (
+                "EXISTS (SELECT 1 FROM campaigns_delivery AS d WHERE d.contact_id = c.id "
+                f"AND d.campaign_id = {campaign} AND EXISTS (SELECT 1 FROM stats_event AS e "
+                f"WHERE e.delivery_id = d.id AND e.account_id = {q.p(ctx.account.pk)} "
+                f"AND e.campaign_id = d.campaign_id AND e.type = {q.p(self.event)} "
+                f"AND NOT e.machine{link}{when}))"
+            )
+        return test if op in ("ever", "in_last_days") else f"NOT {test}"
+
+
+class Received(Field):
+    name, label, group = "received", "Received a campaign", "Engagement"
+    ops = {"ever": Op("received", ID), "never": Op("did not receive", ID)}
+
+    def clean_more(
+        self, condition: Mapping[str, Any], cleaned: dict[str, Any], ctx: Context
+    ) -> dict[str, Any]:
+        cleaned["value"] = _campaign_id(cleaned, ctx, "value")
+        return cleaned
+
+    def sql(self, condition: Mapping[str, Any], ctx: Context, q: Sql) -> str:
+        test = (
+            "EXISTS (SELECT 1 FROM campaigns_delivery AS d WHERE d.contact_id = c.id "
+            f"AND d.campaign_id = {q.p(condition['value'])} "
+            f"AND d.status = ANY({q.p(list(RECEIVED))}))"
+        )
+        return test if condition["op"] == "ever" else f"NOT {test}"
+
+
+class UnopenedStreak(Field):
+    """How many campaigns a person received since the last one they opened (all they
+    received, if they never opened one)."""
+
+    name, group = "unopened_streak", "Engagement"
+    label = "Campaigns received without opening, in a row"
+    ops = {"at_least": Op("at least", NUMBER), "less_than": Op("fewer than", NUMBER)}
+
+    def clean_more(
+        self, condition: Mapping[str, Any], cleaned: dict[str, Any], ctx: Context
+    ) -> dict[str, Any]:
+        value = cleaned["value"]
+        if value != int(value) or not 0 <= value <= 10_000:
+            raise Fault("value", "Give a whole number of campaigns, from 0 to 10000.")
+        cleaned["value"] = int(value)
+        return cleaned
+
+    def sql(self, condition: Mapping[str, Any], ctx: Context, q: Sql) -> str:
+        received = q.p(list(RECEIVED))
+        streak = (
+            "(SELECT count(*) FROM campaigns_delivery AS d WHERE d.contact_id = c.id "
+            f"AND d.status = ANY({received}) AND d.first_opened_at IS NULL "
+            "AND d.sent_at > coalesce((SELECT max(o.sent_at) FROM campaigns_delivery AS o "
+            "WHERE o.contact_id = c.id AND o.first_opened_at IS NOT NULL), '-infinity'))"
+        )
+        symbol = ">=" if condition["op"] == "at_least" else "<"
+        return f"{streak} {symbol} {q.p(condition['value'])}"
+
+
+class SoftBounced(Field):
+    name, label, group = "soft_bounced", "Soft bounce", "Engagement"
+    ops = {"ever": Op("ever"), "in_last_days": Op("in the last … days", DAYS)}
+
+    def sql(self, condition: Mapping[str, Any], ctx: Context, q: Sql) -> str:
+        when = ""
+        if condition["op"] == "in_last_days":
+            when = f" AND e.occurred_at >= {q.p(ctx.now - dt.timedelta(days=condition['value']))}"
+        return (
+            "EXISTS (SELECT 1 FROM campaigns_delivery AS d WHERE d.contact_id = c.id "
+            "AND EXISTS (SELECT 1 FROM stats_event AS e WHERE e.delivery_id = d.id "
+            f"AND e.account_id = {q.p(ctx.account.pk)} AND e.type = {q.p(Event.Type.BOUNCE.value)} "
+            f"AND e.detail ->> 'kind' = 'soft'{when}))"
+        )
+
+
+def register_all() -> None:
+    for spec in (
+        Engagement("opened", "Opened", Event.Type.OPEN.value, "last_opened_at", "first_opened_at"),
+        Engagement(
+            "clicked", "Clicked", Event.Type.CLICK.value, "last_clicked_at", "first_clicked_at"
+        ),
+        Received(),
+        UnopenedStreak(),
+        SoftBounced(),
+    ):
+        register(spec)
