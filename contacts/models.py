@@ -196,7 +196,9 @@ class Tag(models.Model):
     """A label the account puts on contacts (``vip``, ``webinar-2026``), to find them
     again and to target them. Names are unique per account, whatever their case."""
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="tags", db_index=False)
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="tags", db_index=False
+    )
     name = models.CharField(max_length=TAG_NAME_MAX, validators=[validate_single_line])
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -225,9 +227,7 @@ class ContactTag(models.Model):
     objects = ContactTagQuerySet.as_manager()
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["tag", "contact"], name="contacttag_unique")
-        ]
+        constraints = [models.UniqueConstraint(fields=["tag", "contact"], name="contacttag_unique")]
 
     def __str__(self) -> str:
         return f"{self.tag_id} on {self.contact_id}"

@@ -1,6 +1,6 @@
 """The apps are layered (pyproject.toml, [tool.importlinter]): accounts < contacts < events <
-domains < audiences < campaigns < stats < privacy. `make lint` checks it; so does this, and it shows that an
-import from a lower app into a higher one is caught."""
+domains < audiences < campaigns < stats < privacy. `make lint` checks it; so does this, and
+it shows that an import from a lower app into a higher one is caught."""
 
 from __future__ import annotations
 
