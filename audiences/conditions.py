@@ -226,7 +226,7 @@ class Field:
 
     def clean(self, condition: Mapping[str, Any], ctx: Context) -> dict[str, Any]:
         op = condition.get("op")
-        if op not in self.ops:
+        if not isinstance(op, str) or op not in self.ops:
             raise Fault("op", f"{self.label} can use: {', '.join(self.ops)}.")
         cleaned: dict[str, Any] = {"field": condition["field"], "op": op}
         value = _value(self.ops[op].value, condition.get("value"), self.choices)

@@ -9,10 +9,12 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import Account
+from audiences import selectors as audiences
+from audiences.conditions import Invalid
 from campaigns.models import Campaign, Delivery, Template
 from campaigns.rendering import contact_values, sample_values
 from campaigns.states import TRANSITIONS, State
-from contacts.models import Contact, Subscription
+from contacts.models import Contact, ContactList, Subscription
 from contacts.selectors import sendable_subscriptions
 from domains.selectors import from_address_problem
 
@@ -44,27 +46,54 @@ def recipient_values(campaign: Campaign, contact: Contact | None) -> dict[str, o
 
 @dataclass(frozen=True)
 class Audience:
-    subscribed: int  # distinct contacts subscribed to the campaign's lists
+    subscribed: int  # distinct contacts subscribed to the campaign's lists (and in its segment)
     sendable: int  # of them, those on no suppression list
+    problem: str = ""  # why the segment cannot be used now ("" when it can)
 
     @property
     def excluded(self) -> int:
         return self.subscribed - self.sendable
 
 
+def audience_list_ids(campaign: Campaign) -> list[int]:
+    """The lists the campaign goes to: those chosen, or, for a campaign sent to a segment
+    alone, every list of the account (the segment's subscribed contacts)."""
+    chosen = list(campaign.lists.values_list("pk", flat=True))
+    if chosen or campaign.segment_id is None:
+        return chosen
+    return list(ContactList.objects.for_account(campaign.account).values_list("pk", flat=True))
+
+
+def audience_subscriptions(
+    campaign: Campaign, *, sendable: bool = True, now: dt.datetime | None = None
+) -> QuerySet[Subscription]:
+    """The subscriptions the send takes its recipients from: subscribed to the campaign's
+    lists, in its segment when it has one, and (``sendable``) on no suppression list.
+    ``Invalid`` when the segment names something that no longer exists."""
+    list_ids = audience_list_ids(campaign)
+    if sendable:
+        found = sendable_subscriptions(campaign.account, list_ids)
+    else:
+        found = Subscription.objects.for_account(campaign.account).filter(
+            contact_list_id__in=list_ids, status=Subscription.Status.SUBSCRIBED
+        )
+    if campaign.segment is not None:
+        found = found.filter(
+            contact__in=audiences.matching(campaign.account, campaign.segment.definition, now=now)
+        )
+    return found
+
+
 def audience(campaign: Campaign) -> Audience:
     """Who the campaign would reach now, counted the way the send will build it."""
-    list_ids = list(campaign.lists.values_list("pk", flat=True))
-    subscribed = (
-        Subscription.objects.for_account(campaign.account)
-        .filter(contact_list_id__in=list_ids, status=Subscription.Status.SUBSCRIBED)
-        .values("contact_id")
-        .distinct()
-        .count()
-    )
-    sendable = (
-        sendable_subscriptions(campaign.account, list_ids).values("contact_id").distinct().count()
-    )
+    try:
+        subscribed = (
+            audience_subscriptions(campaign, sendable=False).values("contact_id").distinct()
+        ).count()
+        sendable = audience_subscriptions(campaign).values("contact_id").distinct().count()
+    except Invalid:
+        assert campaign.segment is not None
+        return Audience(subscribed=0, sendable=0, problem=audiences.problem(campaign.segment))
     return Audience(subscribed=subscribed, sendable=sendable)
 
 
@@ -87,14 +116,17 @@ def start_problems(campaign: Campaign, reach: Audience | None = None) -> list[st
         )
     if not campaign.html.strip():
         problems.append("Write the message.")
-    if not campaign.lists.exists():
-        problems.append("Choose at least one list.")
+    if not campaign.lists.exists() and campaign.segment_id is None:
+        problems.append("Choose at least one list, or a segment.")
     else:
         reach = reach or audience(campaign)
-        if reach.sendable == 0:
+        if reach.problem:
+            problems.append(reach.problem)
+        elif reach.sendable == 0:
             problems.append(
-                "Nobody on the chosen lists can receive it (no one subscribed, or all are "
-                "suppressed)."
+                "Nobody in the chosen audience can receive it (no one subscribed"
+                + (" and in the segment" if campaign.segment_id else "")
+                + ", or all are suppressed)."
             )
     return problems
 

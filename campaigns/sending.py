@@ -39,10 +39,13 @@ from psycopg import sql
 
 from accounts.models import Account
 from accounts.tasking import enqueue
+from audiences.conditions import Invalid
+from audiences.selectors import problem as segment_problem
 from campaigns import ratelimit, rendering
 from campaigns.lifecycle import By, transition
 from campaigns.messages import MessageFactory, Recipient
 from campaigns.models import Campaign, Delivery, DeliveryBody, Link
+from campaigns.selectors import audience_list_ids, audience_subscriptions
 from campaigns.states import Action, State
 from campaigns.transports import (
     ConnectionLost,
@@ -52,7 +55,7 @@ from campaigns.transports import (
     transport_for,
 )
 from contacts.models import Contact, Subscription
-from contacts.selectors import sendable_subscriptions, suppressed_in_unicode_form
+from contacts.selectors import suppressed_in_unicode_form
 from domains import pacing
 from domains.dkim import KeyUnavailable
 from domains.models import SendingDomain
@@ -77,23 +80,36 @@ def take_snapshot(campaign_id: int) -> int:
         ).first()
         if campaign is None or campaign.status != State.SENDING or campaign.snapshot_at:
             return 0
-        list_ids = list(campaign.lists.values_list("pk", flat=True))
-        audience = sendable_subscriptions(campaign.account, list_ids).values("contact_id")
-        select_sql, params = audience.distinct().query.sql_with_params()
+        if campaign.segment_id is not None and not campaign.lists.exists():
+            # Sent to a segment alone: its lists are all the account's, from now on (the
+            # claim, the unsubscribe link and List-Id read them).
+            campaign.lists.set(audience_list_ids(campaign))
+        try:
+            audience = audience_subscriptions(campaign, now=timezone.now())
+            subscribed = (
+                audience_subscriptions(campaign, sendable=False, now=timezone.now())
+                .values("contact_id")
+                .distinct()
+                .count()
+            )
+        except Invalid:
+            assert campaign.segment is not None
+            transition(
+                campaign,
+                Action.FAIL,
+                actor=None,
+                by=By.SENDER,
+                failure_reason=segment_problem(campaign.segment),
+                finished_at=timezone.now(),
+            )
+            return 0
+        select_sql, params = audience.values("contact_id").distinct().query.sql_with_params()
         with connection.cursor() as cursor:
             cursor.execute(
                 sql.SQL(_SNAPSHOT_SQL).format(audience=sql.SQL(select_sql)),
                 [campaign.pk, *params],
             )
             recipients = cursor.rowcount
-        subscribed = (
-            Subscription.objects.filter(
-                contact_list_id__in=list_ids, status=Subscription.Status.SUBSCRIBED
-            )
-            .values("contact_id")
-            .distinct()
-            .count()
-        )
         campaign.snapshot_at = timezone.now()
         campaign.recipients_count = recipients
         campaign.excluded_count = max(subscribed - recipients, 0)
@@ -105,8 +121,8 @@ def take_snapshot(campaign_id: int) -> int:
                 actor=None,
                 by=By.SENDER,
                 failure_reason=(
-                    "Nobody could receive it any more: everyone on the lists unsubscribed or "
-                    "was suppressed before sending began."
+                    "Nobody could receive it any more: everyone in the audience unsubscribed "
+                    "or was suppressed before sending began."
                 ),
                 finished_at=timezone.now(),
             )
@@ -551,8 +567,7 @@ def _send(
     transport: Transport | None,
     progress: _Progress | None = None,
 ) -> BatchReport:
-    list_ids = list(campaign.lists.values_list("pk", flat=True))
-    claimed = claim_batch(campaign, list_ids, limit)
+    claimed = claim_batch(campaign, audience_list_ids(campaign), limit)
     total = len(claimed.recipients) + len(claimed.skipped)
     if not total:
         finish_if_done(campaign.pk)

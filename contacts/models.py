@@ -164,7 +164,9 @@ class Contact(models.Model):
     # The person objected to open and click tracking (GDPR Art. 21), from their data
     # request page; the pixel and click endpoints read it when they are fetched.
     tracking_objected_at = models.DateTimeField(null=True, blank=True)
-    tags = models.ManyToManyField("Tag", through="ContactTag", related_name="contacts", blank=True)
+    tags: models.ManyToManyField[Tag, ContactTag] = models.ManyToManyField(
+        "Tag", through="ContactTag", related_name="contacts", blank=True
+    )
 
     objects = AccountScopedManager()
 

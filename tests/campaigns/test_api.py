@@ -227,7 +227,7 @@ def test_it_refuses_to_start_with_every_reason_in_the_body(api, world):
 
     assert response.status_code == 400
     reasons = response.json()["errors"]["non_field_errors"]
-    assert "Choose at least one list." in reasons
+    assert "Choose at least one list, or a segment." in reasons
     assert any("postal address" in r for r in reasons)
     assert response.json()["detail"] == reasons[0]
     draft.refresh_from_db()

@@ -85,12 +85,12 @@ def test_it_refuses_to_start_and_says_every_reason(alice_client, world):
 
     page = alice_client.get(f"/campaigns/{draft.pk}/start/").content.decode()
     assert "Write a subject." in page
-    assert "Choose at least one list." in page
+    assert "Choose at least one list, or a segment." in page
     assert ">Send now</button>" not in page
 
     response = alice_client.post(f"/campaigns/{draft.pk}/start/")
 
-    assert _messages(response) == ["Write a subject.", "Choose at least one list."]
+    assert _messages(response) == ["Write a subject.", "Choose at least one list, or a segment."]
     draft.refresh_from_db()
     assert draft.status == State.DRAFT
     assert draft.started_at is None

@@ -214,14 +214,14 @@ def test_it_lists_what_stands_between_a_campaign_and_sending(alice_client, world
 
     problems = start_problems(campaign)
     assert "Add your postal address in Settings: the law requires it in every campaign." in problems
-    assert "Choose at least one list." in problems
+    assert "Choose at least one list, or a segment." in problems
 
     newsletter = world.extras["list"]
     campaign.lists.set([newsletter])
     contact_services.suppression_add(account=world.account_a, email="erin@alpha.test")
     reach = audience(campaign)
     assert (reach.subscribed, reach.sendable, reach.excluded) == (1, 0, 1)
-    assert any("Nobody on the chosen lists" in p for p in start_problems(campaign))
+    assert any("Nobody in the chosen audience" in p for p in start_problems(campaign))
 
     page = alice_client.get(f"/campaigns/{campaign.pk}/").content.decode()
     assert "1 subscribed contact left out because suppressed" in page
