@@ -352,6 +352,7 @@ AUDIT_LABELS = {
     "api_key.created": "created an API key",
     "api_key.revoked": "revoked an API key",
     "list.created": "created a list",
+    "list.filled": "subscribed contacts to a list from a segment",
     "list.deleted": "deleted a list",
     "contacts.deleted": "deleted contacts",
     "contacts.unsubscribed": "unsubscribed contacts",
@@ -363,6 +364,7 @@ AUDIT_LABELS = {
     "suppression.removed": "lifted a suppression",
     "contacts.imported": "imported contacts",
     "campaign.created": "created a campaign",
+    "campaign.follow_up": "started a follow-up of a campaign",
     "campaign.deleted": "deleted a campaign",
     "campaign.test_sent": "sent a test of a campaign",
     "campaign.updated": "edited a campaign",
@@ -388,6 +390,9 @@ AUDIT_LABELS = {
     "attribute.deleted": "deleted a contact attribute",
     "suppressions.added": "suppressed addresses",
     "suppressions.exported": "exported the suppression list",
+    "segment.created": "created a segment",
+    "segment.updated": "changed a segment",
+    "segment.deleted": "deleted a segment",
 }
 
 

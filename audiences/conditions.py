@@ -223,6 +223,15 @@ class Field:
     group: str = ""
     ops: Mapping[str, Op] = {}
     choices: Mapping[str, str] | None = None  # for CHOICE values
+    # Keys a condition on this field may carry besides its value (``list``, ``campaign``,
+    # ``link``), for the builder page to show.
+    extras: tuple[str, ...] = ()
+
+    def options(
+        self, key: str, ctx: Context, condition: Mapping[str, Any]
+    ) -> list[tuple[int, str]]:
+        """The account's objects an ID value (``key`` "value") or an extra key names."""
+        return []
 
     def clean(self, condition: Mapping[str, Any], ctx: Context) -> dict[str, Any]:
         op = condition.get("op")
@@ -541,8 +550,18 @@ def _list_id(condition: Mapping[str, Any], ctx: Context, key: str = "value") -> 
     return list_id
 
 
+def list_options(ctx: Context) -> list[tuple[int, str]]:
+    return list(ContactList.objects.for_account(ctx.account).values_list("pk", "name"))
+
+
 class ListMembership(Field):
     name, label, group = "list", "List", "Subscriptions"
+
+    def options(
+        self, key: str, ctx: Context, condition: Mapping[str, Any]
+    ) -> list[tuple[int, str]]:
+        return list_options(ctx)
+
     ops = {
         "subscribed": Op("is subscribed to", ID),
         "not_subscribed": Op("is not subscribed to", ID),
@@ -583,6 +602,12 @@ class SubscriptionChoice(Field):
 
     group = "Subscriptions"
     ops = {"is": Op("is", CHOICE), "is_not": Op("is not", CHOICE)}
+    extras = ("list",)
+
+    def options(
+        self, key: str, ctx: Context, condition: Mapping[str, Any]
+    ) -> list[tuple[int, str]]:
+        return list_options(ctx)
 
     def __init__(self, name: str, label: str, column: str, choices: Mapping[str, str]) -> None:
         self.name, self.label, self.column, self.choices = name, label, column, choices
@@ -608,6 +633,12 @@ class ConsentDate(Field):
     passes; "is empty": none has one."""
 
     name, label, group, ops = "consent_at", "Consent date", "Subscriptions", TIME_OPS
+    extras = ("list",)
+
+    def options(
+        self, key: str, ctx: Context, condition: Mapping[str, Any]
+    ) -> list[tuple[int, str]]:
+        return list_options(ctx)
 
     def clean_more(
         self, condition: Mapping[str, Any], cleaned: dict[str, Any], ctx: Context
@@ -635,6 +666,11 @@ class ConsentDate(Field):
 class TagField(Field):
     name, label, group = "tag", "Tag", "Contact"
     ops = {"has": Op("has the tag", ID), "has_not": Op("does not have the tag", ID)}
+
+    def options(
+        self, key: str, ctx: Context, condition: Mapping[str, Any]
+    ) -> list[tuple[int, str]]:
+        return list(Tag.objects.for_account(ctx.account).values_list("pk", "name"))
 
     def clean_more(
         self, condition: Mapping[str, Any], cleaned: dict[str, Any], ctx: Context

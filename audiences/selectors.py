@@ -9,6 +9,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
+from psycopg import sql
 
 from accounts.models import Account
 from audiences.conditions import (
@@ -49,6 +50,18 @@ def matching_clean(definition: Mapping[str, Any], ctx: Context) -> QuerySet[Cont
     # The statement is the compiler's: constants, every value a parameter.
     matched = RawSQL(q.sql, q.params)  # noqa: S611
     return Contact.objects.for_account(ctx.account).filter(pk__in=matched)
+
+
+def matching_ids_statement(definition: Mapping[str, Any], ctx: Context) -> sql.Composable:
+    """The ids of the contacts who match, as a composed statement with its values quoted
+    by psycopg, for statements that cannot take parameters (COPY)."""
+    q = matching_sql(definition, ctx)
+    pieces = q.sql.split("%s")
+    assert len(pieces) == len(q.params) + 1
+    parts: list[sql.Composable] = [sql.SQL(pieces[0])]
+    for value, piece in zip(q.params, pieces[1:], strict=True):
+        parts += [sql.Literal(value), sql.SQL(piece)]
+    return sql.Composed(parts)
 
 
 def count(account: Account, definition: object, *, now: dt.datetime | None = None) -> int:

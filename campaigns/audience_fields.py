@@ -15,6 +15,8 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from django.db.models import Q
+
 from audiences.conditions import (
     DAYS,
     ID,
@@ -27,7 +29,10 @@ from audiences.conditions import (
     parse_id,
     register,
 )
+from audiences.models import Segment
+from audiences.services import register_users
 from campaigns.models import Campaign, Delivery, Link
+from campaigns.states import State
 from events.models import Event
 
 ENGAGEMENT_OPS = {
@@ -51,6 +56,16 @@ def _campaign_id(condition: Mapping[str, Any], ctx: Context, key: str = "campaig
     return campaign_id
 
 
+def campaign_options(ctx: Context) -> list[tuple[int, str]]:
+    """The campaigns that went out (or are going), newest first."""
+    return list(
+        Campaign.objects.for_account(ctx.account)
+        .filter(started_at__isnull=False)
+        .order_by("-started_at")
+        .values_list("pk", "name")[:200]
+    )
+
+
 class Engagement(Field):
     group = "Engagement"
     ops = ENGAGEMENT_OPS
@@ -58,6 +73,23 @@ class Engagement(Field):
     def __init__(self, name: str, label: str, event: str, column: str, first: str) -> None:
         self.name, self.label = name, label
         self.event, self.column, self.first = event, column, first
+        self.extras = ("campaign", "link") if name == "clicked" else ("campaign",)
+
+    def options(
+        self, key: str, ctx: Context, condition: Mapping[str, Any]
+    ) -> list[tuple[int, str]]:
+        if key == "link":
+            try:
+                campaign_id = int(condition.get("campaign") or 0)
+            except (TypeError, ValueError):
+                return []
+            return [
+                (pk, f"{position + 1}. {url[:80]}")
+                for pk, position, url in Link.objects.for_account(ctx.account)
+                .filter(campaign_id=campaign_id)
+                .values_list("pk", "position", "url")
+            ]
+        return campaign_options(ctx)
 
     def clean_more(
         self, condition: Mapping[str, Any], cleaned: dict[str, Any], ctx: Context
@@ -119,6 +151,11 @@ class Received(Field):
     name, label, group = "received", "Received a campaign", "Engagement"
     ops = {"ever": Op("received", ID), "never": Op("did not receive", ID)}
 
+    def options(
+        self, key: str, ctx: Context, condition: Mapping[str, Any]
+    ) -> list[tuple[int, str]]:
+        return campaign_options(ctx)
+
     def clean_more(
         self, condition: Mapping[str, Any], cleaned: dict[str, Any], ctx: Context
     ) -> dict[str, Any]:
@@ -179,7 +216,22 @@ class SoftBounced(Field):
         )
 
 
+def campaigns_needing(segment: Segment) -> list[str]:
+    """The campaigns that will still take their audience from ``segment``: drafts,
+    scheduled ones, and those started whose audience is not taken yet."""
+    waiting = Q(status__in=[State.DRAFT, State.SCHEDULED]) | Q(
+        status__in=[State.SENDING, State.PAUSED], snapshot_at__isnull=True
+    )
+    names = (
+        Campaign.objects.for_account(segment.account)
+        .filter(waiting, segment=segment)
+        .values_list("name", flat=True)
+    )
+    return [f"“{name}”" for name in names]
+
+
 def register_all() -> None:
+    register_users(campaigns_needing)
     for spec in (
         Engagement("opened", "Opened", Event.Type.OPEN.value, "last_opened_at", "first_opened_at"),
         Engagement(

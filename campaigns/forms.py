@@ -9,6 +9,7 @@ from django import forms
 from django.utils import timezone
 
 from accounts.models import Account, validate_single_line
+from audiences.models import Segment
 from campaigns.models import Campaign, Template
 from campaigns.starters import STARTERS
 from contacts.models import ContactList
@@ -56,6 +57,7 @@ class CampaignForm(forms.ModelForm):
             "from_email",
             "reply_to",
             "lists",
+            "segment",
             "html",
             "text_is_custom",
             "text",
@@ -78,6 +80,13 @@ class CampaignForm(forms.ModelForm):
         super().__init__(data, **kwargs)
         lists = cast(forms.ModelMultipleChoiceField, self.fields["lists"])
         lists.queryset = ContactList.objects.for_account(account)
+        segment = cast(forms.ModelChoiceField, self.fields["segment"])
+        segment.queryset = Segment.objects.for_account(account)
+        segment.empty_label = "Everyone on the lists"
+        segment.help_text = (
+            "Only the contacts who match this segment. With no list ticked, the segment's "
+            "subscribed contacts on any list."
+        )
 
 
 class TestSendForm(forms.Form):

@@ -44,6 +44,7 @@ EDITABLE = (
     "text_is_custom",
     "track_opens",
     "track_clicks",
+    "segment",
 )
 
 
@@ -66,6 +67,9 @@ def check_merge_tags(account: Account, **parts: str) -> None:
 def _prepare(account: Account, fields: dict[str, object]) -> dict[str, object]:
     """Sanitize the HTML, derive the text part unless it is the customer's own, and
     check every merge tag. Returns the fields to store."""
+    segment = fields.get("segment")
+    if segment is not None and getattr(segment, "account_id", None) != account.pk:
+        raise ValidationError({"segment": "No such segment in this account."})
     if "html" in fields:
         fields["html"] = sanitizing.sanitize_html(str(fields["html"] or ""))
     if not fields.get("text_is_custom") and "html" in fields:

@@ -17,6 +17,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("privacy.api_urls")),
     path("", include("stats.api_urls")),
     path("", include("domains.api_urls")),
+    path("", include("audiences.api_urls")),
     path("", include("campaigns.api_urls")),
     # Anything else under the API answers in JSON too.
     re_path(r"^.*$", api_not_found),
@@ -32,6 +33,7 @@ urlpatterns = [
     path("", include("contacts.urls_subscribe")),
     path("", include("privacy.urls")),
     path("", include("domains.urls")),
+    path("", include("audiences.urls")),
     path("", include("campaigns.urls")),
     path("", include("campaigns.urls_public")),
     path("", include("stats.urls_reports")),

@@ -70,7 +70,11 @@ def _columns(account: Account, *, for_csv: bool) -> list[tuple[str, sql.Composab
 
 
 def _query(
-    account: Account, contact_list: ContactList | None, *, for_csv: bool
+    account: Account,
+    contact_list: ContactList | None,
+    *,
+    for_csv: bool,
+    only: sql.Composable | None = None,
 ) -> tuple[sql.Composable, list[str]]:
     columns = _columns(account, for_csv=for_csv)
     if contact_list is None:
@@ -87,6 +91,9 @@ def _query(
             "JOIN contacts_contactlist l ON l.id = s.contact_list_id "
             "WHERE s.contact_list_id = {list} AND c.account_id = {account}"
         ).format(list=sql.Literal(contact_list.pk), account=sql.Literal(account.pk))
+    if only is not None:
+        # The contacts a segment matches: a statement selecting their ids.
+        source = sql.SQL("{source} AND c.id IN ({only})").format(source=source, only=only)
     select = sql.SQL(", ").join(
         sql.SQL("{} AS {}").format(expr, sql.Identifier(name)) for name, expr in columns
     )
@@ -108,18 +115,29 @@ def _stream(copy_statement: sql.Composable) -> Iterator[bytes]:
             yield bytes(buffer)
 
 
-def csv_chunks(account: Account, contact_list: ContactList | None = None) -> Iterator[bytes]:
-    """The export as UTF-8 CSV with a header row, in chunks."""
-    query, _names = _query(account, contact_list, for_csv=True)
+def csv_chunks(
+    account: Account,
+    contact_list: ContactList | None = None,
+    *,
+    only: sql.Composable | None = None,
+) -> Iterator[bytes]:
+    """The export as UTF-8 CSV with a header row, in chunks; ``only`` selects the ids of
+    the contacts to export (all the account's, or the list's, without it)."""
+    query, _names = _query(account, contact_list, for_csv=True, only=only)
     yield from _stream(sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, HEADER true)").format(query))
 
 
-def ndjson_chunks(account: Account, contact_list: ContactList | None = None) -> Iterator[bytes]:
+def ndjson_chunks(
+    account: Account,
+    contact_list: ContactList | None = None,
+    *,
+    only: sql.Composable | None = None,
+) -> Iterator[bytes]:
     """The export as newline-delimited JSON, one object per row, values unescaped.
 
     COPY's CSV mode with a delimiter and quote that JSON text never contains (JSON escapes
     control characters) passes each object through untouched."""
-    query, _names = _query(account, contact_list, for_csv=False)
+    query, _names = _query(account, contact_list, for_csv=False, only=only)
     rows = sql.SQL("SELECT row_to_json(t)::text FROM ({}) t").format(query)
     yield from _stream(
         sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')").format(

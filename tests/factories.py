@@ -158,8 +158,20 @@ def _add_contacts(world: World) -> None:
     )
     domain = verified_domain(world.account_a, "alpha.test")
     verified_domain(world.account_b, "bravo.test")
+    from audiences import services as audience_services
+
+    segment = audience_services.segment_create(
+        account=world.account_a,
+        actor=world.alice,
+        name="Alpha Sentinel readers in Lyon",
+        definition={
+            "match": "all",
+            "conditions": [{"field": "attributes.city", "op": "is", "value": "Lyon"}],
+        },
+    )
     world.extras.update(
         domain=domain,
+        segment=segment,
         campaign=campaign,
         template=template,
         list=newsletter,
@@ -223,6 +235,7 @@ SAMPLES: dict[str, Callable[[World], object]] = {
     "campaign_id": lambda w: w.extras["campaign"].pk,
     "template_id": lambda w: w.extras["template"].pk,
     "domain_id": lambda w: w.extras["domain"].pk,
+    "segment_id": lambda w: w.extras["segment"].pk,
 }
 
 # Keywords that name no object (a format, a page): filled with a valid value, and the

@@ -49,7 +49,16 @@ def _existing_objects(world: World) -> dict[str, object]:
         "lists": [world.extras["list"].pk],
         "campaign": world.extras["campaign"].pk,
         "template": world.extras["template"].pk,
+        "segment": world.extras["segment"].pk,
         "attributes": {world.extras["attribute"].name: "Springfield"},
+        # A segment's conditions name the account's attributes, lists and tags.
+        "definition": {
+            "match": "any",
+            "conditions": [
+                {"field": f"attributes.{world.extras['attribute'].name}", "op": "is_empty"},
+                {"field": "list", "op": "subscribed", "value": world.extras["list"].pk},
+            ],
+        },
     }
 
 

@@ -18,6 +18,7 @@ from rest_framework import serializers
 from accounts.api.fields import StrictJSONMixin
 from accounts.models import validate_single_line
 from accounts.scoping import account_queryset
+from audiences.models import Segment
 from campaigns import selectors
 from campaigns.models import Campaign, Template
 from campaigns.starters import STARTERS
@@ -132,6 +133,14 @@ class CampaignSerializer(StrictJSONMixin, serializers.ModelSerializer):
         error_messages={"does_not_exist": "No list with id {pk_value}."},
         help_text="Ids of the lists the campaign goes to.",
     )
+    segment = AccountObjectField(
+        queryset=Segment.objects.none(),
+        required=False,
+        allow_null=True,
+        error_messages={"does_not_exist": "No segment with id {pk_value}."},
+        help_text="Id of a segment: only the contacts of the lists who match it. With no "
+        "list, the segment's subscribed contacts on any list.",
+    )
     actions = serializers.SerializerMethodField(
         help_text="What may be done to the campaign in its state: "
         + ", ".join(f"`{a}`" for a in HUMAN_ACTIONS)
@@ -151,6 +160,7 @@ class CampaignSerializer(StrictJSONMixin, serializers.ModelSerializer):
             "from_email",
             "reply_to",
             "lists",
+            "segment",
             "scheduled_at",
             "started_at",
             "finished_at",
