@@ -14,6 +14,11 @@ urlpatterns = [
         name="api-campaign-test",
     ),
     path(
+        "campaigns/<int:campaign_id>/follow-up/",
+        views.CampaignFollowUpView.as_view(),
+        name="api-campaign-follow-up",
+    ),
+    path(
         "campaigns/<int:campaign_id>/start/",
         views.CampaignStartView.as_view(),
         name="api-campaign-start",

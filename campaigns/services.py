@@ -8,6 +8,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.utils import formataddr
+from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -19,6 +20,8 @@ from accounts import allowances
 from accounts.models import Account, User
 from accounts.services import audit_log
 from accounts.tasking import enqueue
+from audiences import services as audiences
+from audiences.models import Segment
 from campaigns import rendering, sanitizing
 from campaigns.composing import compose
 from campaigns.lifecycle import By, transition
@@ -446,3 +449,82 @@ def stop_all_sending(*, account: Account, actor: User | None) -> int:
         transition(campaign, Action.CANCEL, actor=actor, by=By.CLOSURE, finished_at=timezone.now())
         stopped += 1
     return stopped
+
+
+# -- follow-ups ---------------------------------------------------------------------------------
+
+FOLLOW_UPS = ("unopened", "clicked")
+
+
+def _free_segment_name(account: Account, name: str) -> str:
+    name = name[:190]
+    taken = set(
+        Segment.objects.for_account(account)
+        .filter(name__istartswith=name)
+        .values_list("name", flat=True)
+    )
+    taken = {n.lower() for n in taken}
+    if name.lower() not in taken:
+        return name
+    n = 2
+    while f"{name} ({n})".lower() in taken:
+        n += 1
+    return f"{name} ({n})"
+
+
+@transaction.atomic
+def campaign_follow_up(
+    *, campaign: Campaign, actor: User | None, audience: str, link: Link | None = None
+) -> Campaign:
+    """A draft with the campaign's content, to go to those who received it and did not
+    open it (``unopened``), or to those who clicked ``link`` (``clicked``): people only,
+    through a segment made for it and named so."""
+    if campaign.started_at is None:
+        raise ValidationError("A follow-up is for a campaign that was sent.")
+    if audience not in FOLLOW_UPS:
+        raise ValidationError({"audience": f"Choose one of: {', '.join(FOLLOW_UPS)}."})
+    if audience == "unopened":
+        if not campaign.track_opens:
+            raise ValidationError(
+                "Opens of this campaign were not tracked: nobody can be told apart as not "
+                "having opened it."
+            )
+        label = f"Did not open “{campaign.name}”"
+        conditions: list[dict[str, object]] = [
+            {"field": "received", "op": "ever", "value": campaign.pk},
+            {"field": "opened", "op": "never", "campaign": campaign.pk},
+        ]
+    else:
+        if link is None or link.campaign_id != campaign.pk:
+            raise ValidationError({"link": "Choose a link of this campaign."})
+        label = f"Clicked link {link.position + 1} of “{campaign.name}”"
+        conditions = [{"field": "clicked", "op": "ever", "campaign": campaign.pk, "link": link.pk}]
+    segment = audiences.segment_create(
+        account=campaign.account,
+        actor=actor,
+        name=_free_segment_name(campaign.account, label),
+        description=f"Made for a follow-up of “{campaign.name}”.",
+        definition={"match": "all", "conditions": conditions},
+    )
+    copied: dict[str, Any] = {
+        f: getattr(campaign, f) for f in EDITABLE if f not in ("name", "segment", "text")
+    }
+    if campaign.text_is_custom:
+        copied["text"] = campaign.text
+    follow_up = campaign_create(
+        account=campaign.account,
+        actor=actor,
+        name=f"{campaign.name} — follow-up"[:200],
+        lists=list(campaign.lists.all()),
+        segment=segment,
+        **copied,
+    )
+    audit_log(
+        account=campaign.account,
+        actor=actor,
+        action="campaign.follow_up",
+        name=campaign.name,
+        follow_up=follow_up.name,
+        audience=segment.name,
+    )
+    return follow_up

@@ -31,6 +31,11 @@ urlpatterns = [
         "campaigns/<int:campaign_id>/progress/", manage.campaign_progress, name="campaign_progress"
     ),
     path(
+        "campaigns/<int:campaign_id>/follow-up/",
+        manage.campaign_follow_up,
+        name="campaign_follow_up",
+    ),
+    path(
         "campaigns/<int:campaign_id>/save-template/",
         manage.campaign_save_template,
         name="campaign_save_template",

@@ -118,6 +118,7 @@ class MachineRow:
 
 @dataclass(frozen=True)
 class LinkRow:
+    link_id: int
     position: int
     url: str
     clicks: int
@@ -237,6 +238,7 @@ def _links(
         unique = stats.clicks_unique_all if include_machines else stats.clicks_unique
         rows.append(
             LinkRow(
+                link_id=link.pk,
                 position=link.position,
                 url=link.url,
                 clicks=stats.clicks + (stats.machine_clicks if include_machines else 0),

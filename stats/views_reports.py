@@ -13,7 +13,7 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_safe
 
 from accounts.http import AccountRequest
-from accounts.roles import Perm
+from accounts.roles import Perm, role_can
 from accounts.scoping import get_for_account_or_404
 from accounts.views.decorators import account_required
 from campaigns.models import Campaign
@@ -66,6 +66,10 @@ def campaign_report(request: AccountRequest, campaign_id: int) -> HttpResponse:
         "totals": report.totals,
         "freshness": reports.ago(report.age_seconds),
         "live": live,
+        # Follow-ups (a draft for those who did not open, or who clicked a link) once it
+        # went out, for those who may write campaigns.
+        "follow_ups": campaign.started_at is not None
+        and role_can(request.membership.role, Perm.EDIT_CONTENT),
         **_charts(report),
     }
     template = "stats/_report_body.html" if request.htmx else "stats/campaign_report.html"

@@ -20,7 +20,7 @@ from accounts.models import validate_single_line
 from accounts.scoping import account_queryset
 from audiences.models import Segment
 from campaigns import selectors
-from campaigns.models import Campaign, Template
+from campaigns.models import Campaign, Link, Template
 from campaigns.starters import STARTERS
 from campaigns.states import HUMAN_ACTIONS, State, allowed_actions
 from contacts.api.serializers import AddressField
@@ -299,4 +299,22 @@ class TemplateCreateSerializer(StrictJSONMixin, serializers.Serializer):
         max_length=200,
         validators=[validate_single_line],
         help_text="A template of the same name is replaced.",
+    )
+
+
+class FollowUpSerializer(StrictJSONMixin, serializers.Serializer):
+    audience = serializers.ChoiceField(
+        choices=[
+            ("unopened", "Those who received it and did not open it"),
+            ("clicked", "Those who clicked `link`"),
+        ],
+        help_text="`unopened`: those who received it and did not open it (people only); "
+        "`clicked`: those who clicked `link`.",
+    )
+    link = AccountObjectField(
+        queryset=Link.objects.none(),
+        required=False,
+        allow_null=True,
+        error_messages={"does_not_exist": "No link with id {pk_value}."},
+        help_text="For `clicked`: the id of one of the campaign's links.",
     )

@@ -34,6 +34,7 @@ from campaigns.api.serializers import (
     CampaignFilterSerializer,
     CampaignProgressSerializer,
     CampaignSerializer,
+    FollowUpSerializer,
     ScheduleSerializer,
     TemplateCreateSerializer,
     TemplateSerializer,
@@ -346,6 +347,33 @@ class CampaignCancelView(CampaignActionView):
     action = Action.CANCEL
 
     service = staticmethod(services.campaign_cancel)
+
+
+class CampaignFollowUpView(CampaignAPIView):
+    required_perms = {"POST": WRITE}
+
+    @extend_schema(
+        operation_id="campaigns_follow_up",
+        request=FollowUpSerializer,
+        responses={
+            201: CampaignDetailSerializer,
+            400: OpenApiResponse(
+                ValidationErrorSerializer,
+                description="Not sent yet, opens not tracked, or a link of another campaign.",
+            ),
+        },
+        description="A draft with this sent campaign's content and lists, for a segment "
+        "made for it: those who received it and did not open it, or those who clicked one "
+        "of its links. People only.",
+    )
+    def post(self, request: Request, campaign_id: int) -> Response:
+        campaign = self.campaign(campaign_id)
+        serializer = FollowUpSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        follow_up = services.campaign_follow_up(
+            campaign=campaign, actor=self.actor, **serializer.validated_data
+        )
+        return Response(CampaignDetailSerializer(follow_up).data, status=status.HTTP_201_CREATED)
 
 
 class CampaignProgressView(CampaignAPIView):

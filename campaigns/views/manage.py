@@ -29,7 +29,7 @@ from campaigns.forms import (
     ScheduleForm,
     TestSendForm,
 )
-from campaigns.models import Campaign, Template
+from campaigns.models import Campaign, Link, Template
 from campaigns.rendering import TemplateRefused
 from campaigns.states import Action, State, allowed_actions
 from contacts.models import Contact
@@ -403,3 +403,30 @@ def template_delete(request: AccountRequest, template_id: int) -> HttpResponse:
             "cancel_url": "campaign_templates",
         },
     )
+
+
+@require_POST
+@account_required(Perm.EDIT_CONTENT)
+def campaign_follow_up(request: AccountRequest, campaign_id: int) -> HttpResponse:
+    """From a sent campaign's report: a draft for those who did not open it, or for those
+    who clicked one of its links."""
+    campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
+    link = None
+    if request.POST.get("link", "").isdigit():
+        link = Link.objects.for_account(request.account).filter(pk=request.POST["link"]).first()
+    try:
+        follow_up = services.campaign_follow_up(
+            campaign=campaign,
+            actor=request.user,
+            audience=request.POST.get("audience", ""),
+            link=link,
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("campaign_report", campaign_id=campaign.pk)
+    messages.success(
+        request,
+        f"Follow-up drafted for the segment “{follow_up.segment}”: change what you like, "
+        "then send it.",
+    )
+    return redirect("campaign_detail", campaign_id=follow_up.pk)
