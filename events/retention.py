@@ -9,9 +9,11 @@ from datetime import UTC, date, datetime
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q, QuerySet
 from psycopg import sql
 
 from accounts.retention_policy import Policy
+from contacts.models import Contact
 from events import partitions
 
 
@@ -69,6 +71,26 @@ def purge(now: datetime) -> int:
     return removed
 
 
+# A contact's newest open and click (what segments read) are tracking data too: kept as
+# long as the events they come from.
+
+
+def _stale_stamps(now: datetime) -> QuerySet[Contact]:
+    limit = cutoff(now)
+    return Contact.objects.filter(Q(last_opened_at__lt=limit) | Q(last_clicked_at__lt=limit))
+
+
+def stamps_due(now: datetime) -> int:
+    return _stale_stamps(now).count()
+
+
+def stamps_purge(now: datetime) -> int:
+    limit = cutoff(now)
+    opened = Contact.objects.filter(last_opened_at__lt=limit).update(last_opened_at=None)
+    clicked = Contact.objects.filter(last_clicked_at__lt=limit).update(last_clicked_at=None)
+    return opened + clicked
+
+
 POLICIES = [
     Policy(
         name="events",
@@ -76,5 +98,12 @@ POLICIES = [
         "removed a whole month at a time.",
         due=due,
         purge=purge,
-    )
+    ),
+    Policy(
+        name="engagement_stamps",
+        description="Each contact's last open and last click, as long as the events they "
+        "come from (13 months by default).",
+        due=stamps_due,
+        purge=stamps_purge,
+    ),
 ]

@@ -64,6 +64,29 @@ def _sent_delivery(world, email: str = "erin@alpha.test") -> Delivery:
     return Delivery.objects.create(campaign=campaign, contact=contact, status="sent")
 
 
+def test_a_contacts_last_open_and_click_go_with_the_events_they_come_from(world):
+    # given contacts whose newest open or click is older than the events kept, and one recent
+    account = world.account_a
+    old, recent = datetime(2025, 9, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)
+    stale = Contact.objects.create(
+        account=account, email="stale@alpha.test", last_opened_at=old, last_clicked_at=recent
+    )
+    fresh = Contact.objects.create(
+        account=account, email="fresh@alpha.test", last_opened_at=recent, last_clicked_at=None
+    )
+    assert _counts(["engagement_stamps"], NOW) == {"engagement_stamps": 1}
+
+    # when the policy runs
+    run_policies(names=["engagement_stamps"], now=NOW)
+
+    # then only the stamp older than 13 months is gone: "opened in the last N days" and
+    # "ever" no longer see it, as they no longer see its event
+    stale.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (stale.last_opened_at, stale.last_clicked_at) == (None, recent)
+    assert (fresh.last_opened_at, fresh.last_clicked_at) == (recent, None)
+
+
 def test_message_bodies_go_after_6_days(world, client):
     from campaigns import tokens
 
