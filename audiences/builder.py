@@ -108,6 +108,45 @@ def apply(definition: dict[str, Any], action: str) -> dict[str, Any]:
     return definition
 
 
+def _blank(value: Any) -> bool:
+    if isinstance(value, list | tuple):
+        return all(_blank(v) for v in value)
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def without_blanks(definition: Any, errors: Mapping[str, str]) -> Any | None:
+    """The definition without the conditions still waiting for a value, when those are
+    all that is wrong with it (the builder counts the rest while one is being written);
+    None when something else is wrong."""
+    blank: set[str] = set()
+    for where in errors:
+        if not where.endswith(".value"):
+            return None
+        path = where[: -len(".value")]
+        try:
+            node = definition
+            for part in path.split("."):
+                node = node[int(part)] if part.isdigit() else node[part]
+        except (KeyError, IndexError, TypeError, ValueError):
+            return None
+        if not isinstance(node, Mapping) or not _blank(node.get("value")):
+            return None
+        blank.add(path)
+
+    def prune(node: Any, path: str) -> Any:
+        if not is_group(node):
+            return node
+        where = f"{path}." if path else ""
+        kept = [
+            prune(item, f"{where}conditions.{index}")
+            for index, item in enumerate(node["conditions"])
+            if f"{where}conditions.{index}" not in blank
+        ]
+        return {**node, "conditions": kept}
+
+    return prune(definition, "")
+
+
 # -- what the page shows -------------------------------------------------------------------------
 
 

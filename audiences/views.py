@@ -53,12 +53,21 @@ def _result(definition: Any, ctx: Context) -> dict[str, Any]:
     """What the builder shows under the conditions: the count and a sample, or what is
     wrong, beside the part at fault."""
     errors: dict[str, str] = {}
-    found, sample = None, []
+    found, sample, partial = None, [], False
     try:
         clean = clean_definition(definition, ctx)
     except Invalid as invalid:
         errors = invalid.errors
-    else:
+        # Conditions still waiting for their value are left out of the count meanwhile.
+        rest = builder.without_blanks(definition, errors)
+        clean = None
+        if rest is not None:
+            try:
+                clean = clean_definition(rest, ctx)
+            except Invalid:
+                clean = None
+            partial = clean is not None
+    if clean is not None:
         matching = selectors.matching_clean(clean, ctx)
         found = selectors.count(ctx.account, clean, now=ctx.now)
         sample = list(matching.order_by("-pk")[:SAMPLE_SIZE])
@@ -66,6 +75,7 @@ def _result(definition: Any, ctx: Context) -> dict[str, Any]:
         "tree": builder.rows(definition, ctx, errors),
         "fields": builder.field_choices(ctx),
         "count": found,
+        "partial": partial,
         "sample": sample,
         "errors": errors,
     }
