@@ -237,6 +237,9 @@ def run(args: argparse.Namespace) -> int:
     demo = subprocess.run(
         [*manage, "demo"], env=env, check=True, cwd=BASE_DIR, capture_output=True, text=True
     )
+    # A campaign the demo list received ten days ago, opened by some: segments have
+    # engagement to find ("city is Lyon and opened in the last 30 days").
+    subprocess.run([*manage, "demo_history"], env=env, check=True, cwd=BASE_DIR)
     # The demo account's sending domain, published in the development DNS and verified.
     subprocess.run([*manage, "dev_dns", "demo"], env=env, check=True, cwd=BASE_DIR)
     url = env["MISSIVE_BASE_URL"]

@@ -27,11 +27,11 @@ DEMO_LIST = "Demo newsletter"
 # Every address is on example.com, which receives no mail: in `make run` the local mail
 # catcher takes all of it, and the Outbox shows it.
 DEMO_CONTACTS = (
-    ("ada@example.com", "Ada", "Lovelace"),
-    ("alan@example.com", "Alan", "Turing"),
-    ("grace@example.com", "Grace", "Hopper"),
-    ("katherine@example.com", "Katherine", "Johnson"),
-    ("linus@example.com", "Linus", "Torvalds"),
+    ("ada@example.com", "Ada", "Lovelace", "Lyon"),
+    ("alan@example.com", "Alan", "Turing", "Paris"),
+    ("grace@example.com", "Grace", "Hopper", "Lyon"),
+    ("katherine@example.com", "Katherine", "Johnson", "Lyon"),
+    ("linus@example.com", "Linus", "Torvalds", "Helsinki"),
 )
 
 
@@ -89,13 +89,15 @@ class Command(BaseCommand):
         if ContactList.objects.for_account(account).filter(name=DEMO_LIST).exists():
             return
         demo_list = contact_services.list_create(account=account, actor=None, name=DEMO_LIST)
-        for email, first_name, last_name in DEMO_CONTACTS:
+        contact_services.attribute_define(account=account, actor=None, name="city", type="text")
+        for email, first_name, last_name, city in DEMO_CONTACTS:
             contact_services.contact_create(
                 account=account,
                 actor=None,
                 email=email,
                 first_name=first_name,
                 last_name=last_name,
+                attributes={"city": city},
                 lists=[demo_list],
                 consent_text="Demo contact created by `manage.py demo`.",
             )
