@@ -135,13 +135,15 @@ class Engagement(Field):
                 f"AND d.campaign_id = {campaign} AND d.{self.first} IS NOT NULL)"
             )
         else:
+            # Parameters are positional: each is taken in the order it appears in the text.
+            account, event = q.p(ctx.account.pk), q.p(self.event)
             link = f" AND e.link_id = {q.p(condition['link'])}" if "link" in condition else ""
             when = f" AND e.occurred_at >= {q.p(since)}" if since is not None else ""
             test = (
                 "EXISTS (SELECT 1 FROM campaigns_delivery AS d WHERE d.contact_id = c.id "
                 f"AND d.campaign_id = {campaign} AND EXISTS (SELECT 1 FROM stats_event AS e "
-                f"WHERE e.delivery_id = d.id AND e.account_id = {q.p(ctx.account.pk)} "
-                f"AND e.campaign_id = d.campaign_id AND e.type = {q.p(self.event)} "
+                f"WHERE e.delivery_id = d.id AND e.account_id = {account} "
+                f"AND e.campaign_id = d.campaign_id AND e.type = {event} "
                 f"AND NOT e.machine{link}{when}))"
             )
         return test if op in ("ever", "in_last_days") else f"NOT {test}"
@@ -205,13 +207,15 @@ class SoftBounced(Field):
     ops = {"ever": Op("ever"), "in_last_days": Op("in the last … days", DAYS)}
 
     def sql(self, condition: Mapping[str, Any], ctx: Context, q: Sql) -> str:
+        # Parameters are positional: each is taken in the order it appears in the text.
+        account, bounce = q.p(ctx.account.pk), q.p(Event.Type.BOUNCE.value)
         when = ""
         if condition["op"] == "in_last_days":
             when = f" AND e.occurred_at >= {q.p(ctx.now - dt.timedelta(days=condition['value']))}"
         return (
             "EXISTS (SELECT 1 FROM campaigns_delivery AS d WHERE d.contact_id = c.id "
             "AND EXISTS (SELECT 1 FROM stats_event AS e WHERE e.delivery_id = d.id "
-            f"AND e.account_id = {q.p(ctx.account.pk)} AND e.type = {q.p(Event.Type.BOUNCE.value)} "
+            f"AND e.account_id = {account} AND e.type = {bounce} "
             f"AND e.detail ->> 'kind' = 'soft'{when}))"
         )
 
