@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import zoneinfo
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -94,16 +95,28 @@ def context_for(account: Account, now: dt.datetime | None = None) -> Context:
     return Context(account=account, now=now or timezone.now(), attributes=attributes)
 
 
+_MARK = re.compile("\x00([0-9]+)\x00")
+
+
 class Sql:
-    """SQL being written, with its parameters in order (``%s`` placeholders)."""
+    """SQL being written. ``p(value)`` holds a value and answers a marker to put in the
+    text where it goes; ``finish`` turns the markers into ``%s`` placeholders and the
+    values into ``params`` in the order the text reads them, whatever order the pieces
+    were written in."""
 
     def __init__(self) -> None:
+        self.values: list[Any] = []
         self.params: list[Any] = []
         self.sql = ""
 
     def p(self, value: Any) -> str:
-        self.params.append(value)
-        return "%s"
+        self.values.append(value)
+        return f"\x00{len(self.values) - 1}\x00"
+
+    def finish(self, text: str) -> Sql:
+        self.params = [self.values[int(n)] for n in _MARK.findall(text)]
+        self.sql = _MARK.sub("%s", text)
+        return self
 
 
 # -- values -------------------------------------------------------------------------------------
@@ -826,5 +839,6 @@ def matching_sql(definition: Mapping[str, Any], ctx: Context, *, select: str = "
     q = Sql()
     account = q.p(ctx.account.pk)
     test = compile_sql(definition, ctx, q)
-    q.sql = f"SELECT {select} FROM contacts_contact AS c WHERE c.account_id = {account} AND {test}"
-    return q
+    return q.finish(
+        f"SELECT {select} FROM contacts_contact AS c WHERE c.account_id = {account} AND {test}"
+    )
