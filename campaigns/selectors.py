@@ -15,7 +15,7 @@ from campaigns.models import Campaign, Delivery, Template
 from campaigns.rendering import contact_values, sample_values
 from campaigns.states import TRANSITIONS, State
 from contacts.models import Contact, ContactList, Subscription
-from contacts.selectors import sendable_subscriptions
+from contacts.selectors import SUPPRESSED, subscribed_flagged
 from domains.selectors import from_address_problem
 
 
@@ -68,15 +68,12 @@ def audience_subscriptions(
     campaign: Campaign, *, sendable: bool = True, now: dt.datetime | None = None
 ) -> QuerySet[Subscription]:
     """The subscriptions the send takes its recipients from: subscribed to the campaign's
-    lists, in its segment when it has one, and (``sendable``) on no suppression list.
-    ``Invalid`` when the segment names something that no longer exists."""
-    list_ids = audience_list_ids(campaign)
+    lists, in its segment when it has one, each flagged ``suppressed`` (``sendable``: only
+    those that are not). ``Invalid`` when the segment names something that no longer
+    exists."""
+    found = subscribed_flagged(campaign.account, audience_list_ids(campaign))
     if sendable:
-        found = sendable_subscriptions(campaign.account, list_ids)
-    else:
-        found = Subscription.objects.for_account(campaign.account).filter(
-            contact_list_id__in=list_ids, status=Subscription.Status.SUBSCRIBED
-        )
+        found = found.filter(**{SUPPRESSED: False})
     if campaign.segment is not None:
         found = found.filter(
             contact__in=audiences.matching(campaign.account, campaign.segment.definition, now=now)

@@ -55,7 +55,7 @@ from campaigns.transports import (
     transport_for,
 )
 from contacts.models import Contact, Subscription
-from contacts.selectors import suppressed_in_unicode_form
+from contacts.selectors import SUPPRESSED, suppressed_in_unicode_form
 from domains import pacing
 from domains.dkim import KeyUnavailable
 from domains.models import SendingDomain
@@ -85,13 +85,7 @@ def take_snapshot(campaign_id: int) -> int:
             # claim, the unsubscribe link and List-Id read them).
             campaign.lists.set(audience_list_ids(campaign))
         try:
-            audience = audience_subscriptions(campaign, now=timezone.now())
-            subscribed = (
-                audience_subscriptions(campaign, sendable=False, now=timezone.now())
-                .values("contact_id")
-                .distinct()
-                .count()
-            )
+            audience = audience_subscriptions(campaign, sendable=False, now=timezone.now())
         except Invalid:
             assert campaign.segment is not None
             transition(
@@ -103,13 +97,17 @@ def take_snapshot(campaign_id: int) -> int:
                 finished_at=timezone.now(),
             )
             return 0
-        select_sql, params = audience.values("contact_id").distinct().query.sql_with_params()
+        # One pass: every subscribed contact of the audience, flagged when suppressed; the
+        # others go into the ledger, and how many were left out is what remains.
+        select_sql, params = (
+            audience.values("contact_id", SUPPRESSED).distinct().query.sql_with_params()
+        )
         with connection.cursor() as cursor:
             cursor.execute(
                 sql.SQL(_SNAPSHOT_SQL).format(audience=sql.SQL(select_sql)),
-                [campaign.pk, *params],
+                [*params, campaign.pk],
             )
-            recipients = cursor.rowcount
+            recipients, subscribed = cursor.fetchone()
         campaign.snapshot_at = timezone.now()
         campaign.recipients_count = recipients
         campaign.excluded_count = max(subscribed - recipients, 0)
@@ -130,10 +128,16 @@ def take_snapshot(campaign_id: int) -> int:
 
 
 _SNAPSHOT_SQL = """
-INSERT INTO campaigns_delivery (campaign_id, contact_id)
-SELECT %s, audience.contact_id FROM ({audience}) AS audience
-ORDER BY audience.contact_id
-ON CONFLICT (campaign_id, contact_id) DO NOTHING
+WITH audience AS MATERIALIZED ({audience}),
+inserted AS (
+    INSERT INTO campaigns_delivery (campaign_id, contact_id)
+    SELECT %s, audience.contact_id FROM audience
+    WHERE NOT audience.suppressed
+    ORDER BY audience.contact_id
+    ON CONFLICT (campaign_id, contact_id) DO NOTHING
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM audience)
 """
 
 # -- claiming ----------------------------------------------------------------------------------

@@ -10,7 +10,17 @@ from datetime import datetime
 import idna
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Exists, Func, OuterRef, Q, QuerySet, TextField
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    Func,
+    OuterRef,
+    Q,
+    QuerySet,
+    TextField,
+)
 from django.db.models.functions import Lower
 
 from accounts.models import Account, normalize_email
@@ -272,33 +282,41 @@ def suppressed_in_unicode_form(account: Account, emails: Iterable[str]) -> set[s
     return {email for digest in found for email in by_hash[digest]}
 
 
-def sendable_subscriptions(account: Account, list_ids: list[int]) -> QuerySet[Subscription]:
-    """The audience of a send: subscribed to one of ``list_ids``, and on neither the
-    account's suppression list nor the platform's "do not contact" list. Every place that
-    builds an audience goes through here."""
+# The annotation of ``subscribed_flagged``: the contact's address is suppressed.
+SUPPRESSED = "suppressed"
+
+
+def subscribed_flagged(account: Account, list_ids: list[int]) -> QuerySet[Subscription]:
+    """The subscriptions to ``list_ids`` that are subscribed, each annotated ``suppressed``:
+    whether the account's suppression list or the platform's "do not contact" list holds
+    the contact's address. A send that counts whom it leaves out reads both at once."""
     blocked = Suppression.objects.applying_to(account).filter(
         email_sha256=Sha256Hex(OuterRef("contact__email"))
     )
-    audience = (
-        Subscription.objects.for_account(account)
-        .filter(contact_list_id__in=list_ids, status=Subscription.Status.SUBSCRIBED)
-        .filter(~Exists(blocked))
+    subscribed = Subscription.objects.for_account(account).filter(
+        contact_list_id__in=list_ids, status=Subscription.Status.SUBSCRIBED
     )
     # The entries SQL cannot find (suppressed_in_unicode_form), looked up for the few
     # subscribed contacts with an A-label domain.
     candidates = (
         Contact.objects.for_account(account)
         .filter(email__contains="xn--")
-        .filter(Exists(audience.filter(contact=OuterRef("pk"))))
+        .filter(Exists(subscribed.filter(contact=OuterRef("pk"))))
         .values_list("pk", "email")
     )
     emails = dict(candidates)
     legacy = suppressed_in_unicode_form(account, emails.values())
+    flag = Q(Exists(blocked))
     if legacy:
-        audience = audience.exclude(
-            contact_id__in=[pk for pk, email in emails.items() if email in legacy]
-        )
-    return audience
+        flag |= Q(contact_id__in=[pk for pk, email in emails.items() if email in legacy])
+    return subscribed.annotate(**{SUPPRESSED: ExpressionWrapper(flag, output_field=BooleanField())})
+
+
+def sendable_subscriptions(account: Account, list_ids: list[int]) -> QuerySet[Subscription]:
+    """The audience of a send: subscribed to one of ``list_ids``, and on neither the
+    account's suppression list nor the platform's "do not contact" list. Every place that
+    builds an audience goes through here (or through ``subscribed_flagged``, its flags)."""
+    return subscribed_flagged(account, list_ids).filter(**{SUPPRESSED: False})
 
 
 def imports(account: Account) -> QuerySet[ImportJob]:
