@@ -132,7 +132,7 @@ def _make_data(account: Account) -> dict[str, int]:
         _execute(
             "INSERT INTO campaigns_delivery (campaign_id, contact_id, status, sent_at) "
             "SELECT %(campaign)s, %(low)s + (k * 2 + %(offset)s) %% %(contacts)s, 'sent', "
-            "%(sent)s FROM generate_series(0, %(n)s - 1) AS k "
+            "%(sent)s FROM generate_series(0, %(n)s::bigint - 1) AS k "
             "ON CONFLICT DO NOTHING",
             common,
         )
@@ -153,7 +153,7 @@ def _make_data(account: Account) -> dict[str, int]:
             deliveries + "INSERT INTO stats_event (account_id, campaign_id, delivery_id, type, "
             "occurred_at, machine, detail) SELECT %(account)s, %(campaign)s, d.id, 'open', "
             "%(sent)s + ((k %% 1000) ^ 2 / 1000000.0 * 259000) * interval '1 second', "
-            "k %% 3 = 0, '{}' FROM generate_series(1, %(opens)s) AS k "
+            "k %% 3 = 0, '{}' FROM generate_series(1, %(opens)s::bigint) AS k "
             "JOIN d ON d.n = 1 + (k * 7919) %% %(n)s",
             common,
         )
@@ -162,7 +162,7 @@ def _make_data(account: Account) -> dict[str, int]:
             "link_id, type, occurred_at, machine, detail) SELECT %(account)s, %(campaign)s, "
             "d.id, %(link)s, 'click', "
             "%(sent)s + ((k %% 997) ^ 2 / 994009.0 * 259000) * interval '1 second', "
-            "k %% 10 = 0, '{}' FROM generate_series(1, %(clicks)s) AS k "
+            "k %% 10 = 0, '{}' FROM generate_series(1, %(clicks)s::bigint) AS k "
             "JOIN d ON d.n = 1 + (k * 104729) %% %(n)s",
             common,
         )

@@ -94,6 +94,8 @@ class Engagement(Field):
     def clean_more(
         self, condition: Mapping[str, Any], cleaned: dict[str, Any], ctx: Context
     ) -> dict[str, Any]:
+        if condition.get("link") not in (None, "") and self.name != "clicked":
+            raise Fault("link", "Only a click is of a link: use “clicked” for it.")
         if condition.get("link") not in (None, "") and self.name == "clicked":
             link_id = parse_id(condition.get("link"), "link")
             campaign = (
@@ -203,19 +205,24 @@ class UnopenedStreak(Field):
 
 
 class SoftBounced(Field):
+    """A soft bounce (a full or unavailable mailbox), returned or still being retried."""
+
     name, label, group = "soft_bounced", "Soft bounce", "Engagement"
     ops = {"ever": Op("ever"), "in_last_days": Op("in the last … days", DAYS)}
 
     def sql(self, condition: Mapping[str, Any], ctx: Context, q: Sql) -> str:
         # Parameters are positional: each is taken in the order it appears in the text.
-        account, bounce = q.p(ctx.account.pk), q.p(Event.Type.BOUNCE.value)
+        # A soft bounce the provider still retries is recorded as a deferral of kind soft;
+        # both count, as they do towards suppressing the address (stats.feedback).
+        account = q.p(ctx.account.pk)
+        bounce = q.p([Event.Type.BOUNCE.value, Event.Type.DEFERRED.value])
         when = ""
         if condition["op"] == "in_last_days":
             when = f" AND e.occurred_at >= {q.p(ctx.now - dt.timedelta(days=condition['value']))}"
         return (
             "EXISTS (SELECT 1 FROM campaigns_delivery AS d WHERE d.contact_id = c.id "
             "AND EXISTS (SELECT 1 FROM stats_event AS e WHERE e.delivery_id = d.id "
-            f"AND e.account_id = {account} AND e.type = {bounce} "
+            f"AND e.account_id = {account} AND e.type = ANY({bounce}) "
             f"AND e.detail ->> 'kind' = 'soft'{when}))"
         )
 

@@ -91,6 +91,7 @@ class Engagement:
 class Bounce:
     at: dt.datetime
     kind: str | None  # detail.kind: "soft", "hard", "policy", or none given
+    type: str = "bounce"  # or "deferred": a soft bounce the provider still retries
 
 
 @dataclass
@@ -449,7 +450,9 @@ def _condition(condition: Mapping[str, Any], person: Person, setting: Setting) -
     if name == "soft_bounced":
         since = setting.now - dt.timedelta(days=_days(value)) if op == "in_last_days" else None
         return any(
-            b.kind == "soft" and (since is None or b.at >= since)
+            b.kind == "soft"
+            and b.type in ("bounce", "deferred")
+            and (since is None or b.at >= since)
             for d in person.deliveries
             for b in d.bounces
         )

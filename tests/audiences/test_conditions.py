@@ -45,7 +45,6 @@ from contacts.models import (
     Subscription,
     Tag,
 )
-from events.models import Event
 from events.services import NewEvent, record_events
 from tests.audiences import evaluator
 from tests.audiences.evaluator import Bounce, Engagement, OnList, Person, Sent, Setting
@@ -227,6 +226,7 @@ def _attribute_values(setting: Setting, type: str) -> st.SearchStrategy[Any]:
 NAMES = st.just("") | st.text(LETTERS, min_size=1, max_size=5)
 LOCAL_PARTS = st.text("abeoz", min_size=1, max_size=4)
 BOUNCE_KINDS = st.sampled_from(["soft", "soft", "hard", "policy", None])
+BOUNCE_TYPES = st.sampled_from(["bounce", "bounce", "deferred"])
 PERSONAL = st.sampled_from([True, True, True, False])
 
 
@@ -255,7 +255,7 @@ def _delivery(draw: st.DrawFn, book: Book, campaign: int) -> Sent:
         _engagement(draw, book, campaign, sent_at) for _ in range(draw(st.integers(0, 3)))
     ]
     bounces = [
-        Bounce(at=draw(book.moments), kind=draw(BOUNCE_KINDS))
+        Bounce(at=draw(book.moments), kind=draw(BOUNCE_KINDS), type=draw(BOUNCE_TYPES))
         for _ in range(draw(st.integers(0, 2)))
     ]
     return Sent(campaign, status, sent_at, engagements, bounces)
@@ -349,7 +349,7 @@ def _write(book: Book, everyone: list[Person]) -> None:
             )
         bounces += [
             NewEvent(
-                type=Event.Type.BOUNCE,
+                type=b.type,
                 account_id=account.pk,
                 campaign_id=delivery.campaign,
                 delivery_id=row.pk,
@@ -551,9 +551,9 @@ def _each_alone(book: Book, alone: tuple[dict[str, Any], ...]) -> list[dict[int,
     account = q.p(book.account.pk)
     # The compiler's text; every value is a parameter.
     statement = f"SELECT c.id, {columns} FROM contacts_contact AS c "  # noqa: S608
-    statement += f"WHERE c.account_id = {account}"
+    q.finish(f"{statement}WHERE c.account_id = {account}")
     with connection.cursor() as cursor:
-        cursor.execute(statement, q.params)
+        cursor.execute(q.sql, q.params)
         rows = cursor.fetchall()
     return [{row[0]: row[1 + n] for row in rows} for n in range(len(alone))]
 
