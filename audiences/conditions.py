@@ -141,6 +141,8 @@ def _text(value: object) -> str:
         raise Fault("value", "Give some text.")
     if len(value) > MAX_TEXT:
         raise Fault("value", f"At most {MAX_TEXT} characters.")
+    if "\x00" in value:
+        raise Fault("value", "The text holds a NUL character, which no contact's data can.")
     return value.strip()
 
 

@@ -49,6 +49,12 @@ def _clean_name(account: Account, name: str, *, exclude: int | None = None) -> s
     return name
 
 
+def _clean_description(description: str) -> str:
+    if "\x00" in description:
+        raise ValidationError({"description": "The description holds a NUL character."})
+    return description.strip()
+
+
 def _clean_definition(account: Account, definition: object) -> dict[str, object]:
     """``Invalid`` (path → message) when it cannot be read."""
     clean, _ctx = checked(account, definition)
@@ -67,7 +73,7 @@ def segment_create(
     segment = Segment.objects.create(
         account=account,
         name=_clean_name(account, name),
-        description=description.strip(),
+        description=_clean_description(description),
         definition=_clean_definition(account, definition),
         created_by=actor,
     )
@@ -95,7 +101,7 @@ def segment_update(
         segment.name = _clean_name(segment.account, name, exclude=segment.pk)
         changed.append("name")
     if description is not None and description.strip() != segment.description:
-        segment.description = description.strip()
+        segment.description = _clean_description(description)
         changed.append("description")
     if definition is not None:
         clean = _clean_definition(segment.account, definition)
