@@ -12,6 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
+from audiences import services as audience_services
 from contacts import services as contact_services
 from contacts.importing.jobs import import_upload
 from stats.rollup import rollup
@@ -80,6 +81,42 @@ def filled_world(settings, tmp_path) -> World:
         contact_services.attribute_define(
             account=world.account_a, actor=world.alice, name=name, type=kind, label=label
         )
+    # a segment with a nested group and the widest conditions: a range, a campaign and its link
+    story_campaign = world.extras["story"].campaign
+    link = story_campaign.links.order_by("position").first()
+    world.extras["wide_segment"] = audience_services.segment_create(
+        account=world.account_a,
+        actor=world.alice,
+        name="Loyal wholesale customers who clicked the autumn sale",
+        definition={
+            "match": "all",
+            "conditions": [
+                {
+                    "field": "attributes.loyalty_points_balance_at_year_end",
+                    "op": "between",
+                    "value": [100, 5000],
+                },
+                {"field": "list", "op": "subscribed", "value": long_list.pk},
+                {
+                    "match": "any",
+                    "conditions": [
+                        {
+                            "field": "clicked",
+                            "op": "in_last_days",
+                            "value": 30,
+                            "campaign": story_campaign.pk,
+                            **({"link": link.pk} if link else {}),
+                        },
+                        {
+                            "field": "attributes.first_purchase",
+                            "op": "anniversary_within_days",
+                            "value": 7,
+                        },
+                    ],
+                },
+            ],
+        },
+    )
     return world
 
 
@@ -106,6 +143,8 @@ def _pages(world: World) -> dict[str, str]:
         "domains": reverse("domains"),
         "domain_detail": reverse("domain_detail", args=[extras["domain"].pk]),
         "domain_readiness": reverse("domain_readiness", args=[extras["domain"].pk]),
+        "segments": reverse("segments"),
+        "segment_builder": reverse("segment_detail", args=[extras["wide_segment"].pk]),
     }
 
 
