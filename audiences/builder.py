@@ -147,6 +147,20 @@ def without_blanks(definition: Any, errors: Mapping[str, str]) -> Any | None:
     return prune(definition, "")
 
 
+def problems(errors: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Each error with the condition it is about, numbered as the page shows them
+    ("Condition 2.1"), for the summary beside the count."""
+    found = []
+    for where, message in errors.items():
+        numbers = [
+            str(int(part) + 1)
+            for before, part in zip(where.split("."), where.split(".")[1:], strict=False)
+            if before == "conditions" and part.isdigit()
+        ]
+        found.append((f"Condition {'.'.join(numbers)}" if numbers else "The conditions", message))
+    return found
+
+
 # -- what the page shows -------------------------------------------------------------------------
 
 

@@ -76,6 +76,7 @@ def _result(definition: Any, ctx: Context) -> dict[str, Any]:
         "fields": builder.field_choices(ctx),
         "count": found,
         "partial": partial,
+        "problems": builder.problems(errors),
         "sample": sample,
         "errors": errors,
     }
