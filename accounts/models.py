@@ -393,6 +393,11 @@ AUDIT_LABELS = {
     "segment.created": "created a segment",
     "segment.updated": "changed a segment",
     "segment.deleted": "deleted a segment",
+    "tag.created": "created a tag",
+    "tag.renamed": "renamed a tag",
+    "tag.deleted": "deleted a tag",
+    "contacts.tagged": "tagged contacts",
+    "contacts.untagged": "took a tag off contacts",
 }
 
 

@@ -24,9 +24,11 @@ from accounts.scoping import get_for_account_or_404
 from audiences import selectors, services
 from audiences.conditions import MATCHES, MAX_CONDITIONS, Invalid
 from audiences.models import Segment
+from contacts import tagging
 from contacts.api.exports import EXPORT_RESPONSES, FMT, ExportView
-from contacts.api.serializers import ContactSerializer
+from contacts.api.serializers import ContactSerializer, TaggedSerializer, TagNameField
 from contacts.models import Contact
+from contacts.selectors import tags_with_counts
 
 READ = Perm.VIEW
 WRITE = Perm.EDIT_CONTENT
@@ -278,4 +280,49 @@ class SegmentExportView(ExportView):
             fmt,
             only=selectors.matching_ids_statement(clean, ctx),
             name=f"segment {segment.name}",
+        )
+
+
+class SegmentTagSerializer(StrictJSONMixin, serializers.Serializer):
+    tag = TagNameField(help_text="The tag's name; made when new.")
+    remove = serializers.BooleanField(
+        default=False, help_text="Take the tag off instead of putting it on."
+    )
+
+
+class SegmentTagView(SegmentAPIView):
+    required_perms = {"POST": WRITE}
+
+    @extend_schema(
+        operation_id="segments_tag",
+        request=SegmentTagSerializer,
+        responses={200: TaggedSerializer, 400: REFUSED},
+        description="Put a tag on every contact the segment matches now (or take it off), "
+        "in one statement.",
+    )
+    def post(self, request: Request, segment_id: int) -> Response:
+        segment = self.segment(segment_id)
+        serializer = SegmentTagSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            contacts = selectors.matching(self.account, segment.definition)
+        except Invalid as invalid:
+            raise _refused(invalid) from None
+        change = tagging.untag_contacts if data["remove"] else tagging.tag_contacts
+        done = change(
+            account=self.account,
+            actor=self.actor,
+            tag=data["tag"],
+            contacts=contacts,
+            how=f"segment {segment.name}",
+        )
+        return Response(
+            TaggedSerializer(
+                {
+                    "tag": tags_with_counts(self.account).get(pk=done.tag.pk),
+                    "matched": done.matched,
+                    "changed": done.changed,
+                }
+            ).data
         )

@@ -19,6 +19,7 @@ urlpatterns = [
         api.SegmentContactsView.as_view(),
         name="api-segment-contacts",
     ),
+    path("segments/<int:segment_id>/tag/", api.SegmentTagView.as_view(), name="api-segment-tag"),
     path(
         "segments/<int:segment_id>/export.<str:fmt>",
         api.SegmentExportView.as_view(),

@@ -21,6 +21,7 @@ from accounts.views.decorators import account_required
 from audiences import builder, selectors, services
 from audiences.conditions import Context, Invalid, clean_definition, context_for
 from audiences.models import Segment
+from contacts import tagging
 
 SAMPLE_SIZE = 10
 
@@ -215,3 +216,33 @@ def segment_to_list(request: AccountRequest, segment_id: int) -> HttpResponse:
         "does.",
     )
     return redirect("list_detail", list_id=made.pk)
+
+
+@require_POST
+@account_required(Perm.EDIT_CONTENT)
+def segment_tag(request: AccountRequest, segment_id: int) -> HttpResponse:
+    """Put a tag on (or take it off) every contact the segment matches now."""
+    segment = get_for_account_or_404(Segment, request.account, pk=segment_id)
+    remove = request.POST.get("remove") == "1"
+    try:
+        contacts = selectors.matching(request.account, segment.definition)
+        change = tagging.untag_contacts if remove else tagging.tag_contacts
+        done = change(
+            account=request.account,
+            actor=request.user,
+            tag=request.POST.get("tag_name", ""),
+            contacts=contacts,
+            how=f"segment {segment.name}",
+        )
+    except Invalid:
+        messages.error(request, selectors.problem(segment))
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        verb = "taken off" if remove else "put on"
+        messages.success(
+            request,
+            f"“{done.tag.name}” {verb} {done.changed} contact{'s' if done.changed != 1 else ''}"
+            f" of the segment ({done.matched} match now).",
+        )
+    return redirect("segment_detail", segment_id=segment.pk)

@@ -3,9 +3,22 @@ point to (list_id, contact_id, suppression_id) so the tenancy sweep can fill the
 
 from django.urls import path
 
-from contacts.api import attributes, contacts, exports, imports, lists, subscriptions, suppressions
+from contacts.api import (
+    attributes,
+    contacts,
+    exports,
+    imports,
+    lists,
+    subscriptions,
+    suppressions,
+    tags,
+)
 
 urlpatterns = [
+    path("tags/", tags.TagsView.as_view(), name="api-tags"),
+    path("tags/<int:tag_id>/", tags.TagView.as_view(), name="api-tag"),
+    path("tags/<int:tag_id>/add/", tags.TagAddView.as_view(), name="api-tag-add"),
+    path("tags/<int:tag_id>/remove/", tags.TagRemoveView.as_view(), name="api-tag-remove"),
     path("lists/", lists.ContactListsView.as_view(), name="api-lists"),
     path("lists/<int:list_id>/", lists.ContactListView.as_view(), name="api-list"),
     path(

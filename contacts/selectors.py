@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import idna
+from django.contrib.postgres.expressions import ArraySubquery
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db.models import (
@@ -16,12 +17,15 @@ from django.db.models import (
     Exists,
     ExpressionWrapper,
     Func,
+    IntegerField,
     OuterRef,
     Q,
     QuerySet,
+    Subquery,
     TextField,
+    Value,
 )
-from django.db.models.functions import Lower
+from django.db.models.functions import Coalesce, Lower
 
 from accounts.models import Account, normalize_email
 from accounts.query import parse_cursor
@@ -29,9 +33,11 @@ from contacts.models import (
     AttributeDefinition,
     Contact,
     ContactList,
+    ContactTag,
     ImportJob,
     Subscription,
     Suppression,
+    Tag,
     email_sha256_forms,
     email_unicode_sha256,
 )
@@ -176,20 +182,17 @@ def _a_label_term(term: str) -> str | None:
         return None
 
 
-def contacts_page(
+def contacts_matching(
     account: Account,
     *,
     contact_list: ContactList | None = None,
     status: str = "",
     search: str = "",
-    sort: str = "email",
-    cursor: str = "",
-    before: str = "",
-    page_size: int = PAGE_SIZE,
-) -> ContactPage:
-    """One page of contacts, by keyset: the cost of page 1,000 is the cost of page 1.
-    ``cursor`` reads the page after a row, ``before`` the page before one."""
-    sort = sort if sort in SORTS else "email"
+    tag: Tag | None = None,
+) -> QuerySet[Contact]:
+    """The account's contacts that the filters of the contacts page (and of one list's
+    page) keep: on ``contact_list`` (with ``status``), matching ``search``, with ``tag``.
+    Unordered; the pages read it by keyset, the bulk actions as a whole."""
     queryset: QuerySet[Contact] = Contact.objects.for_account(account).alias(
         email_key=Lower("email")
     )
@@ -198,6 +201,10 @@ def contacts_page(
         if status:
             memberships = memberships.filter(status=status)
         queryset = queryset.filter(Exists(memberships))
+    if tag is not None:
+        queryset = queryset.filter(
+            Exists(ContactTag.objects.filter(tag=tag, contact=OuterRef("pk")))
+        )
     search = search.strip()
     if search:
         term = search.lower()
@@ -211,7 +218,40 @@ def contacts_page(
         if stored_form:
             matches |= Q(email__icontains=stored_form)
         queryset = queryset.filter(matches)
+    return queryset
+
+
+def tag_names() -> ArraySubquery:
+    """The names of a contact's tags, by name, as an array: read in the query of the rows
+    themselves (``.annotate(tag_names=tag_names())``), not one more query per page."""
+    return ArraySubquery(
+        ContactTag.objects.filter(contact=OuterRef("pk"))
+        .order_by(Lower("tag__name"))
+        .values("tag__name")
+    )
+
+
+def contacts_page(
+    account: Account,
+    *,
+    contact_list: ContactList | None = None,
+    status: str = "",
+    search: str = "",
+    tag: Tag | None = None,
+    sort: str = "email",
+    cursor: str = "",
+    before: str = "",
+    page_size: int = PAGE_SIZE,
+) -> ContactPage:
+    """One page of contacts, by keyset: the cost of page 1,000 is the cost of page 1.
+    ``cursor`` reads the page after a row, ``before`` the page before one. Each contact
+    comes with ``tag_names``."""
+    sort = sort if sort in SORTS else "email"
+    queryset = contacts_matching(
+        account, contact_list=contact_list, status=status, search=search, tag=tag
+    )
     filtered = queryset
+    queryset = queryset.annotate(tag_names=tag_names())
     rows: list[Contact] | None = None
     if before:
         backwards = REVERSED[sort]
@@ -325,3 +365,44 @@ def imports(account: Account) -> QuerySet[ImportJob]:
 
 def find_contact(account: Account, email: str) -> Contact | None:
     return Contact.objects.for_account(account).filter(email=normalize_email(email)).first()
+
+
+# --- Tags ---------------------------------------------------------------------------------
+
+
+def tags(account: Account) -> QuerySet[Tag]:
+    """The account's tags, by name (case aside)."""
+    return Tag.objects.for_account(account)
+
+
+def tags_with_counts(account: Account) -> QuerySet[Tag]:
+    """The account's tags, each with ``contact_count``: how many contacts have it (read from
+    the unique (tag, contact) index, one count per tag)."""
+    counts = (
+        ContactTag.objects.filter(tag=OuterRef("pk"))
+        .order_by()
+        .values("tag")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    return tags(account).annotate(
+        contact_count=Coalesce(Subquery(counts, output_field=IntegerField()), 0)
+    )
+
+
+def find_tag(account: Account, name: str) -> Tag | None:
+    """The account's tag of that name, whatever its case (the unique index's own
+    ``lower(name)``), or None."""
+    return (
+        tags(account)
+        .alias(name_key=Lower("name"))
+        .filter(name_key=Lower(Value(name.strip())))
+        .first()
+    )
+
+
+def tags_of(account: Account, contact: Contact) -> QuerySet[Tag]:
+    """The tags of one of the account's contacts, by name."""
+    return tags(account).filter(
+        Exists(ContactTag.objects.filter(tag=OuterRef("pk"), contact=contact))
+    )

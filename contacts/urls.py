@@ -1,6 +1,6 @@
 from django.urls import path
 
-from contacts.views import attributes, contacts, exports, imports, lists
+from contacts.views import attributes, contacts, exports, imports, lists, tags
 
 urlpatterns = [
     path("lists/", lists.lists, name="lists"),
@@ -15,6 +15,10 @@ urlpatterns = [
     path("contacts/export.<str:fmt>", exports.export_all, name="contacts_export"),
     path("contacts/<int:contact_id>/", contacts.contact_detail, name="contact_detail"),
     path("contacts/<int:contact_id>/delete/", contacts.contact_delete, name="contact_delete"),
+    path("contacts/<int:contact_id>/tags/", contacts.contact_tag, name="contact_tag"),
+    path("contacts/tags/", tags.tags, name="tags"),
+    path("contacts/tags/<int:tag_id>/", tags.tag_detail, name="tag_detail"),
+    path("contacts/tags/<int:tag_id>/delete/", tags.tag_delete, name="tag_delete"),
     path("attributes/", attributes.attributes, name="attributes"),
     path(
         "attributes/<int:attribute_id>/rename/",

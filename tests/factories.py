@@ -159,6 +159,15 @@ def _add_contacts(world: World) -> None:
     domain = verified_domain(world.account_a, "alpha.test")
     verified_domain(world.account_b, "bravo.test")
     from audiences import services as audience_services
+    from contacts import tagging
+
+    tag = tagging.tag_create(account=world.account_a, actor=world.alice, name="Alpha Sentinel VIP")
+    tagging.tag_contacts(
+        account=world.account_a,
+        actor=world.alice,
+        tag=tag,
+        contacts=contact.__class__.objects.filter(pk=contact.pk),
+    )
 
     segment = audience_services.segment_create(
         account=world.account_a,
@@ -172,6 +181,7 @@ def _add_contacts(world: World) -> None:
     world.extras.update(
         domain=domain,
         segment=segment,
+        tag=tag,
         campaign=campaign,
         template=template,
         list=newsletter,
@@ -236,6 +246,7 @@ SAMPLES: dict[str, Callable[[World], object]] = {
     "template_id": lambda w: w.extras["template"].pk,
     "domain_id": lambda w: w.extras["domain"].pk,
     "segment_id": lambda w: w.extras["segment"].pk,
+    "tag_id": lambda w: w.extras["tag"].pk,
 }
 
 # Keywords that name no object (a format, a page): filled with a valid value, and the

@@ -26,7 +26,7 @@ from contacts.api.serializers import (
     ContactWriteSerializer,
 )
 from contacts.api.subscriptions import subscribe_from_api
-from contacts.models import Contact, ContactList, Subscription
+from contacts.models import Contact, ContactList, Subscription, Tag
 
 API = Subscription.Source.API
 READ = Perm.VIEW
@@ -41,7 +41,9 @@ class ContactsView(AccountAPIMixin, APIView):
         parameters=[ContactFilterSerializer],
         responses={
             200: ContactPageSerializer,
-            404: OpenApiResponse(ErrorSerializer, description="No such list (`list`)."),
+            404: OpenApiResponse(
+                ErrorSerializer, description="No such list (`list`) or tag (`tag`)."
+            ),
         },
         description="Contacts by keyset pages: follow `next` until it is null. "
         "A page costs the same at the millionth contact as at the first.",
@@ -55,12 +57,14 @@ class ContactsView(AccountAPIMixin, APIView):
             if data.get("list")
             else None
         )
+        tag = get_for_account_or_404(Tag, self.account, pk=data["tag"]) if data.get("tag") else None
         if data.get("email"):
             return Response(self._exact(data["email"], contact_list, data.get("status", "")))
         try:
             page = selectors.contacts_page(
                 self.account,
                 contact_list=contact_list,
+                tag=tag,
                 status=data.get("status", ""),
                 search=data.get("q", ""),
                 sort=data["sort"],

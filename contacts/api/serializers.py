@@ -13,7 +13,7 @@ from rest_framework import serializers
 from accounts.api.fields import StrictJSONMixin
 from accounts.query import BIGINT_MAX
 from contacts import selectors
-from contacts.models import Contact, ContactList, Subscription, Suppression
+from contacts.models import Contact, ContactList, Subscription, Suppression, Tag
 from contacts.selectors import SORTS
 from contacts.services import clean_email
 
@@ -123,6 +123,7 @@ class ContactSerializer(StrictJSONMixin, serializers.ModelSerializer):
         help_text="Values of the account's declared attributes, by name. "
         "An update replaces the whole set.",
     )
+    tags = serializers.SerializerMethodField(help_text="The names of the contact's tags.")
 
     class Meta:
         model = Contact
@@ -136,6 +137,7 @@ class ContactSerializer(StrictJSONMixin, serializers.ModelSerializer):
             "updated_at",
             "last_activity_at",
             "tracking_objected_at",
+            "tags",
         ]
         read_only_fields = [
             "id",
@@ -144,6 +146,14 @@ class ContactSerializer(StrictJSONMixin, serializers.ModelSerializer):
             "last_activity_at",
             "tracking_objected_at",
         ]
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_tags(self, contact: Contact) -> list[str]:
+        # A page of contacts comes with its tags' names (contacts_page); one contact asks.
+        names = getattr(contact, "tag_names", None)
+        if names is None:
+            names = [t.name for t in selectors.tags_of(contact.account, contact)]
+        return list(names)
 
 
 class ContactDetailSerializer(ContactSerializer):
@@ -213,6 +223,12 @@ class ContactFilterSerializer(serializers.Serializer):
     )
     q = serializers.CharField(
         required=False, allow_blank=True, help_text="Search in addresses and names."
+    )
+    tag = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=BIGINT_MAX,
+        help_text="Only contacts with this tag (its id).",
     )
     sort = serializers.ChoiceField(choices=[*SORTS], default="email")
     after = serializers.CharField(
@@ -374,3 +390,52 @@ class ErasedSerializer(serializers.Serializer):
     suppression = serializers.IntegerField(
         source="suppression_id", help_text="The suppression entry that keeps it from mail."
     )
+
+
+# One line, at least one character that is not a space, no comma or semicolon (they
+# separate tags in a file's cell): what tagging.clean_tag_name accepts, said in the schema.
+TAG_NAME = r"^[^,;\x00-\x1f\x7f]*[^\s,;\x00-\x1f\x7f][^,;\x00-\x1f\x7f]*$"
+
+
+class TagNameField(serializers.RegexField):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("help_text", "Unique in the account, any case.")
+        super().__init__(TAG_NAME, max_length=100, **kwargs)
+
+
+class TagSerializer(StrictJSONMixin, serializers.ModelSerializer):
+    name = TagNameField()
+    contact_count = serializers.IntegerField(
+        read_only=True, required=False, help_text="Contacts that have it."
+    )
+
+    class Meta:
+        model = Tag
+        fields = ["id", "name", "contact_count", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class TagContactsSerializer(StrictJSONMixin, serializers.Serializer):
+    """Whom to tag or untag: addresses, or ids, up to 10,000 a request."""
+
+    emails = serializers.ListField(
+        child=AddressField(max_length=254), required=False, max_length=10_000
+    )
+    contact_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=BIGINT_MAX),
+        required=False,
+        max_length=10_000,
+    )
+
+    def validate(self, data: dict) -> dict:
+        if not data.get("emails") and not data.get("contact_ids"):
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Give `emails` or `contact_ids`."]}
+            )
+        return data
+
+
+class TaggedSerializer(serializers.Serializer):
+    tag = TagSerializer()
+    matched = serializers.IntegerField(help_text="The account's contacts among those given.")
+    changed = serializers.IntegerField(help_text="Of them, those that gained (or lost) it now.")

@@ -15,9 +15,9 @@ from accounts.query import QueryParams, parse_id
 from accounts.roles import Perm, role_can
 from accounts.scoping import get_for_account_or_404
 from accounts.views.decorators import account_required
-from contacts import activity, selectors, services
+from contacts import activity, selectors, services, tagging
 from contacts.forms import ContactForm, NewContactForm
-from contacts.models import Contact, ContactList, Subscription
+from contacts.models import Contact, ContactList, Subscription, Tag
 
 
 def _attribute_errors_to_fields(form: ContactForm, error: ValidationError) -> None:
@@ -41,12 +41,17 @@ def contacts_table(
     sort = params.choice("sort", selectors.SORTS, default="email")
     status = params.choice("status", Subscription.Status.values) if contact_list else ""
     cursor, before = params.cursor("after"), params.cursor("before")
+    tag_id = params.id("tag")
+    tag = selectors.tags(request.account).filter(pk=tag_id).first() if tag_id else None
+    if tag_id and tag is None:
+        params.ignore("tag")
     try:
         page = selectors.contacts_page(
             request.account,
             contact_list=contact_list,
             status=status,
             search=search,
+            tag=tag,
             sort=sort,
             cursor=cursor,
             before=before,
@@ -55,12 +60,22 @@ def contacts_table(
         # a cursor from another sort order: start again from the first page
         params.ignore("before" if before else "after")
         page = selectors.contacts_page(
-            request.account, contact_list=contact_list, status=status, search=search, sort=sort
+            request.account,
+            contact_list=contact_list,
+            status=status,
+            search=search,
+            tag=tag,
+            sort=sort,
         )
     params.note_ignored(request)
     filters = {
         name: value
-        for name, value in (("q", search), ("status", status), ("sort", sort))
+        for name, value in (
+            ("q", search),
+            ("status", status),
+            ("tag", str(tag.pk) if tag else ""),
+            ("sort", sort),
+        )
         if value and not (name == "sort" and value == "email")
     }
     statuses_by_contact = (
@@ -78,6 +93,8 @@ def contacts_table(
         "rows": [(c, statuses_by_contact.get(c.pk, "")) for c in page.contacts],
         "q": search,
         "status": status,
+        "tag": tag,
+        "tags": selectors.tags(request.account),
         "sort": sort,
         "statuses": statuses,
         # the paging links carry the filters
@@ -177,16 +194,21 @@ def contact_detail(request: AccountRequest, contact_id: int) -> HttpResponse:
             "can_edit": can_edit,
             "can_export": role_can(request.membership.role, Perm.EXPORT),
             "subscriptions": selectors.subscriptions_of(contact),
+            "contact_tags": selectors.tags_of(request.account, contact),
+            "tags": selectors.tags(request.account),
             "activity": activity.contact_activity(request.account, contact),
             "undeclared": {k: v for k, v in contact.attributes.items() if k not in declared},
         },
     )
 
 
+BULK_ACTIONS = ("unsubscribe", "delete", "tag", "untag")
+
+
 @account_required(Perm.EDIT_CONTENT)
 def contacts_bulk(request: AccountRequest) -> HttpResponse:
-    """Unsubscribe or delete the selected contacts: a confirmation page, then the POST
-    that does it."""
+    """Unsubscribe, delete, tag or untag the selected contacts (a tag, also every contact
+    the table's filters keep): a confirmation page, then the POST that does it."""
     if request.method != "POST":
         return redirect("contacts")
     ids = [pk for x in request.POST.getlist("ids") if (pk := parse_id(x)) is not None][:1000]
@@ -196,8 +218,11 @@ def contacts_bulk(request: AccountRequest) -> HttpResponse:
     if list_id is not None:
         contact_list = get_for_account_or_404(ContactList, request.account, pk=list_id)
     back = reverse("list_detail", args=[contact_list.pk]) if contact_list else reverse("contacts")
+    tag_name = request.POST.get("tag_name", "").strip()
+    if action in ("tag", "untag"):
+        return _bulk_tag(request, action, ids, contact_list, tag_name, back)
     chosen = list(Contact.objects.for_account(request.account).filter(pk__in=ids).order_by("email"))
-    if not chosen or action not in ("unsubscribe", "delete"):
+    if not chosen or action not in BULK_ACTIONS:
         messages.error(request, "Select at least one contact and an action.")
         return redirect(back)
     if request.POST.get("confirmed") == "yes":
@@ -220,6 +245,110 @@ def contacts_bulk(request: AccountRequest) -> HttpResponse:
         "contacts/bulk_confirm.html",
         {"action": action, "chosen": chosen, "contact_list": contact_list, "back": back},
     )
+
+
+def _bulk_tag(
+    request: AccountRequest,
+    action: str,
+    ids: list[int],
+    contact_list: ContactList | None,
+    tag_name: str,
+    back: str,
+) -> HttpResponse:
+    """Tag or untag the selected contacts, or (``scope=all``) every contact the table's
+    filters keep, whatever their number: one statement."""
+    post = request.POST
+    every = post.get("scope") == "all"
+    if every:
+        status = post.get("status", "")
+        tag_id = parse_id(post.get("filter_tag", ""))
+        contacts = selectors.contacts_matching(
+            request.account,
+            contact_list=contact_list,
+            status=status if contact_list and status in Subscription.Status.values else "",
+            search=post.get("q", "")[:200],
+            tag=selectors.tags(request.account).filter(pk=tag_id).first() if tag_id else None,
+        )
+    else:
+        contacts = Contact.objects.for_account(request.account).filter(pk__in=ids)
+    try:
+        name = tagging.clean_tag_name(tag_name)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect(back)
+    count = contacts.count()
+    if not count:
+        messages.error(request, "Select at least one contact, or all those that match.")
+        return redirect(back)
+    if post.get("confirmed") == "yes":
+        try:
+            if action == "tag":
+                done = tagging.tag_contacts(
+                    account=request.account, actor=request.user, tag=name, contacts=contacts
+                )
+                messages.success(
+                    request,
+                    f"“{done.tag.name}” put on {done.changed} contact"
+                    f"{'s' if done.changed != 1 else ''}"
+                    + (f" ({done.unchanged} had it already)." if done.unchanged else "."),
+                )
+            else:
+                done = tagging.untag_contacts(
+                    account=request.account, actor=request.user, tag=name, contacts=contacts
+                )
+                messages.success(
+                    request,
+                    f"“{done.tag.name}” taken off {done.changed} contact"
+                    f"{'s' if done.changed != 1 else ''}.",
+                )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        return redirect(back)
+    return render(
+        request,
+        "contacts/bulk_confirm.html",
+        {
+            "action": action,
+            "chosen": list(contacts.order_by("email")[:10]),
+            "count": count,
+            "every": every,
+            "ids": ids,
+            "filters": {k: post.get(k, "") for k in ("q", "status", "filter_tag")},
+            "tag_name": name,
+            "contact_list": contact_list,
+            "back": back,
+        },
+    )
+
+
+@account_required(Perm.EDIT_CONTENT)
+def contact_tag(request: AccountRequest, contact_id: int) -> HttpResponse:
+    """Put a tag on one contact (by name, made when new), or take one off (``remove``)."""
+    contact = get_for_account_or_404(Contact, request.account, pk=contact_id)
+    back = redirect("contact_detail", contact_id=contact.pk)
+    if request.method != "POST":
+        return back
+    one = Contact.objects.for_account(request.account).filter(pk=contact.pk)
+    try:
+        remove = parse_id(request.POST.get("remove", ""))
+        if remove is not None:
+            tag = get_for_account_or_404(Tag, request.account, pk=remove)
+            tagging.untag_contacts(
+                account=request.account, actor=request.user, tag=tag, contacts=one, how="one"
+            )
+            messages.success(request, f"Tag “{tag.name}” taken off.")
+        else:
+            done = tagging.tag_contacts(
+                account=request.account,
+                actor=request.user,
+                tag=request.POST.get("name", ""),
+                contacts=one,
+                how="one",
+            )
+            messages.success(request, f"Tagged “{done.tag.name}”.")
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    return back
 
 
 @account_required(Perm.EDIT_CONTENT)
