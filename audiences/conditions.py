@@ -554,15 +554,29 @@ class Attribute(Field):
         return f"coalesce(c.attributes -> {q.p(key)} = '{literal}'::jsonb, false)"
 
 
+def owned_id(
+    condition: Mapping[str, Any],
+    ctx: Context,
+    key: str,
+    kind: str,
+    load: Callable[[], Iterable[int]],
+) -> int:
+    """The id at ``key``, when it names one of the account's ``kind`` (lists, tags,
+    campaigns: ``load`` reads their ids, once per definition); else a Fault saying so."""
+    found = parse_id(condition.get(key), key)
+    if found not in ctx.ids(kind, load):
+        raise Fault(key, f"There is no {kind[:-1]} {found} in this account (was it deleted?).")
+    return found
+
+
 def _list_id(condition: Mapping[str, Any], ctx: Context, key: str = "value") -> int:
-    list_id = parse_id(condition.get(key), key)
-    known = ctx.ids(
+    return owned_id(
+        condition,
+        ctx,
+        key,
         "lists",
         lambda: ContactList.objects.for_account(ctx.account).values_list("pk", flat=True),
     )
-    if list_id not in known:
-        raise Fault(key, f"There is no list {list_id} in this account (was it deleted?).")
-    return list_id
 
 
 def list_options(ctx: Context) -> list[tuple[int, str]]:
@@ -612,11 +626,10 @@ def _on_list(condition: Mapping[str, Any], q: Sql) -> str:
     return f" AND s.contact_list_id = {q.p(condition['list'])}" if "list" in condition else ""
 
 
-class SubscriptionChoice(Field):
-    """A subscription's source or legal basis, on a given list or on any."""
+class OnAList(Field):
+    """A test of subscriptions, on the list given as ``list``, or on any."""
 
     group = "Subscriptions"
-    ops = {"is": Op("is", CHOICE), "is_not": Op("is not", CHOICE)}
     extras = ("list",)
 
     def options(
@@ -624,15 +637,21 @@ class SubscriptionChoice(Field):
     ) -> list[tuple[int, str]]:
         return list_options(ctx)
 
-    def __init__(self, name: str, label: str, column: str, choices: Mapping[str, str]) -> None:
-        self.name, self.label, self.column, self.choices = name, label, column, choices
-
     def clean_more(
         self, condition: Mapping[str, Any], cleaned: dict[str, Any], ctx: Context
     ) -> dict[str, Any]:
         if condition.get("list") not in (None, ""):
             cleaned["list"] = _list_id(condition, ctx, "list")
         return cleaned
+
+
+class SubscriptionChoice(OnAList):
+    """A subscription's source or legal basis, on a given list or on any."""
+
+    ops = {"is": Op("is", CHOICE), "is_not": Op("is not", CHOICE)}
+
+    def __init__(self, name: str, label: str, column: str, choices: Mapping[str, str]) -> None:
+        self.name, self.label, self.column, self.choices = name, label, column, choices
 
     def sql(self, condition: Mapping[str, Any], ctx: Context, q: Sql) -> str:
         on_list = _on_list(condition, q)
@@ -643,24 +662,11 @@ class SubscriptionChoice(Field):
         return test if condition["op"] == "is" else f"NOT {test}"
 
 
-class ConsentDate(Field):
+class ConsentDate(OnAList):
     """When consent was given: some subscription (on the list, or any) whose consent date
     passes; "is empty": none has one."""
 
-    name, label, group, ops = "consent_at", "Consent date", "Subscriptions", TIME_OPS
-    extras = ("list",)
-
-    def options(
-        self, key: str, ctx: Context, condition: Mapping[str, Any]
-    ) -> list[tuple[int, str]]:
-        return list_options(ctx)
-
-    def clean_more(
-        self, condition: Mapping[str, Any], cleaned: dict[str, Any], ctx: Context
-    ) -> dict[str, Any]:
-        if condition.get("list") not in (None, ""):
-            cleaned["list"] = _list_id(condition, ctx, "list")
-        return cleaned
+    name, label, ops = "consent_at", "Consent date", TIME_OPS
 
     def sql(self, condition: Mapping[str, Any], ctx: Context, q: Sql) -> str:
         on_list = _on_list(condition, q)
@@ -690,11 +696,13 @@ class TagField(Field):
     def clean_more(
         self, condition: Mapping[str, Any], cleaned: dict[str, Any], ctx: Context
     ) -> dict[str, Any]:
-        known = ctx.ids(
-            "tags", lambda: Tag.objects.for_account(ctx.account).values_list("pk", flat=True)
+        cleaned["value"] = owned_id(
+            cleaned,
+            ctx,
+            "value",
+            "tags",
+            lambda: Tag.objects.for_account(ctx.account).values_list("pk", flat=True),
         )
-        if cleaned["value"] not in known:
-            raise Fault("value", f"There is no tag {cleaned['value']} in this account.")
         return cleaned
 
     def sql(self, condition: Mapping[str, Any], ctx: Context, q: Sql) -> str:

@@ -26,6 +26,7 @@ from audiences.conditions import (
     Field,
     Op,
     Sql,
+    owned_id,
     parse_id,
     register,
 )
@@ -46,14 +47,13 @@ RECEIVED = (Delivery.Status.SENT.value, Delivery.Status.COMPLAINED.value)
 
 
 def _campaign_id(condition: Mapping[str, Any], ctx: Context, key: str = "campaign") -> int:
-    campaign_id = parse_id(condition.get(key), key)
-    known = ctx.ids(
+    return owned_id(
+        condition,
+        ctx,
+        key,
         "campaigns",
         lambda: Campaign.objects.for_account(ctx.account).values_list("pk", flat=True),
     )
-    if campaign_id not in known:
-        raise Fault(key, f"There is no campaign {campaign_id} in this account.")
-    return campaign_id
 
 
 def campaign_options(ctx: Context) -> list[tuple[int, str]]:

@@ -201,6 +201,27 @@ def tag_get_or_create(*, account: Account, actor: User | None, name: str) -> tup
     return tag, True
 
 
+def _change(
+    account: Account,
+    actor: User | None,
+    tag: Tag,
+    contacts: QuerySet[Contact],
+    statement: str,
+    action: str,
+    how: str,
+) -> Tagged:
+    """Run one bulk statement over the selection (its values after the selection's: the
+    tag, and for an insert the time); one audit entry when it changed a row."""
+    selection, params = _selection_sql(account, contacts)
+    values = [tag.pk, timezone.now()] if statement is _ADD_SQL else [tag.pk]
+    with connection.cursor() as cursor:
+        cursor.execute(statement.replace("{selection}", selection), [*params, *values])
+        matched, changed = cursor.fetchone()
+    if changed:
+        audit_log(account=account, actor=actor, action=action, tag=tag.name, count=changed, how=how)
+    return Tagged(tag=tag, matched=matched, changed=changed)
+
+
 @transaction.atomic
 def tag_contacts(
     *,
@@ -216,23 +237,10 @@ def tag_contacts(
     created = False
     if isinstance(tag, str):
         tag, created = tag_get_or_create(account=account, actor=actor, name=tag)
-    tag = _tag_of(account, tag)
-    selection, params = _selection_sql(account, contacts)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _ADD_SQL.replace("{selection}", selection), [*params, tag.pk, timezone.now()]
-        )
-        matched, added = cursor.fetchone()
-    if added:
-        audit_log(
-            account=account,
-            actor=actor,
-            action="contacts.tagged",
-            tag=tag.name,
-            count=added,
-            how=how,
-        )
-    return Tagged(tag=tag, matched=matched, changed=added, created=created)
+    done = _change(
+        account, actor, _tag_of(account, tag), contacts, _ADD_SQL, "contacts.tagged", how
+    )
+    return Tagged(tag=done.tag, matched=done.matched, changed=done.changed, created=created)
 
 
 @transaction.atomic
@@ -255,18 +263,6 @@ def untag_contacts(
                 {"name": ValidationError(f"There is no tag named “{name}”.", code="not_found")}
             )
         tag = found
-    tag = _tag_of(account, tag)
-    selection, params = _selection_sql(account, contacts)
-    with connection.cursor() as cursor:
-        cursor.execute(_REMOVE_SQL.replace("{selection}", selection), [*params, tag.pk])
-        matched, removed = cursor.fetchone()
-    if removed:
-        audit_log(
-            account=account,
-            actor=actor,
-            action="contacts.untagged",
-            tag=tag.name,
-            count=removed,
-            how=how,
-        )
-    return Tagged(tag=tag, matched=matched, changed=removed)
+    return _change(
+        account, actor, _tag_of(account, tag), contacts, _REMOVE_SQL, "contacts.untagged", how
+    )
