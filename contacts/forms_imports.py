@@ -55,6 +55,7 @@ class MappingForm(forms.Form):
             ("consent_at", "Consent proof: when they opted in"),
             ("consent_ip", "Consent proof: IP address they opted in from"),
             ("confirmed_at", "Consent proof: when they confirmed (double opt-in)"),
+            ("tags", "Tags (names separated by commas or semicolons)"),
             *[
                 (f"attribute:{a.name}", f"Attribute: {a.label or a.name} ({a.get_type_display()})")
                 for a in attributes

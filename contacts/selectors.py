@@ -401,6 +401,15 @@ def find_tag(account: Account, name: str) -> Tag | None:
     )
 
 
+def tag_names_of(contact: Contact) -> list[str]:
+    """The names of a contact's tags, by name; the tags of the contact's own account."""
+    return list(
+        ContactTag.objects.filter(contact=contact, tag__account_id=contact.account_id)
+        .order_by(Lower("tag__name"))
+        .values_list("tag__name", flat=True)
+    )
+
+
 def tags_of(account: Account, contact: Contact) -> QuerySet[Tag]:
     """The tags of one of the account's contacts, by name."""
     return tags(account).filter(

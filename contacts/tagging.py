@@ -49,13 +49,14 @@ def clean_tag_name(value: str) -> str:
 
 
 def split_tag_names(cell: str) -> list[str]:
-    """The tag names of a cell such as ``vip; webinar-2026, Paris``: trimmed, empty ones
-    left out, each once whatever its case (the first spelling kept)."""
+    """The tag names of a cell of a file, such as ``vip; webinar-2026, Paris`` or
+    Mailchimp's ``"VIP","Customer"``: each trimmed of spaces and of the quotes around it,
+    empty ones left out, each once whatever its case (the first spelling kept)."""
     for separator in NAME_SEPARATORS[1:]:
         cell = cell.replace(separator, NAME_SEPARATORS[0])
     names: dict[str, str] = {}
     for part in cell.split(NAME_SEPARATORS[0]):
-        name = part.strip()
+        name = part.strip().strip('"').strip()
         if name:
             names.setdefault(name.lower(), name)
     return list(names.values())

@@ -239,7 +239,8 @@ class ImportStartSerializer(StrictJSONMixin, serializers.Serializer):
         help_text="Column index (as text, from 0) → `email`, `first_name`, `last_name`, "
         "`full_name` (split at the first space), `consent_at` and `consent_ip` (each "
         "person's opt-in time and IP, kept as their consent proof), `confirmed_at` (when "
-        "they confirmed a double opt-in, kept with it), "
+        "they confirmed a double opt-in, kept with it), `tags` (tag names separated by "
+        "commas or semicolons, created as needed; several columns may be tags), "
         "`attribute:<name>` (a declared attribute), `new:<type>:<name>` (declare an "
         "attribute of type text, number, date or boolean; `new:<name>` means text) or "
         "`ignore`. Exactly one column is the email; columns left out are ignored.",

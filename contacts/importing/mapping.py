@@ -14,8 +14,9 @@ from django.utils import timezone
 
 from accounts.models import normalize_email
 from contacts.importing.sniff import BUILT_IN_FIELDS, FIELD_LIMIT, sample_rows
-from contacts.models import AttributeDefinition, ImportJob
+from contacts.models import TAG_NAME_MAX, AttributeDefinition, ImportJob
 from contacts.services import clean_attribute, day_first_of, parse_when
+from contacts.tagging import clean_tag_name, split_tag_names
 
 CHECK_ROWS = 20  # the sample the mapping screen checks the mapping against
 FIXED_TARGETS = {
@@ -26,6 +27,7 @@ FIXED_TARGETS = {
     "consent_at",  # when the person opted in, kept as the subscription's consent proof
     "consent_ip",  # where from
     "confirmed_at",  # when they confirmed it (a double opt-in), kept with the proof
+    "tags",  # tag names, separated by commas or semicolons; tags created as needed
     "ignore",
 }
 SINGLE_TARGETS = (
@@ -84,6 +86,31 @@ def parse_consent_time(raw: str) -> dt.datetime | None:
     return when if when <= timezone.now() + dt.timedelta(days=1) else None
 
 
+def parse_tag_names(raw: str) -> tuple[list[str], list[str]]:
+    """The tag names of a cell (``vip; webinar-2026``, or Mailchimp's ``"VIP","Customer"``):
+    (names that can be tags, those that cannot)."""
+    good, bad = [], []
+    for name in split_tag_names(raw):
+        try:
+            good.append(clean_tag_name(name))
+        except ValidationError:
+            bad.append(name)
+    return good, bad
+
+
+def tag_name_problem(name: str) -> str:
+    """Why ``name`` (from ``parse_tag_names``' second list) cannot be a tag."""
+    if len(name) > TAG_NAME_MAX:
+        return f"a tag name longer than {TAG_NAME_MAX} characters"
+    return "a tag name with a control character"
+
+
+def tag_names_problem(raw: str) -> str:
+    """ "" when every name of the cell can be a tag, else what is wrong with the first."""
+    bad = parse_tag_names(raw)[1]
+    return tag_name_problem(bad[0]) if bad else ""
+
+
 def parse_consent_ip(raw: str) -> str | None:
     try:
         return str(ipaddress.ip_address(raw.strip()))
@@ -118,7 +145,7 @@ def check_mapping(job: ImportJob, mapping: dict[str, str]) -> None:
             raise ValidationError(
                 {
                     "mapping": f"Column {key}: {target!r} is not a target; use email, first_name, "
-                    "last_name, full_name, consent_at, consent_ip, confirmed_at, "
+                    "last_name, full_name, consent_at, consent_ip, confirmed_at, tags, "
                     "attribute:<name>, new:<name> or ignore."
                 }
             )
@@ -153,6 +180,8 @@ def _check_value(
         return "too long"
     if target in PROOF_TIMES:
         return "" if parse_consent_time(raw) else "not a date and time"
+    if target == "tags":
+        return tag_names_problem(raw)
     if target == "consent_ip":
         return "" if parse_consent_ip(raw) else "not an IP address"
     if definition is None:
@@ -195,7 +224,7 @@ def mapping_problems(job: ImportJob, mapping: dict[str, str]) -> list[str]:
         elif target.startswith("new:"):
             kind, name = parse_new_attribute(target)
             definition = AttributeDefinition(name=name, type=kind)
-        elif target in (*PROOF_TIMES, "consent_ip"):
+        elif target in (*PROOF_TIMES, "consent_ip", "tags"):
             definition = None
         else:
             continue

@@ -98,7 +98,9 @@ def merge_rows(job: ImportJob, cursor: Cursor[Any]) -> dict[str, int]:
         )
         unsubscribed, already = _one_row(cursor)
         subscribed += _subscribe_known(cursor, params)
+    tags = _tag_rows(cursor, params) if "tags" in job.mapping.values() else {}
     return {
+        **tags,
         "unique": unique_rows,
         "created": created,
         "updated": updated,
@@ -279,6 +281,54 @@ def _skip_row_checks(cursor: Cursor[Any], params: dict[str, object]) -> bool:
         cursor.execute("SET LOCAL session_replication_role = DEFAULT")
         raise ImportFileError("The list or its account was deleted during the import.")
     return True
+
+
+# The tags of the file: those the account has no tag of created (in the spelling first met,
+# ON CONFLICT for one created meanwhile), then put on the contacts of the rows that were
+# imported (not those of suppressed addresses), by two statements over the whole file.
+_CREATE_TAGS_SQL = """
+    WITH named AS (
+        SELECT DISTINCT ON (lower(n.name)) n.name
+        FROM import_staging s, unnest(s.tags) WITH ORDINALITY AS n (name, position)
+        WHERE s.tags IS NOT NULL
+        ORDER BY lower(n.name), s.row_number, n.position
+    ), created AS (
+        INSERT INTO contacts_tag (account_id, name, created_at)
+        SELECT %(account)s, name, %(now)s FROM named
+        ON CONFLICT (account_id, lower(name)) DO NOTHING
+        RETURNING 1
+    )
+    SELECT count(*) FROM created
+"""
+_TAG_CONTACTS_SQL = """
+    WITH tagged AS (
+        INSERT INTO contacts_contacttag (tag_id, contact_id, created_at)
+        SELECT DISTINCT t.id, c.id, %(now)s
+        FROM import_staging s
+        CROSS JOIN unnest(s.tags) AS n (name)
+        JOIN contacts_contact c ON c.account_id = %(account)s AND lower(c.email) = s.email
+        JOIN contacts_tag t ON t.account_id = %(account)s AND lower(t.name) = lower(n.name)
+        WHERE s.tags IS NOT NULL
+          AND NOT encode(sha256(convert_to(s.email, 'UTF8')), 'hex') IN (
+              SELECT x.email_sha256 FROM contacts_suppression x
+              WHERE x.account_id = %(account)s OR x.account_id IS NULL)
+          AND NOT (s.unicode_sha256 IS NOT NULL AND s.unicode_sha256 IN (
+              SELECT x.email_sha256 FROM contacts_suppression x
+              WHERE x.account_id = %(account)s OR x.account_id IS NULL))
+        ON CONFLICT (tag_id, contact_id) DO NOTHING
+        RETURNING 1
+    )
+    SELECT count(*) FROM tagged
+"""
+
+
+def _tag_rows(cursor: Cursor[Any], params: dict[str, object]) -> dict[str, int]:
+    """The file's tags on the contacts it imported: how many tags were created, and how
+    many tags were put on contacts (a contact that had one already keeps it)."""
+    cursor.execute(_CREATE_TAGS_SQL, params)
+    created = _one_row(cursor)[0]
+    cursor.execute(_TAG_CONTACTS_SQL, params)
+    return {"tags_created": created, "tagged": _one_row(cursor)[0]}
 
 
 def _subscribe_known(cursor: Cursor[Any], params: dict[str, object]) -> int:

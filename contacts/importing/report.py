@@ -122,6 +122,9 @@ def record_done(job: ImportJob, staged: StageCounts, merged: dict[str, int]) -> 
         subscribed=merged["subscribed"],
         invalid=staged["invalid"],
         warnings=staged["warnings"],
+        acting="",  # (given, so that no key below can stand for it)
+        # with a column of tags, how many were created and put on contacts
+        **{key: merged[key] for key in ("tags_created", "tagged") if key in merged},
     )
 
 

@@ -44,6 +44,7 @@ EMAIL_HEADERS = {
 FIRST_NAME_HEADERS = {"first name", "firstname", "first_name", "given name", "prénom", "prenom"}
 LAST_NAME_HEADERS = {"last name", "lastname", "last_name", "surname", "family name", "nom"}
 FULL_NAME_HEADERS = {"full name", "fullname", "full_name"}
+TAG_HEADERS = {"tags", "tag", "labels", "étiquettes", "etiquettes"}
 # Every contact's own fields, by the names merge tags give them ({{ full_name }} is
 # Contact.full_name): a column of one is imported into it, never declared as an attribute
 # of the same name.
@@ -66,7 +67,7 @@ class KnownExport:
     notes: tuple[tuple[str, str], ...] = ()
 
 
-_TAGS_NOTE = "Tags are not imported: Missive has no tags yet."
+_TAGS_NOTE = "Imported as tags: each name becomes a tag, created as needed."
 KNOWN_EXPORTS = (
     # Email Address,First Name,Last Name,Address,Phone Number,Birthday,MEMBER_RATING,
     # OPTIN_TIME,OPTIN_IP,CONFIRM_TIME,CONFIRM_IP,LATITUDE,LONGITUDE,GMTOFF,DSTOFF,
@@ -92,7 +93,6 @@ KNOWN_EXPORTS = (
                 "last_changed",
                 "leid",
                 "euid",
-                "tags",
                 "unsub_time",
                 "unsub_campaign_title",
                 "unsub_campaign_id",
@@ -123,7 +123,6 @@ KNOWN_EXPORTS = (
                 "sms_blacklisted",
                 "ext_id",
                 "list_ids",
-                "tags",
             }
         ),
         notes=(("tags", _TAGS_NOTE),),
@@ -281,7 +280,7 @@ def suggest_mapping(
     columns: list[str], preview: list[list[str]], attribute_names: list[str]
 ) -> dict[str, str]:
     """Column index (as text) → target: email, first_name, last_name, full_name, a consent
-    proof, attribute:NAME, new:TYPE:NAME or ignore."""
+    proof, tags, attribute:NAME, new:TYPE:NAME or ignore."""
     mapping: dict[str, str] = {}
     email_taken = False
     known = recognize_export(columns)
@@ -304,6 +303,8 @@ def suggest_mapping(
         elif key in EMAIL_HEADERS and not email_taken:
             mapping[str(index)] = "email"
             email_taken = True
+        elif key in TAG_HEADERS:
+            mapping[str(index)] = "tags"
         elif key in FIRST_NAME_HEADERS:
             mapping[str(index)] = "first_name"
         elif key in LAST_NAME_HEADERS:

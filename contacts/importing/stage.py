@@ -26,6 +26,8 @@ from contacts.importing.mapping import (
     check_email,
     parse_consent_ip,
     parse_consent_time,
+    parse_tag_names,
+    tag_name_problem,
 )
 from contacts.importing.report import StageCounts, report_progress
 from contacts.importing.sniff import FIELD_LIMIT, MAX_COLUMNS, ImportFileError, sample_rows
@@ -70,11 +72,13 @@ class _Plan:
     consent_ip: int | None
     confirmed_at: int | None
     attributes: list[tuple[int, AttributeDefinition, str]]
+    tags: list[int]  # columns of tag names (there may be several)
 
     def used(self) -> dict[int, str]:
         """Column index → target, for the columns the importer reads."""
         used = {index: target for target, index in vars(self).items() if isinstance(index, int)}
         used.update({index: "attribute" for index, _definition, _column in self.attributes})
+        used.update(dict.fromkeys(self.tags, "tags"))
         return used
 
 
@@ -87,9 +91,12 @@ def _plan(job: ImportJob) -> _Plan:
     )
     fixed: dict[str, int] = {}
     attributes = []
+    tags = []
     for key, target in job.mapping.items():
         index = int(key)
-        if target.startswith("attribute:"):
+        if target == "tags":
+            tags.append(index)
+        elif target.startswith("attribute:"):
             name = target.removeprefix("attribute:")
             if name not in definitions:
                 raise ImportFileError(
@@ -109,6 +116,7 @@ def _plan(job: ImportJob) -> _Plan:
         consent_ip=fixed.get("consent_ip"),
         confirmed_at=fixed.get("confirmed_at"),
         attributes=attributes,
+        tags=sorted(tags),
     )
 
 
@@ -132,7 +140,8 @@ def _reader(job: ImportJob, counter: _CountingReader) -> Iterator[list[str]]:
 STAGING_SQL = (
     "CREATE TEMPORARY TABLE import_staging (row_number bigint NOT NULL, email text NOT NULL, "
     "first_name text, last_name text, attributes jsonb NOT NULL, consent_at timestamptz, "
-    "consent_ip inet, confirmed_at timestamptz, unicode_sha256 text) ON COMMIT DROP"
+    "consent_ip inet, confirmed_at timestamptz, unicode_sha256 text, tags text[]) "
+    "ON COMMIT DROP"
 )
 NAME_LIMIT = 150  # Contact.first_name and last_name
 
@@ -177,6 +186,33 @@ def _cleaner(
     return memo, clean
 
 
+def _tag_reader(
+    columns: list[int],
+) -> Callable[[list[str], int, Callable[[int, str, str], None]], list[str] | None]:
+    """The tag names of a row's tag columns (None for none), a name that cannot be a
+    tag left out with a warning. Cells are remembered: the same few repeat."""
+    memo: dict[str, tuple[list[str], list[str]]] = {}
+
+    def read(row: list[str], width: int, warn: Callable[[int, str, str], None]) -> list[str] | None:
+        names: dict[str, str] = {}
+        for index in columns:
+            raw = row[index] if index < width else ""
+            if not raw.strip():
+                continue
+            if raw not in memo:
+                if len(memo) > 10_000:
+                    memo.clear()
+                memo[raw] = parse_tag_names(raw)
+            good, bad = memo[raw]
+            for name in bad:
+                warn(index, name, f"{tag_name_problem(name)}: left out")
+            for name in good:
+                names.setdefault(name.lower(), name)
+        return list(names.values()) or None
+
+    return read
+
+
 def _day_first_columns(job: ImportJob, plan: _Plan) -> dict[int, bool]:
     """For each date column, whether its dates put the day first, read from its first
     rows (03/04/2024 is April in Lisbon and March in Chicago; 15/04 settles it)."""
@@ -217,6 +253,8 @@ def stage_rows(job: ImportJob, cursor: Cursor[Any], rejects: Writer) -> StageCou
     last = MAX_COLUMNS if plan.last_name is None else plan.last_name
     full = plan.full_name
     consent_at, consent_ip, confirmed_at = plan.consent_at, plan.consent_ip, plan.confirmed_at
+    tag_columns = plan.tags
+    tag_names = _tag_reader(tag_columns)
     match = EMAIL_PATTERN.match
     staged = invalid = warnings = 0
     row_number = 1
@@ -232,7 +270,7 @@ def stage_rows(job: ImportJob, cursor: Cursor[Any], rejects: Writer) -> StageCou
     try:
         with cursor.copy(
             "COPY import_staging (row_number, email, first_name, last_name, attributes, "
-            "consent_at, consent_ip, confirmed_at, unicode_sha256) FROM STDIN"
+            "consent_at, consent_ip, confirmed_at, unicode_sha256, tags) FROM STDIN"
         ) as copy:
             write_row = copy.write_row
             for row_number, row in enumerate(_reader(job, counter), 2):
@@ -379,6 +417,7 @@ def stage_rows(job: ImportJob, cursor: Cursor[Any], rejects: Writer) -> StageCou
                         ip,
                         confirmed,
                         unicode_sha256,
+                        tag_names(row, width, warn) if tag_columns else None,
                     )
                 )
                 staged += 1

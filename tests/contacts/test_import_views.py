@@ -183,7 +183,8 @@ def test_it_explains_the_mapping_it_suggests_for_a_known_export(alice_client, wo
     page = alice_client.get(f"/imports/{job.pk}/").content.decode()
 
     assert "This looks like a Mailchimp export" in page
-    assert "Tags are not imported: Missive has no tags yet." in page
+    assert "Imported as tags: each name becomes a tag, created as needed." in page
+    assert 'value="tags" selected' in page
     assert "Mailchimp&#x27;s own bookkeeping: ignored." in page
     assert "Kept with each subscription as proof of consent." in page
     assert 'value="consent_at" selected' in page

@@ -14,7 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import OperationalError, connection, transaction
 from psycopg.errors import LockNotAvailable
 
-from contacts import services
+from contacts import selectors, services
 from contacts.importing import jobs, merge
 from contacts.importing.attributes import forget_declared, lock_definitions
 from contacts.importing.jobs import (
@@ -672,8 +672,8 @@ def test_it_recognizes_a_mailchimp_export_and_keeps_its_opt_in_as_consent_proof(
     job = _fixture(world, "mailchimp_subscribed.csv")
     columns = dict(zip(job.columns, job.mapping.values(), strict=True))
 
-    # then its bookkeeping columns and its tags are ignored, its opt-in time and IP and
-    # the time the opt-in was confirmed become the consent proof
+    # then its bookkeeping columns are ignored, its tags are tags, its opt-in time and IP
+    # and the time the opt-in was confirmed become the consent proof
     assert columns["Email Address"] == "email"
     assert (columns["First Name"], columns["Last Name"]) == ("first_name", "last_name")
     assert (columns["OPTIN_TIME"], columns["OPTIN_IP"]) == ("consent_at", "consent_ip")
@@ -690,11 +690,11 @@ def test_it_recognizes_a_mailchimp_export_and_keeps_its_opt_in_as_consent_proof(
         "REGION",
         "LAST_CHANGED",
         "CONFIRM_IP",
-        "TAGS",
     ):
         assert columns[internal] == "ignore", internal
+    assert columns["TAGS"] == "tags"
     notes = column_notes(job.columns)
-    assert "no tags" in notes[str(job.columns.index("TAGS"))]
+    assert "Imported as tags" in notes[str(job.columns.index("TAGS"))]
     assert "when they confirmed" in notes[str(job.columns.index("CONFIRM_TIME"))]
 
     # when it is imported as suggested
@@ -714,6 +714,7 @@ def test_it_recognizes_a_mailchimp_export_and_keeps_its_opt_in_as_consent_proof(
     assert subscription.consent_at.isoformat() == "2021-03-02T10:22:33+00:00"
     assert subscription.consent_ip == "203.0.113.7"
     assert subscription.confirmed_at.isoformat() == "2021-03-02T10:23:01+00:00"
+    assert selectors.tag_names_of(ann) == ["Customer", "VIP"]
     chen = Contact.objects.get(account=world.account_a, email="chen.wei@example.net")
     assert chen.subscriptions.get().consent_ip is None
     assert chen.subscriptions.get().confirmed_at.isoformat() == "2020-06-01T07:00:00+00:00"
