@@ -71,7 +71,8 @@ DEFINITION_SCHEMA = {
 
 @extend_schema_field(DEFINITION_SCHEMA)
 class DefinitionField(serializers.JSONField):
-    pass
+    """A segment's definition: JSON, documented in the schema by DEFINITION_SCHEMA and
+    checked against the account by the services."""
 
 
 class SegmentSerializer(StrictJSONMixin, serializers.ModelSerializer):

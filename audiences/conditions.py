@@ -264,7 +264,8 @@ class Field:
         return cleaned
 
     def sql(self, condition: Mapping[str, Any], ctx: Context, q: Sql) -> str:
-        raise NotImplementedError
+        """The test of a clean ``condition`` over ``c``; each field writes its own."""
+        raise NotImplementedError(f"{type(self).__name__} writes no SQL")
 
 
 TEXT_OPS = {

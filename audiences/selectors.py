@@ -45,11 +45,15 @@ def matching(
     return matching_clean(clean, ctx)
 
 
-def matching_clean(definition: Mapping[str, Any], ctx: Context) -> QuerySet[Contact]:
+def matching_ids(definition: Mapping[str, Any], ctx: Context) -> RawSQL:
+    """The ids of the account's contacts who match, as a subquery other querysets filter
+    by (``contact_id__in=``): the compiler's statement, constants and parameters only."""
     q = matching_sql(definition, ctx)
-    # The statement is the compiler's: constants, every value a parameter.
-    matched = RawSQL(q.sql, q.params)  # noqa: S611
-    return Contact.objects.for_account(ctx.account).filter(pk__in=matched)
+    return RawSQL(q.sql, q.params)  # noqa: S611
+
+
+def matching_clean(definition: Mapping[str, Any], ctx: Context) -> QuerySet[Contact]:
+    return Contact.objects.for_account(ctx.account).filter(pk__in=matching_ids(definition, ctx))
 
 
 def matching_ids_statement(definition: Mapping[str, Any], ctx: Context) -> sql.Composable:

@@ -30,7 +30,7 @@ def register_users(find: Users) -> None:
 
 
 class SegmentInUse(ValidationError):
-    pass
+    """A campaign not yet sent takes its audience from the segment."""
 
 
 def _clean_name(account: Account, name: str, *, exclude: int | None = None) -> str:

@@ -75,9 +75,9 @@ def audience_subscriptions(
     if sendable:
         found = found.filter(**{SUPPRESSED: False})
     if campaign.segment is not None:
-        found = found.filter(
-            contact__in=audiences.matching(campaign.account, campaign.segment.definition, now=now)
-        )
+        # The compiled ids themselves: a Contact queryset here would read contacts twice.
+        clean, ctx = audiences.checked(campaign.account, campaign.segment.definition, now=now)
+        found = found.filter(contact_id__in=audiences.matching_ids(clean, ctx))
     return found
 
 

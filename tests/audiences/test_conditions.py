@@ -480,7 +480,7 @@ def conditions(
 
     value: Any = None
     if op in ("is_empty", "is_not_empty", "is_true", "is_false"):
-        pass
+        value = None  # these operators take no value
     elif kind in ("text", "email", "first_name", "last_name"):
         value = draw(fragments(pool(name)))
     elif kind == "email_domain":
