@@ -36,6 +36,8 @@ from django.utils import timezone
 
 from accounts.models import Account
 from contacts.models import AttributeDefinition, ContactList, Subscription, Tag
+from domains import providers
+from domains.models import MailboxDomain
 
 MAX_CONDITIONS = 50
 MAX_DEPTH = 3  # the top group, and two levels of groups inside it
@@ -452,63 +454,35 @@ class EmailDomain(Field):
         return text_test("split_part(c.email, '@', 2)", condition["op"], condition.get("value"), q)
 
 
-# Mailbox providers by the address's domain: the exact names, and the brands that have a
-# domain per country (hotmail.fr, yahoo.co.uk).
-PROVIDERS = {
-    "gmail": "Gmail",
-    "microsoft": "Microsoft (Outlook, Hotmail)",
-    "yahoo": "Yahoo and AOL",
-    "apple": "Apple (iCloud)",
-    "other": "Other",
-}
-PROVIDER_DOMAINS = {
-    "gmail": ["gmail.com", "googlemail.com"],
-    "microsoft": ["msn.com", "passport.com"],
-    "yahoo": ["ymail.com", "rocketmail.com", "aol.com", "aim.com"],
-    "apple": ["icloud.com", "me.com", "mac.com"],
-}
-PROVIDER_BRANDS = {
-    "gmail": [],
-    "microsoft": ["outlook", "hotmail", "live", "windowslive"],
-    "yahoo": ["yahoo"],
-    "apple": [],
-}
-
-
-def provider_of(email: str) -> str:
-    """The mailbox provider of an address, by its domain's name."""
-    domain = email.rpartition("@")[2].lower()
-    for provider, names in PROVIDER_DOMAINS.items():
-        if domain in names:
-            return provider
-    if "." in domain:
-        brand = domain.partition(".")[0]
-        for provider, brands in PROVIDER_BRANDS.items():
-            if brand in brands:
-                return provider
-    return "other"
-
-
 class MailboxProvider(Field):
+    """By the address's domain name, else by its mail exchangers as the beat classified
+    them (``domains.providers``)."""
+
     name, label, group = "mailbox_provider", "Mailbox provider", "Contact"
     ops = {"is": Op("is", CHOICE), "is_not": Op("is not", CHOICE)}
-    choices = PROVIDERS
+    choices = providers.LABELS
 
     def sql(self, condition: Mapping[str, Any], ctx: Context, q: Sql) -> str:
         domain = "split_part(c.email, '@', 2)"
+        hosted = MailboxDomain._meta.db_table
 
-        def known(provider: str) -> str:
+        def named(provider: str) -> str:
             return (
-                f"({domain} = ANY({q.p(PROVIDER_DOMAINS[provider])}) OR "
+                f"({domain} = ANY({q.p(list(providers.NAMES[provider]))}) OR "
                 f"(strpos({domain}, '.') > 0 AND split_part({domain}, '.', 1) = "
-                f"ANY({q.p(PROVIDER_BRANDS[provider])})))"
+                f"ANY({q.p(list(providers.BRANDS[provider]))})))"
             )
 
+        def classified(test: str) -> str:
+            # A semi-join on the classified domains: one hash of them, whatever the size.
+            return f"{domain} IN (SELECT m.name FROM {hosted} AS m WHERE m.provider {test})"
+
         value = condition["value"]
-        if value == "other":
-            test = "NOT (" + " OR ".join(known(p) for p in PROVIDER_DOMAINS) + ")"
+        if value == providers.OTHER:
+            known = " OR ".join(named(p) for p in providers.NAMES)
+            test = f"NOT ({known} OR {classified(f'<> {q.p(providers.OTHER)}')})"
         else:
-            test = known(value)
+            test = f"({named(value)} OR {classified(f'= {q.p(value)}')})"
         return test if condition["op"] == "is" else f"NOT {test}"
 
 

@@ -59,6 +59,9 @@ class Outgoing:
     text: str
     message_id: str
     headers: dict[str, str]
+    # The mailbox provider (domains.providers) whose connections it goes on; by the
+    # address's name when the sender did not say.
+    provider: str = ""
 
 
 def _public_prefix(name: str, *args: object) -> str:

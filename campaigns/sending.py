@@ -56,7 +56,7 @@ from campaigns.transports import (
 )
 from contacts.models import Contact, Subscription
 from contacts.selectors import SUPPRESSED, suppressed_in_unicode_form
-from domains import pacing
+from domains import pacing, providers
 from domains.dkim import KeyUnavailable
 from domains.models import SendingDomain
 from domains.selectors import from_address_problem, sender_for, warmup_cap_today
@@ -512,6 +512,13 @@ def postpone(campaign_id: int, until: datetime) -> int:
     )
 
 
+def unhold(campaign_id: int, until: datetime) -> int:
+    """Make due again what ``postpone`` held until ``until``. Returns how many."""
+    return Delivery.objects.filter(campaign_id=campaign_id, status=D.QUEUED, retry_at=until).update(
+        retry_at=None
+    )
+
+
 def send_batch(campaign_id: int, *, transport: Transport | None = None) -> BatchReport:
     """Claim one batch of the campaign and send it. Does nothing unless it is sending."""
     campaign = Campaign.objects.select_related("account").filter(pk=campaign_id).first()
@@ -546,17 +553,24 @@ def send_batch(campaign_id: int, *, transport: Transport | None = None) -> Batch
     if warming is None:
         return _send(campaign, limit, rate, transport)
     day = pacing.local_today(warming)
+    midnight = pacing.next_local_midnight(warming, day=day)
     granted = pacing.reserve_daily(warming, limit, day=day)
     if not granted:
-        held = postpone(campaign.pk, pacing.next_local_midnight(warming, day=day))
+        held = postpone(campaign.pk, midnight)
         logger.info("Campaign %s: %s spent today's cap, %s held", campaign.pk, warming, held)
         return BatchReport(claimed=0, sent=0, more=False)
     progress = _Progress()
     try:
-        return _send(campaign, granted, rate, transport, progress)
+        report = _send(campaign, granted, rate, transport, progress)
     finally:
         # Whatever was handed to the transport counts, sent or not: a receiver saw it.
-        pacing.release_daily(warming, granted - progress.attempted, day=day)
+        unused = granted - progress.attempted
+        pacing.release_daily(warming, unused, day=day)
+    if unused and unhold(campaign.pk, midnight):
+        # Another lane found the cap taken, by this batch's reservation among others, and
+        # held the rest until tomorrow; what this batch did not use is today's again.
+        report = BatchReport(claimed=report.claimed, sent=report.sent, more=True)
+    return report
 
 
 @dataclass
@@ -579,7 +593,8 @@ def _send(
     outcomes = Outcomes(skipped=list(claimed.skipped))
     sent = 0
     # Provider by provider: an SMTP connection carries one provider's messages.
-    pending = sorted(claimed.recipients, key=lambda r: pacing.provider_of(r.email))
+    provider_of = providers.of_addresses(r.email for r in claimed.recipients)
+    pending = sorted(claimed.recipients, key=lambda r: provider_of[r.email])
     done = 0  # how many of ``pending`` have an outcome
     progress = progress or _Progress()
     paces: dict[str, float | None] = {}
@@ -587,9 +602,9 @@ def _send(
         if pending:
             factory = factory_for(campaign)
             transport = transport or transport_for(campaign.account)
-            transport.open(pacing.provider_of(pending[0].email))
+            transport.open(provider_of[pending[0].email])
             for recipient in pending:
-                provider = pacing.provider_of(recipient.email)
+                provider = provider_of[recipient.email]
                 if provider not in paces:
                     paces[provider] = pacing.provider_pace(provider)
                 if rate:
@@ -598,6 +613,7 @@ def _send(
                 if pace:
                     ratelimit.acquire(f"provider:{provider}", pace)
                 message = factory.build(recipient)
+                message.provider = provider
                 progress.attempted += 1
                 result = transport.send(factory, message)
                 done += 1

@@ -37,7 +37,7 @@ from django.utils.module_loading import import_string
 from accounts.models import Account
 from campaigns.messages import MessageFactory, Outgoing, ascii_domain
 from config.env import parse_email_url
-from domains import pacing
+from domains import pacing, providers
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class SmtpTransport:
     def open(self, first: str | None = None) -> None:
         """Connect for the first message's provider now, so that a server that cannot be
         reached ends the batch before any message is built."""
-        self._connect(first or pacing.OTHER)
+        self._connect(first or providers.OTHER)
 
     def _connect(self, provider: str) -> None:
         try:
@@ -156,7 +156,7 @@ class SmtpTransport:
 
     def send(self, factory: MessageFactory, message: Outgoing) -> Result:
         assert self.provider is not None, "open() first"
-        self._connection_for(pacing.provider_of(message.to))
+        self._connection_for(message.provider or providers.by_name(message.to))
         assert self.connection is not None
         try:
             sender = ascii_domain(factory.envelope_sender(message))

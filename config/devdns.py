@@ -42,6 +42,7 @@ class _Zone(BaseResolver):
         self.records: dict[tuple[str, str], list[str]] = defaultdict(list)
         self.lock = threading.Lock()
         self.queries: list[tuple[str, str]] = []
+        self.failing: set[str] = set()  # names answered SERVFAIL, as a broken zone is
 
     def resolve(self, request: DNSRecord, handler: object) -> DNSRecord:
         reply = request.reply()
@@ -52,6 +53,10 @@ class _Zone(BaseResolver):
             answers = list(self.records.get((name, rtype), ()))
             known = any(key[0] == name for key in self.records)
             cname = list(self.records.get((name, "CNAME"), ()))
+            failing = name in self.failing
+        if failing:
+            reply.header.rcode = RCODE.SERVFAIL
+            return reply
         if not answers and cname and rtype != "CNAME":
             rtype, answers = "CNAME", cname
         for value in answers:
@@ -98,8 +103,14 @@ class LoopbackDNS:
                 if key[0] == name and (rtype is None or key[1] == rtype.upper()):
                     del self.zone.records[key]
 
+    def fail(self, name: str) -> None:
+        """Answer SERVFAIL for ``name`` from now on (until ``clear``)."""
+        with self.zone.lock:
+            self.zone.failing.add(name.rstrip(".").lower())
+
     def clear(self) -> None:
         with self.zone.lock:
+            self.zone.failing.clear()
             self.zone.records.clear()
             self.zone.queries.clear()
 

@@ -125,3 +125,19 @@ class DkimKey(models.Model):
     def record_value(self) -> str:
         kind = "ed25519" if self.algorithm == self.Algorithm.ED25519 else "rsa"
         return f"v=DKIM1; k={kind}; p={self.public_key}"
+
+
+class MailboxDomain(models.Model):
+    """A domain of contacts' addresses whose name does not say who keeps its mailboxes,
+    and the provider its mail exchangers say (``domains.providers``). The same for every
+    account: it names a service, not a person."""
+
+    name = models.CharField(primary_key=True, max_length=253)
+    provider = models.CharField(max_length=20)
+    checked_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["provider"], name="mailboxdomain_provider")]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.provider}"

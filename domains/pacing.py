@@ -31,78 +31,12 @@ import redis
 from django.conf import settings
 from django.utils import timezone
 
-from domains import dns
+from domains import providers
 from domains.models import SendingDomain
 from domains.selectors import warmup_cap_today
 
-GMAIL = "gmail"
-YAHOO = "yahoo"
-MICROSOFT = "microsoft"
-OTHER = "other"
-
-_EXACT = {
-    "gmail.com": GMAIL,
-    "googlemail.com": GMAIL,
-    "ymail.com": YAHOO,
-    "rocketmail.com": YAHOO,
-    "aol.com": YAHOO,
-    "aim.com": YAHOO,
-    "msn.com": MICROSOFT,
-}
-# Brands with a domain per country (yahoo.co.uk, hotmail.fr, outlook.com.br, live.be).
-_BRANDS = {"yahoo": YAHOO, "outlook": MICROSOFT, "hotmail": MICROSOFT, "live": MICROSOFT}
-
-
-def provider_of(email_domain: str) -> str:
-    """The mailbox provider of an address's domain, from its name alone."""
-    name = email_domain.strip().lower().rstrip(".")
-    if "@" in name:
-        name = name.rpartition("@")[2]
-    if name in _EXACT:
-        return _EXACT[name]
-    brand = name.partition(".")[0]
-    return _BRANDS.get(brand, OTHER) if "." in name else OTHER
-
-
-# Where the big providers' mail exchangers live, for domains they host under another
-# name (a company on Google Workspace or Microsoft 365).
-_MX_SUFFIXES = (
-    ("google.com", GMAIL),
-    ("googlemail.com", GMAIL),
-    ("yahoodns.net", YAHOO),
-    ("outlook.com", MICROSOFT),
-)
-_MX_CACHE: dict[str, str] = {}
-_MX_CACHE_SIZE = 10_000
-
-
-def provider_by_mx(email_domain: str) -> str:
-    """The provider by name, or else by the domain's mail exchangers: one lookup per domain
-    and process. A lookup that fails is not remembered, and says "other" for now."""
-    name = email_domain.strip().lower().rstrip(".")
-    provider = provider_of(name)
-    if provider != OTHER:
-        return provider
-    cached = _MX_CACHE.get(name)
-    if cached is not None:
-        return cached
-    try:
-        exchanges = [exchange for _, exchange in dns.mx_records(name)]
-    except dns.DnsUnavailable:
-        return OTHER
-    provider = next(
-        (
-            found
-            for exchange in exchanges
-            for suffix, found in _MX_SUFFIXES
-            if exchange == suffix or exchange.endswith("." + suffix)
-        ),
-        OTHER,
-    )
-    if len(_MX_CACHE) >= _MX_CACHE_SIZE:
-        _MX_CACHE.clear()
-    _MX_CACHE[name] = provider
-    return provider
+# Limits and slots are per provider (domains.providers), with "other"'s for the rest.
+OTHER = providers.OTHER
 
 
 @dataclass(frozen=True)

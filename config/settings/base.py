@@ -233,6 +233,14 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(minutes=10),
         "options": {"expires": 9 * 60},
     },
+    # Every 10 minutes: contacts' domains whose names do not say their mailbox provider
+    # are looked up by their mail exchangers (domains/providers.py), for pacing and
+    # segments; each again after a month.
+    "domains-classify-mailbox-domains": {
+        "task": "domains.classify_mailbox_domains",
+        "schedule": timedelta(minutes=10),
+        "options": {"expires": 9 * 60},
+    },
     # Daily: every retention policy of every app (privacy/runner.py).
     "privacy-run-retention": {
         "task": "privacy.run_retention",

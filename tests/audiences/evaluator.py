@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from audiences.conditions import provider_of
+from domains.providers import by_name, domain_of
 
 TEXT = ("is", "is_not", "contains", "not_contains", "starts_with", "ends_with")
 TEXT_OPS = (*TEXT, "is_empty", "is_not_empty")
@@ -160,6 +160,7 @@ class Setting:
     zone: dt.tzinfo
     attribute_types: dict[str, str] = field(default_factory=dict)
     link_campaigns: dict[int, int] = field(default_factory=dict)
+    hosted: dict[str, str] = field(default_factory=dict)  # domain: provider, by its MX
 
     @property
     def today(self) -> dt.date:
@@ -410,7 +411,10 @@ def _condition(condition: Mapping[str, Any], person: Person, setting: Setting) -
     if name == "email_domain":
         return text_passes(person.email.rpartition("@")[2], op, value)
     if name == "mailbox_provider":
-        return (provider_of(person.email) == value) == (op == "is")
+        provider = by_name(person.email)
+        if provider == "other":
+            provider = setting.hosted.get(domain_of(person.email), "other")
+        return (provider == value) == (op == "is")
     if name == "tag":
         return (_id(value) in person.tags) == (op == "has")
     if name in ("created_at", "updated_at"):

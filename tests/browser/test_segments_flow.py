@@ -16,6 +16,7 @@ from campaigns.models import Campaign, Delivery
 from campaigns.states import State
 from contacts import services as contact_services
 from events.models import Event
+from tests.browser.htmx import settled
 from tests.factories import PASSWORD, make_account, make_user
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
@@ -68,8 +69,9 @@ def test_it_builds_a_segment_and_counts_as_it_goes(page: Page, live_server):
     page.locator("#segment-name").fill("Lyon openers")
     page.locator("[name='r_0-field']").select_option("attributes.city")
     expect(page.locator("[name='r_0-field']")).to_have_value("attributes.city")
+    settled(page)
     page.locator("[name='r_0-op']").select_option("is")
-    page.wait_for_load_state("networkidle")
+    settled(page)
     value = page.locator("[name='r_0-value']")
     value.fill("Lyon")
     value.press("Tab")
@@ -80,11 +82,11 @@ def test_it_builds_a_segment_and_counts_as_it_goes(page: Page, live_server):
 
     # and with "opened in the last 30 days" added, two
     page.get_by_role("button", name="+ Condition").first.click()
-    page.wait_for_load_state("networkidle")
+    settled(page)
     page.locator("[name='r_1-field']").select_option("opened")
-    page.wait_for_load_state("networkidle")
+    settled(page)
     page.locator("[name='r_1-op']").select_option("in_last_days")
-    page.wait_for_load_state("networkidle")
+    settled(page)
     days = page.locator("[name='r_1-value']")
     days.fill("30")
     days.press("Tab")

@@ -1,5 +1,5 @@
-"""Pacing against real Redis: providers, a warming-up domain's daily cap, connection slots
-shared by workers, slowing down after deferrals; and real workers sending a campaign to a
+"""Pacing against real Redis: a warming-up domain's daily cap, connection slots shared
+by workers, slowing down after deferrals; and real workers sending a campaign to a
 real SMTP server on loopback under a warm-up cap and under a provider's connection
 limits."""
 
@@ -52,44 +52,6 @@ def warming_domain(account, schedule: list[int], name: str = "warm.example"):
     domain.warmup_schedule = schedule
     domain.save()
     return domain
-
-
-# -- providers ----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("domain", "provider"),
-    [
-        ("gmail.com", "gmail"),
-        ("GoogleMail.com", "gmail"),
-        ("yahoo.com", "yahoo"),
-        ("yahoo.co.uk", "yahoo"),
-        ("ymail.com", "yahoo"),
-        ("rocketmail.com", "yahoo"),
-        ("aol.com", "yahoo"),
-        ("aim.com", "yahoo"),
-        ("outlook.com", "microsoft"),
-        ("hotmail.fr", "microsoft"),
-        ("live.co.uk", "microsoft"),
-        ("msn.com", "microsoft"),
-        ("example.net", "other"),
-        ("mail.yahoo-fans.example", "other"),
-        ("gmail.com.example", "other"),
-        ("ann@gmail.com", "gmail"),
-    ],
-)
-def test_it_names_the_provider_of_an_address_domain(domain, provider):
-    assert pacing.provider_of(domain) == provider
-
-
-def test_it_finds_a_hosted_domain_by_its_mail_exchangers(dns):
-    # given a company domain whose mail Google hosts, and one whose mail it keeps
-    dns.publish("example.org", "MX", "1 aspmx.l.google.com.")
-    dns.publish("example.com", "MX", "10 mx.example.com.")
-
-    # then the first is Gmail's, the second "other"
-    assert pacing.provider_by_mx("example.org") == "gmail"
-    assert pacing.provider_by_mx("example.com") == "other"
 
 
 # -- the daily cap of a warming-up domain --------------------------------------------------------
@@ -392,6 +354,57 @@ def test_a_domain_past_its_cap_holds_the_queue_without_spending_attempts(
     }
     # and the sweeper does not wake the campaign before then
     assert campaign.pk not in sending.sweep().kicked
+
+
+def test_a_lane_that_finds_the_cap_reserved_by_another_leaves_it_the_rest_of_today(
+    account, start_smtp_server, settings, django_capture_on_commit_callbacks, monkeypatch
+):
+    # given a warming-up domain allowed 3 messages today, and a campaign to 5 people
+    server = start_smtp_server()
+    settings.MISSIVE_SENDING_BACKENDS = {BACKEND_NAME: f"smtp://127.0.0.1:{server.port}"}
+    domain = warming_domain(account, [3, 10])
+    contact_list = contact_services.list_create(account=account, actor=None, name="Readers")
+    add_audience(account, contact_list, 5, "example.net")
+    campaign = services.campaign_create(
+        account=account,
+        actor=None,
+        name="Paced",
+        subject="Hello",
+        from_email="news@warm.example",
+        html="<p>Hello</p>",
+        lists=[contact_list],
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        services.campaign_start(campaign=campaign, actor=None)
+    sending.take_snapshot(campaign.pk)
+
+    # when a second lane comes between the first lane's reservation of the whole cap and
+    # its claim: it is granted nothing and holds the queue until tomorrow
+    real_claim = sending.claim_batch
+    second: list[sending.BatchReport] = []
+
+    def claim_after_another_lane(*args, **kwargs):
+        if not second:
+            second.append(sending.send_batch(campaign.pk))
+        return real_claim(*args, **kwargs)
+
+    monkeypatch.setattr(sending, "claim_batch", claim_after_another_lane)
+    first = sending.send_batch(campaign.pk)
+    monkeypatch.setattr(sending, "claim_batch", real_claim)
+
+    # then the first lane, finding nothing due, gives its reservation back and the queue
+    # is due again, so the next batch sends today's 3
+    assert (second[0].claimed, second[0].more) == (0, False)
+    assert (first.claimed, first.more) == (0, True)
+    assert sending.send_batch(campaign.pk).sent == 3
+    assert pacing.sent_today(domain) == 3
+    # and the rest is held until local midnight once the cap is truly spent
+    assert sending.send_batch(campaign.pk).more is False
+    queued = Delivery.objects.filter(campaign=campaign, status=D.QUEUED)
+    assert set(queued.values_list("retry_at", "attempts")) == {
+        (pacing.next_local_midnight(domain), 0)
+    }
+    assert len(server) == 3
 
 
 # -- real workers, a real SMTP server ------------------------------------------------------------
