@@ -41,7 +41,22 @@ TRAILING_COLUMNS = [
     ("updated_at", "c.updated_at"),
     ("last_activity_at", "c.last_activity_at"),
 ]
-TEXT_COLUMNS = {"email", "first_name", "last_name", "list", "consent_user_agent", "consent_text"}
+# The contact's tag names, by name: in a CSV cell separated by commas, as an import reads
+# them back (a name never holds a comma); in JSON a list.
+_TAG_NAMES = (
+    "FROM contacts_contacttag ct JOIN contacts_tag t ON t.id = ct.tag_id WHERE ct.contact_id = c.id"
+)
+TAGS_CSV = f"(SELECT string_agg(t.name, ', ' ORDER BY lower(t.name)) {_TAG_NAMES})"
+TAGS_JSON = f"ARRAY(SELECT t.name {_TAG_NAMES} ORDER BY lower(t.name))"
+TEXT_COLUMNS = {
+    "email",
+    "first_name",
+    "last_name",
+    "tags",
+    "list",
+    "consent_user_agent",
+    "consent_text",
+}
 
 
 def _defused(expression: sql.Composable) -> sql.Composable:
@@ -59,10 +74,11 @@ def _columns(account: Account, *, for_csv: bool) -> list[tuple[str, sql.Composab
         for name in names
     ]
     plain = [(name, sql.SQL(expression)) for name, expression in CONTACT_COLUMNS]
+    tags = [("tags", sql.SQL(TAGS_CSV if for_csv else TAGS_JSON))]
     subscription = [(name, sql.SQL(expression)) for name, expression in SUBSCRIPTION_COLUMNS]
     trailing = [(name, sql.SQL(expression)) for name, expression in TRAILING_COLUMNS]
     columns = []
-    for name, expression in [*plain, *attributes, *subscription, *trailing]:
+    for name, expression in [*plain, *attributes, *tags, *subscription, *trailing]:
         if for_csv and (name in TEXT_COLUMNS or name.startswith("attributes.")):
             expression = _defused(expression)
         columns.append((name, expression))

@@ -17,7 +17,7 @@ from accounts.api.errors import ErrorSerializer
 from accounts.api.schema import DUPLICATE
 from accounts.roles import Perm
 from accounts.scoping import get_for_account_or_404
-from contacts import selectors, services
+from contacts import selectors, services, tagging
 from contacts.api.serializers import (
     ContactDetailSerializer,
     ContactFilterSerializer,
@@ -31,6 +31,15 @@ from contacts.models import Contact, ContactList, Subscription, Tag
 API = Subscription.Source.API
 READ = Perm.VIEW
 WRITE = Perm.EDIT_CONTENT
+
+
+def _tag(view: AccountAPIMixin, contact: Contact, names: list[str]) -> None:
+    """Put the named tags on the contact, made when missing (through contacts.tagging)."""
+    one = Contact.objects.filter(pk=contact.pk)
+    for name in names:
+        tagging.tag_contacts(
+            account=view.account, actor=view.actor, tag=name, contacts=one, how="api"
+        )
 
 
 class ContactsView(AccountAPIMixin, APIView):
@@ -111,9 +120,13 @@ class ContactsView(AccountAPIMixin, APIView):
     def post(self, request: Request) -> Response:
         serializer = ContactWriteSerializer(data=request.data, context={"account": self.account})
         serializer.is_valid(raise_exception=True)
-        contact = services.contact_create(
-            account=self.account, actor=self.actor, source=API, **serializer.validated_data
-        )
+        data = dict(serializer.validated_data)
+        tags = data.pop("tags", [])
+        with transaction.atomic():
+            contact = services.contact_create(
+                account=self.account, actor=self.actor, source=API, **data
+            )
+            _tag(self, contact, tags)
         return Response(ContactDetailSerializer(contact).data, status=status.HTTP_201_CREATED)
 
 
@@ -135,12 +148,14 @@ class ContactUpsertView(AccountAPIMixin, APIView):
         serializer = ContactWriteSerializer(data=request.data, context={"account": self.account})
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
+        tags = data.pop("tags", [])
         with transaction.atomic():
             contact = selectors.find_contact(self.account, data["email"])
             if contact is None:
                 contact = services.contact_create(
                     account=self.account, actor=self.actor, source=API, **data
                 )
+                _tag(self, contact, tags)
                 return Response(
                     ContactDetailSerializer(contact).data, status=status.HTTP_201_CREATED
                 )
@@ -154,6 +169,7 @@ class ContactUpsertView(AccountAPIMixin, APIView):
                     legal_basis=data["legal_basis"],
                     consent_text=data["consent_text"],
                 )
+            _tag(self, contact, tags)
         return Response(ContactDetailSerializer(contact).data)
 
 

@@ -16,6 +16,7 @@ from contacts import selectors
 from contacts.models import Contact, ContactList, Subscription, Suppression, Tag
 from contacts.selectors import SORTS
 from contacts.services import clean_email
+from contacts.tagging import clean_tag_name
 
 MAX_PAGE_SIZE = 1000
 
@@ -169,6 +170,17 @@ class ContactDetailSerializer(ContactSerializer):
         ).data
 
 
+# One line, at least one character that is not a space, no comma or semicolon (they
+# separate tags in a file's cell): what tagging.clean_tag_name accepts, said in the schema.
+TAG_NAME = r"^[^,;\x00-\x1f\x7f]*[^\s,;\x00-\x1f\x7f][^,;\x00-\x1f\x7f]*$"
+
+
+class TagNameField(serializers.RegexField):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("help_text", "Unique in the account, any case.")
+        super().__init__(TAG_NAME, max_length=100, **kwargs)
+
+
 class ContactWriteSerializer(StrictJSONMixin, serializers.Serializer):
     """A new contact, or (upsert) the fields to overwrite on an existing one."""
 
@@ -197,6 +209,24 @@ class ContactWriteSerializer(StrictJSONMixin, serializers.Serializer):
         default="",
         help_text="How consent was obtained, kept as proof with each subscription.",
     )
+
+    tags = serializers.ListField(
+        child=TagNameField(help_text="A tag name, any case."),
+        required=False,
+        max_length=100,
+        help_text="Tags to put on the contact, made when the account has none of that "
+        "name. Tags it has already are kept: `/api/v1/tags/{id}/remove/` takes one off.",
+    )
+
+    def validate_tags(self, names: list[str]) -> list[str]:
+        try:
+            cleaned = [clean_tag_name(name) for name in names]
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.messages) from error
+        once: dict[str, str] = {}
+        for name in cleaned:
+            once.setdefault(name.lower(), name)
+        return list(once.values())
 
     def validate_lists(self, ids: list[int]) -> list[ContactList]:
         account = self.context["account"]
@@ -390,17 +420,6 @@ class ErasedSerializer(serializers.Serializer):
     suppression = serializers.IntegerField(
         source="suppression_id", help_text="The suppression entry that keeps it from mail."
     )
-
-
-# One line, at least one character that is not a space, no comma or semicolon (they
-# separate tags in a file's cell): what tagging.clean_tag_name accepts, said in the schema.
-TAG_NAME = r"^[^,;\x00-\x1f\x7f]*[^\s,;\x00-\x1f\x7f][^,;\x00-\x1f\x7f]*$"
-
-
-class TagNameField(serializers.RegexField):
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("help_text", "Unique in the account, any case.")
-        super().__init__(TAG_NAME, max_length=100, **kwargs)
 
 
 class TagSerializer(StrictJSONMixin, serializers.ModelSerializer):

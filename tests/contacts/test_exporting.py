@@ -7,8 +7,8 @@ import io
 import json
 
 from accounts.models import AuditEntry
-from contacts import services
-from contacts.models import Subscription
+from contacts import services, tagging
+from contacts.models import Contact, Subscription
 
 TRICKY = [
     ("Ana, María", 'O"Brien', "ana@example.com"),
@@ -120,3 +120,29 @@ def test_it_keeps_the_unsubscribed_in_the_export_with_their_status(alice_client,
     row = next(csv.DictReader(io.StringIO(raw.decode("utf-8"), newline="")))
     assert row["status"] == Subscription.Status.UNSUBSCRIBED
     assert row["unsubscribed_at"]
+
+
+def test_it_exports_tags_as_an_import_reads_them_back(alice_client, world):
+    # given a contact with two tags, one of them a would-be formula
+    newsletter = _make(world)
+    ana = Contact.objects.get(account=world.account_a, email="ana@example.com")
+    for name in ("vip", "=1+1"):
+        tagging.tag_contacts(
+            account=world.account_a,
+            actor=None,
+            tag=name,
+            contacts=Contact.objects.filter(pk=ana.pk),
+        )
+
+    # when the list is exported as CSV and as JSON lines
+    raw = _download(alice_client, f"/lists/{newsletter.pk}/export.csv")
+    lines = _download(alice_client, f"/lists/{newsletter.pk}/export.ndjson")
+
+    # then the CSV cell holds the names by name, separated by commas, defused; the JSON a list
+    rows = {r["email"]: r for r in csv.DictReader(io.StringIO(raw.decode("utf-8"), newline=""))}
+    assert rows["ana@example.com"]["tags"] == "'=1+1, vip"
+    assert tagging.split_tag_names("=1+1, vip") == ["=1+1", "vip"]
+    assert rows["line@example.com"]["tags"] == ""
+    records = {r["email"]: r for r in map(json.loads, lines.decode("utf-8").splitlines())}
+    assert records["ana@example.com"]["tags"] == ["=1+1", "vip"]
+    assert records["line@example.com"]["tags"] == []

@@ -224,6 +224,44 @@ def test_the_api_makes_tags_and_tags_by_address_or_id(people, alice_client):
     assert alice_client.delete(f"/api/v1/tags/{tag_id}/").status_code == 204
 
 
+def test_the_api_tags_a_contact_it_creates_or_upserts(people, alice_client):
+    world, _ = people
+    Tag.objects.create(account=world.account_a, name="Customer")
+
+    # when a contact is created with tags, one of them the account's in another case
+    created = alice_client.post(
+        "/api/v1/contacts/",
+        {"email": "new@people.test", "tags": ["customer", "Lyon", "LYON"]},
+        "application/json",
+    )
+
+    # then it has the existing tag and a new one, each once
+    assert created.status_code == 201, created.json()
+    assert sorted(created.json()["tags"]) == ["Customer", "Lyon"]
+    assert Tag.objects.filter(account=world.account_a, name__iexact="lyon").count() == 1
+
+    # and an upsert adds tags, keeping those it has
+    upserted = alice_client.post(
+        "/api/v1/contacts/upsert/",
+        {"email": "new@people.test", "first_name": "New", "tags": ["VIP"]},
+        "application/json",
+    )
+    assert upserted.status_code == 200, upserted.json()
+    assert sorted(upserted.json()["tags"]) == ["Customer", "Lyon", "VIP"]
+    # (one audit entry for each tag put on: Customer, Lyon, VIP)
+    tagged = AuditEntry.objects.filter(account=world.account_a, action="contacts.tagged")
+    assert tagged.filter(detail__how="api").count() == 3
+    # and a bad name is refused naming it, with nothing made
+    refused = alice_client.post(
+        "/api/v1/contacts/",
+        {"email": "other@people.test", "tags": ["ok", "a,b"]},
+        "application/json",
+    )
+    assert refused.status_code == 400
+    assert "tags" in refused.json()["errors"]
+    assert not Contact.objects.filter(email="other@people.test").exists()
+
+
 def test_the_api_never_reaches_another_accounts_tag(people, client):
     world, _ = people
     client.force_login(world.charlie, backend="allauth.account.auth_backends.AuthenticationBackend")
