@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from accounts.models import Account, validate_single_line
 from audiences.models import Segment
-from campaigns.models import Campaign, Template
-from campaigns.starters import STARTERS
+from campaigns.models import Campaign, Editor, Template
+from campaigns.starters import BLOCK_STARTERS, STARTERS
 from contacts.models import ContactList
 from contacts.services import clean_email
 
@@ -28,15 +28,19 @@ class NewCampaignForm(forms.Form):
         self, data: Mapping[str, Any] | None = None, *, account: Account, **kwargs: Any
     ) -> None:
         super().__init__(data, **kwargs)
-        choices = [("blank", "A blank page")]
-        choices += [(f"starter:{s.key}", f"Starter: {s.name}") for s in STARTERS]
+        choices = [(f"starter:{s.key}", f"Blocks: {s.name}") for s in BLOCK_STARTERS]
+        choices += [(f"starter:{s.key}", f"HTML code: {s.name}") for s in STARTERS]
+        choices += [("blank", "HTML code: a blank page")]
         choices += [
             (f"template:{t.pk}", f"Your template: {t.name}")
             for t in Template.objects.for_account(account)
         ]
         start_from = cast(forms.ChoiceField, self.fields["start_from"])
         start_from.choices = choices
-        start_from.initial = "starter:newsletter"
+        start_from.initial = "starter:blocks-newsletter"
+        self.starters = BLOCK_STARTERS
+        self.html_starters = STARTERS
+        self.templates = list(Template.objects.for_account(account))
 
 
 class CampaignForm(forms.ModelForm):
@@ -82,6 +86,9 @@ class CampaignForm(forms.ModelForm):
         lists.queryset = ContactList.objects.for_account(account)
         segment = cast(forms.ModelChoiceField, self.fields["segment"])
         segment.queryset = Segment.objects.for_account(account)
+        if self.instance.editor == Editor.BLOCKS:
+            # Made from the blocks, in their editor.
+            del self.fields["html"]
         segment.empty_label = "Everyone on the lists"
         segment.help_text = (
             "Only the contacts who match this segment. With no list ticked, the segment's "

@@ -13,6 +13,14 @@ from campaigns.states import State
 from contacts.models import ContactList
 
 
+class Editor(models.TextChoices):
+    """How a body is written: as HTML, or as blocks (``campaigns.blocks``) that make the
+    HTML each time they are saved."""
+
+    HTML = "html", "HTML code"
+    BLOCKS = "blocks", "Blocks"
+
+
 class Template(models.Model):
     """A saved starting point: the customer's own, copied into new campaigns."""
 
@@ -23,6 +31,8 @@ class Template(models.Model):
     subject = models.CharField(max_length=300, blank=True, validators=[validate_single_line])
     preheader = models.CharField(max_length=300, blank=True, validators=[validate_single_line])
     html = models.TextField(blank=True)
+    editor = models.CharField(max_length=10, choices=Editor.choices, default=Editor.HTML)
+    blocks = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -63,6 +73,9 @@ class Campaign(models.Model):
         Segment, on_delete=models.SET_NULL, null=True, blank=True, related_name="campaigns"
     )
     html = models.TextField("HTML body", blank=True)
+    editor = models.CharField(max_length=10, choices=Editor.choices, default=Editor.HTML)
+    # The blocks the HTML is made from, when the editor is blocks (campaigns.blocks).
+    blocks = models.JSONField(null=True, blank=True)
     text = models.TextField("text part", blank=True)
     text_is_custom = models.BooleanField(
         default=False, help_text="Keep this text part instead of deriving it from the HTML."

@@ -22,11 +22,11 @@ from accounts.services import audit_log
 from accounts.tasking import enqueue
 from audiences import services as audiences
 from audiences.models import Segment
-from campaigns import rendering, sanitizing
+from campaigns import blocks, rendering, sanitizing
 from campaigns.composing import compose
 from campaigns.lifecycle import By, transition
 from campaigns.messages import SignedEmail, subject_line
-from campaigns.models import Campaign, Link, Template
+from campaigns.models import Campaign, Editor, Link, Template
 from campaigns.selectors import recipient_values, start_problems
 from campaigns.starters import BY_KEY
 from campaigns.states import Action, State, TransitionRefused, next_state
@@ -43,6 +43,8 @@ EDITABLE = (
     "from_email",
     "reply_to",
     "html",
+    "editor",
+    "blocks",
     "text",
     "text_is_custom",
     "track_opens",
@@ -67,12 +69,29 @@ def check_merge_tags(account: Account, **parts: str) -> None:
         raise ValidationError(errors)
 
 
+def _from_blocks(fields: dict[str, object]) -> None:
+    """With the blocks editor, the blocks are checked and the HTML is made from them."""
+    if fields.get("editor") != Editor.BLOCKS:
+        fields.pop("blocks", None)  # never stored unchecked
+        return
+    try:
+        given = fields.get("blocks")
+        document = blocks.clean_document(blocks.empty_document() if given is None else given)
+    except blocks.BlocksInvalid as invalid:
+        raise ValidationError(
+            {"blocks": [f"{path}: {message}" for path, message in invalid.errors.items()]}
+        ) from None
+    fields["blocks"] = document
+    fields["html"] = blocks.to_html(document)
+
+
 def _prepare(account: Account, fields: dict[str, object]) -> dict[str, object]:
-    """Sanitize the HTML, derive the text part unless it is the customer's own, and
-    check every merge tag. Returns the fields to store."""
+    """Make the HTML from the blocks, sanitize it, derive the text part unless it is the
+    customer's own, and check every merge tag. Returns the fields to store."""
     segment = fields.get("segment")
     if segment is not None and getattr(segment, "account_id", None) != account.pk:
         raise ValidationError({"segment": "No such segment in this account."})
+    _from_blocks(fields)
     if "html" in fields:
         fields["html"] = sanitizing.sanitize_html(str(fields["html"] or ""))
     if not fields.get("text_is_custom") and "html" in fields:
@@ -109,8 +128,18 @@ def campaign_create(
         "subject": source.subject if source else "",
         "html": source.html if source else "",
     }
+    if source is not None and source.blocks is not None:
+        base.update(editor=Editor.BLOCKS, blocks=source.blocks)
     if template is not None:
-        base = {"subject": template.subject, "preheader": template.preheader, "html": template.html}
+        base = {
+            "subject": template.subject,
+            "preheader": template.preheader,
+            "html": template.html,
+            "editor": template.editor,
+            "blocks": template.blocks,
+        }
+    if fields.get("blocks") is not None and "editor" not in fields:
+        fields["editor"] = Editor.BLOCKS
     values = {
         "from_name": account.default_from_name or account.name,
         "from_email": account.default_from_email,
@@ -145,6 +174,12 @@ def campaign_update(
         raise ValidationError(dict.fromkeys(unknown, "This field cannot be changed."))
     if "html" in fields and "text_is_custom" not in fields:
         fields["text_is_custom"] = campaign.text_is_custom
+    editor = fields.get("editor", campaign.editor)
+    if editor == Editor.BLOCKS and {"editor", "blocks", "html"} & set(fields):
+        # The HTML is made from the blocks: from those given, or else the stored ones.
+        fields["editor"] = editor
+        fields.setdefault("blocks", campaign.blocks)
+        fields.setdefault("text_is_custom", campaign.text_is_custom)
     prepared = _prepare(campaign.account, dict(fields))
     for name, value in prepared.items():
         setattr(campaign, name, value)
@@ -185,6 +220,8 @@ def template_save(*, campaign: Campaign, actor: User | None, name: str) -> Templ
             "subject": campaign.subject,
             "preheader": campaign.preheader,
             "html": campaign.html,
+            "editor": campaign.editor,
+            "blocks": campaign.blocks,
             "updated_at": timezone.now(),
         },
     )

@@ -1,11 +1,17 @@
 from django.urls import path
 
-from campaigns.views import manage
+from campaigns.views import blocks, manage
 
 urlpatterns = [
     path("campaigns/", manage.campaigns, name="campaigns"),
     path("campaigns/new/", manage.campaign_new, name="campaign_new"),
     path("campaigns/templates/", manage.templates, name="campaign_templates"),
+    path("campaigns/starters/<slug:key>/preview/", blocks.starter_preview, name="starter_preview"),
+    path(
+        "campaigns/templates/<int:template_id>/preview/",
+        blocks.template_preview,
+        name="template_preview",
+    ),
     path(
         "campaigns/templates/<int:template_id>/delete/",
         manage.template_delete,
@@ -13,6 +19,13 @@ urlpatterns = [
     ),
     path("campaigns/<int:campaign_id>/", manage.campaign_detail, name="campaign_detail"),
     path("campaigns/<int:campaign_id>/preview/", manage.campaign_preview, name="campaign_preview"),
+    path("campaigns/<int:campaign_id>/blocks/", blocks.campaign_blocks, name="campaign_blocks"),
+    path(
+        "campaigns/<int:campaign_id>/blocks/change/",
+        blocks.campaign_blocks_change,
+        name="campaign_blocks_change",
+    ),
+    path("campaigns/<int:campaign_id>/editor/", blocks.campaign_editor, name="campaign_editor"),
     path("campaigns/<int:campaign_id>/test/", manage.campaign_test, name="campaign_test"),
     path("campaigns/<int:campaign_id>/delete/", manage.campaign_delete, name="campaign_delete"),
     path("campaigns/<int:campaign_id>/start/", manage.campaign_start, name="campaign_start"),

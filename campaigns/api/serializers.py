@@ -19,9 +19,9 @@ from accounts.api.fields import StrictJSONMixin
 from accounts.models import validate_single_line
 from accounts.scoping import account_queryset
 from audiences.models import Segment
-from campaigns import selectors
+from campaigns import blocks, selectors
 from campaigns.models import Campaign, Link, Template
-from campaigns.starters import STARTERS
+from campaigns.starters import BLOCK_STARTERS, STARTERS
 from campaigns.states import HUMAN_ACTIONS, State, allowed_actions
 from contacts.api.serializers import AddressField
 from contacts.models import ContactList
@@ -187,15 +187,53 @@ class CampaignSerializer(StrictJSONMixin, serializers.ModelSerializer):
         return ProgressSerializer(selectors.progress(campaign)).data
 
 
+BLOCKS_SCHEMA = {
+    "type": "object",
+    "nullable": True,
+    "description": "With `editor` `blocks`: the body as blocks, from which the HTML is made "
+    "(responsive, through MJML) on each save; errors name the part at fault "
+    "(`blocks.2.href`). `settings`: background, content_background, text_color, link_color "
+    f"(#rrggbb) and font ({', '.join(blocks.FONTS)}). Each block has a `type` ("
+    + ", ".join(blocks.LABELS)
+    + ") and that type's fields: heading (text, level 1-3), text (html: bold, italic, "
+    "links, lists; sanitized), image (src, alt, href, width 0-600), button (label, href, "
+    "background, color, radius), divider (color, thickness), spacer (height), columns "
+    "(columns: two or three lists of blocks), social (links: network and href), quote "
+    "(text, cite, border), footer (text); most take align (left, center, right) and "
+    "padding (0-80). Links are https, http, mailto, tel or a merge tag.",
+    "additionalProperties": False,
+    "properties": {
+        "settings": {"type": "object"},
+        "blocks": {
+            "type": "array",
+            "maxItems": blocks.MAX_BLOCKS,
+            "items": {
+                "type": "object",
+                "required": ["type"],
+                "properties": {"type": {"type": "string", "enum": list(blocks.LABELS)}},
+            },
+        },
+    },
+}
+
+
+@extend_schema_field(BLOCKS_SCHEMA)
+class BlocksField(serializers.JSONField):
+    """A body of blocks: JSON, checked by campaigns.blocks when the campaign is saved."""
+
+
 class CampaignDetailSerializer(CampaignSerializer):
     """A campaign with its body. On update, only the fields given change; the text part
     is made from the HTML unless ``text_is_custom`` is true."""
 
     failure_reason = serializers.CharField(read_only=True)
+    blocks = BlocksField(required=False, allow_null=True)
 
     class Meta(CampaignSerializer.Meta):
         fields = [
             *CampaignSerializer.Meta.fields,
+            "editor",
+            "blocks",
             "html",
             "text",
             "text_is_custom",
@@ -204,7 +242,11 @@ class CampaignDetailSerializer(CampaignSerializer):
             "failure_reason",
         ]
         extra_kwargs = {
-            "html": {"help_text": "Sanitized when saved: scripts, forms and event handlers go."}
+            "html": {
+                "help_text": "Sanitized when saved: scripts, forms and event handlers go. "
+                "With the blocks editor it is made from the blocks (what is given is ignored)."
+            },
+            "editor": {"help_text": "`html` (the HTML is yours) or `blocks`."},
         }
 
 
@@ -212,7 +254,7 @@ class CampaignCreateSerializer(CampaignDetailSerializer):
     """A new draft: blank, from one of Missive's starters, or from one of your templates."""
 
     starter = serializers.ChoiceField(
-        choices=[(s.key, s.name) for s in STARTERS],
+        choices=[(s.key, s.name) for s in [*STARTERS, *BLOCK_STARTERS]],
         required=False,
         write_only=True,
         help_text="Start from this starter's subject and body.",

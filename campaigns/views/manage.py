@@ -29,7 +29,7 @@ from campaigns.forms import (
     ScheduleForm,
     TestSendForm,
 )
-from campaigns.models import Campaign, Link, Template
+from campaigns.models import Campaign, Editor, Link, Template
 from campaigns.rendering import TemplateRefused
 from campaigns.states import Action, State, allowed_actions
 from contacts.models import Contact
@@ -64,6 +64,8 @@ def campaign_new(request: AccountRequest) -> HttpResponse:
             template=template,
         )
         messages.success(request, f"Draft “{campaign.name}” created.")
+        if campaign.editor == Editor.BLOCKS:
+            return redirect("campaign_blocks", campaign_id=campaign.pk)
         return redirect("campaign_detail", campaign_id=campaign.pk)
     return render(request, "campaigns/campaign_new.html", {"form": form})
 

@@ -13,6 +13,7 @@ from django.urls import reverse
 from playwright.sync_api import Page, expect
 
 from audiences import services as audience_services
+from campaigns import services as campaign_services
 from contacts import services as contact_services
 from contacts.importing.jobs import import_upload
 from stats.rollup import rollup
@@ -64,6 +65,12 @@ def filled_world(settings, tmp_path) -> World:
         consent_text=WORDING,
     )
     world.extras["long_list"] = long_list
+    world.extras["blocks"] = campaign_services.campaign_create(
+        account=world.account_a,
+        actor=world.alice,
+        name="Spring newsletter for every roaster and café of the northern region",
+        starter="blocks-newsletter",
+    )
     # 23 columns, the widest file a customer is likely to bring
     world.extras["mailchimp"] = import_upload(
         account=world.account_a,
@@ -145,6 +152,11 @@ def _pages(world: World) -> dict[str, str]:
         "domain_readiness": reverse("domain_readiness", args=[extras["domain"].pk]),
         "segments": reverse("segments"),
         "segment_builder": reverse("segment_detail", args=[extras["wide_segment"].pk]),
+        "campaign_new": reverse("campaign_new"),
+        "blocks": reverse("campaign_blocks", args=[extras["blocks"].pk]),
+        "blocks_button": reverse("campaign_blocks", args=[extras["blocks"].pk])
+        + f"?block={extras['blocks'].blocks['blocks'][3]['columns'][0][2]['id']}&width=mobile",
+        "blocks_design": reverse("campaign_blocks", args=[extras["blocks"].pk]) + "?block=",
     }
 
 

@@ -1,0 +1,134 @@
+"""Blocks in a real browser: the message made from them fits a phone and a desktop mail
+window, its columns stacked on the phone; and a newsletter built from a starter through
+the editor, as a new customer would."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from campaigns import services
+from campaigns.composing import compose
+from campaigns.models import Campaign
+from campaigns.selectors import recipient_values
+from tests.browser.htmx import settled
+from tests.factories import PASSWORD, make_account, make_user
+
+pytestmark = pytest.mark.usefixtures("transactional_db")
+
+WIDE_IMAGE = (
+    "data:image/svg+xml;utf8,<svg xmlns='http://www.w3.org/2000/svg' width='1200' "
+    "height='400'><rect width='1200' height='400' fill='%23889'/></svg>"
+)
+
+
+def _document() -> dict:
+    long_word = "Supercalifragilisticexpialidocious" * 3
+    return {
+        "blocks": [
+            {"type": "heading", "text": f"Our autumn news {long_word}"},
+            {"type": "image", "src": "https://cdn.example/wide.png", "alt": "A wide picture"},
+            {
+                "type": "columns",
+                "columns": [
+                    [{"type": "text", "html": f"<p>Left {long_word}</p>"}],
+                    [{"type": "text", "html": "<p>Middle</p>"}],
+                    [
+                        {
+                            "type": "button",
+                            "label": "A rather long call to action",
+                            "href": "https://a.example",
+                        }
+                    ],
+                ],
+            },
+            {
+                "type": "social",
+                "links": [
+                    {"network": n, "href": "https://a.example"}
+                    for n in ("facebook", "instagram", "linkedin", "youtube", "x")
+                ],
+            },
+            {"type": "footer", "text": "1 Main Street, Springfield"},
+        ]
+    }
+
+
+@pytest.mark.parametrize("width", [390, 800])
+def test_the_message_fits_the_window_and_stacks_its_columns_on_a_phone(page: Page, width):
+    # given the HTML a recipient gets from blocks with three columns and long words
+    owner = make_user("owner@shop.example")
+    account = make_account(owner, "Shop")
+    campaign = services.campaign_create(
+        account=account, actor=owner, name="Autumn", blocks=_document()
+    )
+    html = compose(campaign).render(recipient_values(campaign, None))[1]
+    # (the picture itself, 1200 px wide, without fetching anything)
+    html = html.replace("https://cdn.example/wide.png", WIDE_IMAGE)
+
+    # when a mail window of this width shows it
+    page.set_viewport_size({"width": width, "height": 900})
+    page.set_content(html)
+
+    # then nothing scrolls sideways
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"{overflow} px too wide at {width} px"
+    # and the columns stack on a phone, side by side on a desktop
+    left = page.get_by_text("Left Supercalifragilistic", exact=False).bounding_box()
+    middle = page.get_by_text("Middle", exact=True).bounding_box()
+    assert left is not None
+    assert middle is not None
+    if width < 480:
+        assert middle["y"] >= left["y"] + left["height"]
+    else:
+        assert abs(middle["y"] - left["y"]) < 2
+        assert middle["x"] > left["x"] + left["width"]
+
+
+def test_a_newsletter_is_built_from_a_starter_in_the_editor(page: Page, live_server):
+    # given a new customer, logged in
+    owner = make_user("owner@shop.example")
+    make_account(owner, "Shop", postal_address="1 Main Street")
+    page.goto(live_server.url + "/accounts/login/")
+    page.locator("[name=login]").fill("owner@shop.example")
+    page.locator("[name=password]").fill(PASSWORD)
+    page.get_by_role("button", name="Sign In").click()
+
+    # when they start a campaign from the Newsletter starter of the gallery
+    page.goto(live_server.url + "/campaigns/new/")
+    page.get_by_label("Name").fill("October news")
+    page.get_by_test_id("starter-blocks-newsletter").click()
+    page.get_by_role("button", name="Create draft").click()
+    expect(page.get_by_role("heading", name="Content")).to_be_visible()
+
+    # and give the image block a picture and its alternative text
+    page.get_by_role("link", name="Image No image chosen").click()
+    settled(page)
+    page.get_by_label("Image address").fill("https://cdn.example/shop.png")
+    page.get_by_label("Alternative text").fill("Our shop front")
+    page.get_by_role("button", name="Save block").click()
+    settled(page)
+
+    # and add a button after it
+    page.get_by_label("Add a block after the selected one").select_option("button")
+    page.get_by_role("button", name="Add block").click()
+    settled(page)
+    page.get_by_label("Label", exact=True).fill("Visit us")
+    page.get_by_label("Link", exact=True).fill("https://shop.example/visit")
+    page.get_by_role("button", name="Save block").click()
+    settled(page)
+
+    # then the preview shows both, and the campaign keeps them in that order
+    frame = page.frame_locator("#preview-frame")
+    expect(frame.get_by_role("img", name="Our shop front")).to_be_visible()
+    expect(frame.get_by_role("link", name="Visit us")).to_be_visible()
+    campaign = Campaign.objects.get(name="October news")
+    kinds = [b["type"] for b in campaign.blocks["blocks"]]
+    assert kinds[2:4] == ["image", "button"], kinds
+    assert campaign.html.index("Our shop front") < campaign.html.index("Visit us")
+
+    # and the mobile preview is a phone's width
+    page.get_by_role("link", name="Mobile").click()
+    box = page.locator("#preview-frame").bounding_box()
+    assert box is not None
+    assert box["width"] <= 375
