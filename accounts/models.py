@@ -365,6 +365,8 @@ AUDIT_LABELS = {
     "contacts.imported": "imported contacts",
     "campaign.created": "created a campaign",
     "campaign.follow_up": "started a follow-up of a campaign",
+    "campaign.published": "put a campaign in the public archive",
+    "campaign.unpublished": "took a campaign out of the public archive",
     "campaign.deleted": "deleted a campaign",
     "campaign.test_sent": "sent a test of a campaign",
     "campaign.updated": "edited a campaign",

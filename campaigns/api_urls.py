@@ -19,6 +19,11 @@ urlpatterns = [
         name="api-campaign-follow-up",
     ),
     path(
+        "campaigns/<int:campaign_id>/publish/",
+        views.CampaignPublishView.as_view(),
+        name="api-campaign-publish",
+    ),
+    path(
         "campaigns/<int:campaign_id>/start/",
         views.CampaignStartView.as_view(),
         name="api-campaign-start",

@@ -114,7 +114,7 @@ def _with_tracking(html: str, links: Mapping[str, int], pixel: bool) -> str:
     return html
 
 
-def _compile(text: str, *, autoescape: bool) -> rendering.CompiledTemplate:
+def compile_stored(text: str, *, autoescape: bool) -> rendering.CompiledTemplate:
     """Saving refuses forbidden tags; a template stored by other means renders with each
     of them as nothing. A syntax error still raises ``TemplateRefused``."""
     try:
@@ -148,8 +148,8 @@ def compose(
     if links or pixel:
         html = _with_tracking(html, links or {}, pixel)
     return Composed(
-        subject=_compile(campaign.subject, autoescape=False),
-        html=_compile(html, autoescape=True),
-        text=_compile(_text_with_footer(campaign.text), autoescape=False),
-        preheader=_compile(preheader, autoescape=False) if preheader else None,
+        subject=compile_stored(campaign.subject, autoescape=False),
+        html=compile_stored(html, autoescape=True),
+        text=compile_stored(_text_with_footer(campaign.text), autoescape=False),
+        preheader=compile_stored(preheader, autoescape=False) if preheader else None,
     )

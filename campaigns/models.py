@@ -84,6 +84,9 @@ class Campaign(models.Model):
     scheduled_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Shown, once sent, in the account's public archive (campaigns.archive): without any
+    # recipient's data and without tracking.
+    public_archive = models.BooleanField(default=False)
     track_opens = models.BooleanField(default=True)
     track_clicks = models.BooleanField(default=True)
     # Filled by the send: the audience snapshot, then one update per batch.

@@ -201,6 +201,23 @@ def campaign_update(
 
 
 @transaction.atomic
+def campaign_publish(*, campaign: Campaign, actor: User | None, public: bool) -> Campaign:
+    """Show the campaign in the account's public archive once it is sent, or take it out.
+    Any state: a campaign can be published after its send."""
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if campaign.public_archive != public:
+        campaign.public_archive = public
+        campaign.save(update_fields=["public_archive"])
+        audit_log(
+            account=campaign.account,
+            actor=actor,
+            action="campaign.published" if public else "campaign.unpublished",
+            name=campaign.name,
+        )
+    return campaign
+
+
+@transaction.atomic
 def campaign_delete(*, campaign: Campaign, actor: User | None) -> None:
     try:
         next_state(campaign.status, Action.DELETE)

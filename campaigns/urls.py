@@ -26,6 +26,7 @@ urlpatterns = [
         name="campaign_blocks_change",
     ),
     path("campaigns/<int:campaign_id>/editor/", blocks.campaign_editor, name="campaign_editor"),
+    path("campaigns/<int:campaign_id>/publish/", manage.campaign_publish, name="campaign_publish"),
     path("campaigns/<int:campaign_id>/test/", manage.campaign_test, name="campaign_test"),
     path("campaigns/<int:campaign_id>/delete/", manage.campaign_delete, name="campaign_delete"),
     path("campaigns/<int:campaign_id>/start/", manage.campaign_start, name="campaign_start"),

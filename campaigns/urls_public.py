@@ -1,6 +1,6 @@
 from django.urls import path
 
-from campaigns.views import public
+from campaigns.views import archive, public
 
 # Public: the links inside campaign messages, each opened by its signed token.
 urlpatterns = [
@@ -13,4 +13,13 @@ urlpatterns = [
     path("u/<str:token>/preferences", public.preferences, name="preferences"),
     path("u/<str:token>/stop-tracking", public.stop_tracking, name="stop_tracking"),
     path("v/<str:token>", public.view_in_browser, name="view_in_browser"),
+    # The account's public archive, opened by its key (campaigns.archive).
+    path("archive/<str:key>/", archive.archive_index, name="archive_index"),
+    path("archive/<str:key>/feed.atom", archive.archive_feed, name="archive_feed"),
+    path("archive/<str:key>/<int:campaign_id>/", archive.archive_campaign, name="archive_campaign"),
+    path(
+        "archive/<str:key>/<int:campaign_id>/content",
+        archive.archive_content,
+        name="archive_content",
+    ),
 ]

@@ -239,14 +239,20 @@ class CampaignDetailSerializer(CampaignSerializer):
             "text_is_custom",
             "track_opens",
             "track_clicks",
+            "public_archive",
             "failure_reason",
         ]
+        read_only_fields = [*CampaignSerializer.Meta.read_only_fields, "public_archive"]
         extra_kwargs = {
             "html": {
                 "help_text": "Sanitized when saved: scripts, forms and event handlers go. "
                 "With the blocks editor it is made from the blocks (what is given is ignored)."
             },
             "editor": {"help_text": "`html` (the HTML is yours) or `blocks`."},
+            "public_archive": {
+                "help_text": "Shown in the account's public archive once sent (change it "
+                "with `POST …/publish/`, in any state)."
+            },
         }
 
 
@@ -341,6 +347,12 @@ class TemplateCreateSerializer(StrictJSONMixin, serializers.Serializer):
         max_length=200,
         validators=[validate_single_line],
         help_text="A template of the same name is replaced.",
+    )
+
+
+class PublishSerializer(StrictJSONMixin, serializers.Serializer):
+    public = serializers.BooleanField(
+        help_text="true: shown in the account's public archive once sent; false: taken out."
     )
 
 

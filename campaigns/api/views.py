@@ -35,6 +35,7 @@ from campaigns.api.serializers import (
     CampaignProgressSerializer,
     CampaignSerializer,
     FollowUpSerializer,
+    PublishSerializer,
     ScheduleSerializer,
     TemplateCreateSerializer,
     TemplateSerializer,
@@ -374,6 +375,27 @@ class CampaignFollowUpView(CampaignAPIView):
             campaign=campaign, actor=self.actor, **serializer.validated_data
         )
         return Response(CampaignDetailSerializer(follow_up).data, status=status.HTTP_201_CREATED)
+
+
+class CampaignPublishView(CampaignAPIView):
+    required_perms = {"POST": WRITE}
+
+    @extend_schema(
+        operation_id="campaigns_publish",
+        request=PublishSerializer,
+        responses={200: CampaignDetailSerializer},
+        description="Show the campaign in the account's public archive once it is sent, or "
+        "take it out: rendered for nobody in particular (merge tags empty, their defaults "
+        "shown), nothing tracked. Any state.",
+    )
+    def post(self, request: Request, campaign_id: int) -> Response:
+        campaign = self.campaign(campaign_id)
+        serializer = PublishSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        campaign = services.campaign_publish(
+            campaign=campaign, actor=self.actor, public=serializer.validated_data["public"]
+        )
+        return Response(CampaignDetailSerializer(campaign).data)
 
 
 class CampaignProgressView(CampaignAPIView):

@@ -21,6 +21,7 @@ from accounts.roles import Perm, role_can
 from accounts.scoping import get_for_account_or_404
 from accounts.views.decorators import account_required
 from campaigns import selectors, services
+from campaigns.archive import archive_key
 from campaigns.composing import compose
 from campaigns.forms import (
     CampaignForm,
@@ -44,6 +45,7 @@ def campaigns(request: AccountRequest) -> HttpResponse:
         {
             "campaigns": selectors.campaigns(request.account)[:200],
             "time_zone": request.account.time_zone,
+            "archive_key": archive_key(request.account),
         },
     )
 
@@ -109,6 +111,7 @@ def campaign_detail(request: AccountRequest, campaign_id: int) -> HttpResponse:
         "time_zone": campaign.account.time_zone,
         "test_form": TestSendForm(),
         "template_form": SaveTemplateForm(initial={"name": campaign.name}),
+        "archive_key": archive_key(request.account),
         "preview_contacts": Contact.objects.for_account(request.account).order_by("email")[:20],
     }
     if campaign.status in (State.DRAFT, State.SCHEDULED):
@@ -405,6 +408,23 @@ def template_delete(request: AccountRequest, template_id: int) -> HttpResponse:
             "cancel_url": "campaign_templates",
         },
     )
+
+
+@require_POST
+@account_required(Perm.EDIT_CONTENT)
+def campaign_publish(request: AccountRequest, campaign_id: int) -> HttpResponse:
+    campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
+    public = request.POST.get("public") == "on"
+    services.campaign_publish(campaign=campaign, actor=request.user, public=public)
+    if public:
+        messages.success(
+            request,
+            "The campaign is in the public archive"
+            + (" now." if campaign.status == State.SENT else " once it is sent."),
+        )
+    else:
+        messages.success(request, "The campaign is out of the public archive.")
+    return redirect("campaign_detail", campaign_id=campaign.pk)
 
 
 @require_POST
