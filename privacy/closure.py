@@ -31,6 +31,7 @@ from campaigns.models import Campaign, Delivery
 from campaigns.services import stop_all_sending
 from contacts import exporting
 from contacts.models import ContactList, ImportJob, Suppression
+from media.services import images_purge
 
 
 @transaction.atomic
@@ -107,6 +108,8 @@ def purge_account_data(account: Account) -> int:
             removed += max(cursor.rowcount, 0)
     for job in ImportJob.objects.filter(account=account).exclude(file_path=""):
         Path(job.file_path).unlink(missing_ok=True)
+    # The images' rows now, their files from storage once this transaction commits.
+    removed += images_purge(account)
     for model in _account_models():
         deleted, _ = model._base_manager.filter(account=account).delete()
         removed += deleted
