@@ -204,14 +204,16 @@ def png_bytes(width: int = 40, height: int = 30, color: str = "#4338ca") -> byte
     return out.getvalue()
 
 
-def sample_image(account: Account, actor: User, name: str = "logo.png", **size: int) -> Model:
+def sample_image(
+    account: Account, actor: User, name: str = "logo.png", width: int = 40, height: int = 30
+) -> Model:
     """An image uploaded to the account's library through the service."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from media.services import image_upload
 
     return image_upload(
-        account=account, actor=actor, file=SimpleUploadedFile(name, png_bytes(**size))
+        account=account, actor=actor, file=SimpleUploadedFile(name, png_bytes(width, height))
     )
 
 

@@ -145,6 +145,7 @@ def _pages(world: World) -> dict[str, str]:
         "domain_readiness": reverse("domain_readiness", args=[extras["domain"].pk]),
         "segments": reverse("segments"),
         "segment_builder": reverse("segment_detail", args=[extras["wide_segment"].pk]),
+        "images": reverse("images"),
     }
 
 
