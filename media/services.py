@@ -227,14 +227,18 @@ def _encode(
 def _variants(name: str, data: bytes) -> tuple[str, list[Variant]]:
     """The format and the re-encoded variants of an upload, or ImageRefused."""
     header = _open_header(data)
-    if header is None or header.format not in PILLOW_FORMATS:
+    # Pillow reads some cameras' JPEGs (several pictures in one file) as MPO: the first
+    # picture is kept, as a JPEG.
+    fmt = {**PILLOW_FORMATS, "MPO": "jpeg"}.get(header.format or "") if header else None
+    if header is None or fmt is None:
         raise _refuse(name, _what_it_is(data[:512]))
-    fmt = PILLOW_FORMATS[header.format]
     width, height = header.size
     _check_pixels(name, width, height)
     frame_count = getattr(header, "n_frames", 1) if fmt in {"gif", "webp"} else 1
     _check_pixels(name, width, height, frame_count)
-    icc = header.info.get("icc_profile")
+    # The colour profile is kept (colours look as intended), unless the pixels change
+    # colour space: a CMYK profile does not describe the RGB they are turned into.
+    icc = header.info.get("icc_profile") if header.mode != "CMYK" else None
     loop = int(header.info.get("loop", 0) or 0)
     try:
         if frame_count > 1:

@@ -3,7 +3,10 @@ upload and delete them."""
 
 from __future__ import annotations
 
+import io
+import json
 import re
+import zipfile
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -218,3 +221,15 @@ def test_the_purge_of_a_closed_account_removes_its_images_files(
     assert not Image.objects.filter(account=world.account_a).exists()
     assert not any(_exists(name) for name in names)
     assert all(_exists(name) for name in other.storage_names())
+
+
+def test_the_full_export_lists_the_images_with_their_addresses(alice_client: Client, image: Image):
+    response = alice_client.get("/settings/export/")
+
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    rows = json.loads(archive.read("images.json"))
+    assert {row["name"]: row["url"] for row in rows} == {
+        "Alpha Sentinel logo.png": Image.objects.get(name="Alpha Sentinel logo.png").url(),
+        "Alpha Sentinel banner.png": image.url(),
+    }
+    assert "Alpha Sentinel banner.png" in archive.read("images.csv").decode()

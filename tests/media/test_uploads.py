@@ -312,3 +312,39 @@ def test_the_api_refuses_a_body_without_a_file(api: Client):
 
     assert response.status_code == 400
     assert "file" in response.json()["errors"]
+
+
+def test_it_keeps_a_cmyk_jpeg_as_rgb(world: World):
+    out = io.BytesIO()
+    PILImage.new("CMYK", (50, 20), (0, 255, 255, 0)).save(out, format="JPEG")
+
+    image = _upload(world, "print.jpg", out.getvalue(), content_type="image/jpeg")
+
+    assert image.format == "jpeg"
+    assert _opened(image).mode == "RGB"
+
+
+def test_the_page_shows_why_a_file_was_refused(alice_client: Client, world: World):
+    response = alice_client.post(
+        "/images/", {"file": SimpleUploadedFile("photo.png", SVG, content_type="image/png")}
+    )
+
+    assert response.status_code == 200
+    assert (
+        "photo.png is not an image Missive can use: it is an SVG drawing; upload PNG, JPEG, "
+        "GIF or WebP." in response.content.decode()
+    )
+    assert not Image.objects.for_account(world.account_a).filter(name="photo.png").exists()
+
+
+def test_the_api_says_why_a_file_was_refused(api: Client):
+    response = api.post(
+        "/api/v1/images/",
+        {"file": SimpleUploadedFile("invoice.png", HTML, content_type="image/png")},
+    )
+
+    assert response.status_code == 400
+    assert response.json()["errors"]["file"] == [
+        "invoice.png is not an image Missive can use: it is an HTML page; upload PNG, JPEG, "
+        "GIF or WebP."
+    ]
