@@ -400,6 +400,8 @@ AUDIT_LABELS = {
     "tag.deleted": "deleted a tag",
     "contacts.tagged": "tagged contacts",
     "contacts.untagged": "took a tag off contacts",
+    "image.uploaded": "uploaded an image",
+    "image.deleted": "deleted an image",
 }
 
 

@@ -8,6 +8,7 @@ start-up, never a silent default.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -56,6 +57,20 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     if raw is None:
         return list(default or [])
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_json_object(name: str, default: dict | None = None) -> dict:
+    """A JSON object, e.g. a storage backend's options."""
+    raw = env_str(name)
+    if not raw.strip():
+        return dict(default or {})
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} is not valid JSON: {exc}.") from None
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured(f"{name} must be a JSON object ({{...}}), not {raw!r}.")
+    return value
 
 
 def _query_flag(query: dict[str, list[str]], key: str) -> bool:

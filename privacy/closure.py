@@ -31,6 +31,8 @@ from campaigns.models import Campaign, Delivery
 from campaigns.services import stop_all_sending
 from contacts import exporting
 from contacts.models import ContactList, ImportJob, Suppression
+from media.models import Image
+from media.services import images_purge
 
 
 @transaction.atomic
@@ -107,6 +109,8 @@ def purge_account_data(account: Account) -> int:
             removed += max(cursor.rowcount, 0)
     for job in ImportJob.objects.filter(account=account).exclude(file_path=""):
         Path(job.file_path).unlink(missing_ok=True)
+    # The images' rows now, their files from storage once this transaction commits.
+    removed += images_purge(account)
     for model in _account_models():
         deleted, _ = model._base_manager.filter(account=account).delete()
         removed += deleted
@@ -165,8 +169,8 @@ def _count(deliveries: QuerySet) -> Coalesce:
 def full_export(account: Account) -> IO[bytes]:
     """A ZIP of everything the account holds, as CSV and JSON: contacts with their
     subscriptions and consent proof (streamed from PostgreSQL into the file), lists,
-    campaigns with their statistics, suppressions (hashes). Returns an open temporary file
-    positioned at its start."""
+    campaigns with their statistics, suppressions (hashes), images (their addresses).
+    Returns an open temporary file positioned at its start."""
     spool = tempfile.TemporaryFile()  # noqa: SIM115 - returned open, for the response
     with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         with archive.open("contacts.csv", "w", force_zip64=True) as out:
@@ -212,13 +216,26 @@ def full_export(account: Account) -> IO[bytes]:
             Suppression.objects.for_account(account).values("email_sha256", "reason", "created_at")
         )
         _csv_and_json(archive, "suppressions", suppressions)
+        images = [
+            {
+                "name": image.name,
+                "format": image.format,
+                "width": image.width,
+                "height": image.height,
+                "size": image.size,
+                "url": image.url(),
+                "created_at": image.created_at,
+            }
+            for image in Image.objects.for_account(account).order_by("created_at", "id")
+        ]
+        _csv_and_json(archive, "images", images)
         archive.writestr(
             "README.txt",
             f"Everything {account.name} keeps in Missive, exported "
             f"{timezone.now():%Y-%m-%d %H:%M} UTC.\n"
             "contacts.csv / contacts.ndjson: one row per contact and list, with the consent "
             "proof.\nlists, campaigns (with statistics), suppressions (SHA-256 of the "
-            "addresses): CSV and JSON.\n",
+            "addresses), images (with the address each is served at): CSV and JSON.\n",
         )
     spool.seek(0)
     return spool

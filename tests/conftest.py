@@ -38,6 +38,18 @@ def _clear_pacing() -> None:
         client.delete(*keys)
 
 
+@pytest.fixture(autouse=True)
+def _images_storage(settings, tmp_path_factory):
+    """Each test's images go to a directory of its own, never under var/."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "images": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path_factory.mktemp("images"))},
+        },
+    }
+
+
 @pytest.fixture(scope="session")
 def _dns_server():
     server = LoopbackDNS()

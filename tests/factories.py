@@ -7,6 +7,7 @@ sweep itself (tests/test_tenancy.py) never changes.
 
 from __future__ import annotations
 
+import io
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -178,7 +179,9 @@ def _add_contacts(world: World) -> None:
             "conditions": [{"field": "attributes.city", "op": "is", "value": "Lyon"}],
         },
     )
+    image = sample_image(world.account_a, world.alice, "Alpha Sentinel logo.png")
     world.extras.update(
+        image=image,
         domain=domain,
         segment=segment,
         tag=tag,
@@ -189,6 +192,28 @@ def _add_contacts(world: World) -> None:
         suppression=suppression,
         attribute=attribute,
         **{"import": upload},
+    )
+
+
+def png_bytes(width: int = 40, height: int = 30, color: str = "#4338ca") -> bytes:
+    """A real PNG drawn by Pillow."""
+    from PIL import Image as PILImage
+
+    out = io.BytesIO()
+    PILImage.new("RGB", (width, height), color).save(out, format="PNG")
+    return out.getvalue()
+
+
+def sample_image(
+    account: Account, actor: User, name: str = "logo.png", width: int = 40, height: int = 30
+) -> Model:
+    """An image uploaded to the account's library through the service."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from media.services import image_upload
+
+    return image_upload(
+        account=account, actor=actor, file=SimpleUploadedFile(name, png_bytes(width, height))
     )
 
 
@@ -247,6 +272,7 @@ SAMPLES: dict[str, Callable[[World], object]] = {
     "domain_id": lambda w: w.extras["domain"].pk,
     "segment_id": lambda w: w.extras["segment"].pk,
     "tag_id": lambda w: w.extras["tag"].pk,
+    "image_id": lambda w: w.extras["image"].pk,
 }
 
 # Keywords that name no object (a format, a page): filled with a valid value, and the

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -17,6 +18,7 @@ from django.core.exceptions import ImproperlyConfigured
 from config.env import (
     env_bool,
     env_int,
+    env_json_object,
     env_list,
     env_str,
     parse_database_url,
@@ -68,6 +70,7 @@ if not DEBUG and not _TEST_SETTINGS and urlsplit(MISSIVE_BASE_URL).scheme != "ht
 # after it (the layers contract in pyproject.toml, checked by `make lint`).
 MISSIVE_APPS = (
     "accounts",
+    "media",
     "contacts",
     "events",
     "domains",
@@ -529,7 +532,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "config" / "static"]
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -538,6 +541,22 @@ STORAGES = {
     },
 }
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+# Campaign images (media/): files under MEDIA_ROOT/images by default, which web and
+# workers must share. An S3-compatible store instead: MISSIVE_IMAGES_STORAGE names the
+# storage class (e.g. storages.backends.s3.S3Storage, from `pip install django-storages
+# boto3`) and MISSIVE_IMAGES_STORAGE_OPTIONS its options as a JSON object
+# ({"bucket_name": "missive-images", "endpoint_url": "https://…"}).
+STORAGES["images"] = {
+    "BACKEND": env_str("MISSIVE_IMAGES_STORAGE", "django.core.files.storage.FileSystemStorage"),
+    "OPTIONS": env_json_object(
+        "MISSIVE_IMAGES_STORAGE_OPTIONS", {"location": str(MEDIA_ROOT / "images")}
+    ),
+}
+# Uploads: the largest file, the most pixels (width times height, read from the header
+# before any decoding, so a decompression bomb costs nothing), and each account's total.
+MISSIVE_IMAGE_MAX_BYTES = env_int("MISSIVE_IMAGE_MAX_BYTES", 5 * 1024 * 1024)
+MISSIVE_IMAGE_MAX_PIXELS = env_int("MISSIVE_IMAGE_MAX_PIXELS", 25_000_000)
+MISSIVE_IMAGE_QUOTA_BYTES = env_int("MISSIVE_IMAGE_QUOTA_BYTES", 500 * 1024 * 1024)
 # Imports: the largest CSV file accepted. Uploads are kept under MEDIA_ROOT/imports until
 # their import ends (web and workers must share that directory).
 MISSIVE_IMPORT_MAX_BYTES = env_int("MISSIVE_IMPORT_MAX_MB", 200) * 1024 * 1024

@@ -157,6 +157,7 @@ def _pages(world: World) -> dict[str, str]:
         "blocks_button": reverse("campaign_blocks", args=[extras["blocks"].pk])
         + f"?block={extras['blocks'].blocks['blocks'][3]['columns'][0][2]['id']}&width=mobile",
         "blocks_design": reverse("campaign_blocks", args=[extras["blocks"].pk]) + "?block=",
+        "images": reverse("images"),
     }
 
 
