@@ -25,6 +25,11 @@ urlpatterns = [
         blocks.campaign_blocks_change,
         name="campaign_blocks_change",
     ),
+    path(
+        "campaigns/<int:campaign_id>/blocks/upload/",
+        blocks.campaign_blocks_upload,
+        name="campaign_blocks_upload",
+    ),
     path("campaigns/<int:campaign_id>/editor/", blocks.campaign_editor, name="campaign_editor"),
     path("campaigns/<int:campaign_id>/publish/", manage.campaign_publish, name="campaign_publish"),
     path("campaigns/<int:campaign_id>/test/", manage.campaign_test, name="campaign_test"),

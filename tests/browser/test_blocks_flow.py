@@ -5,6 +5,7 @@ the editor, as a new customer would."""
 from __future__ import annotations
 
 import pytest
+from PIL import Image as PILImage
 from playwright.sync_api import Page, expect
 
 from campaigns import services
@@ -85,8 +86,11 @@ def test_the_message_fits_the_window_and_stacks_its_columns_on_a_phone(page: Pag
         assert middle["x"] > left["x"] + left["width"]
 
 
-def test_a_newsletter_is_built_from_a_starter_in_the_editor(page: Page, live_server):
-    # given a new customer, logged in
+def test_a_newsletter_is_built_from_a_starter_in_the_editor(
+    page: Page, live_server, tmp_path, settings
+):
+    # given a new customer, logged in, on a server whose images are at its own address
+    settings.MISSIVE_BASE_URL = live_server.url
     owner = make_user("owner@shop.example")
     make_account(owner, "Shop", postal_address="1 Main Street")
     page.goto(live_server.url + "/accounts/login/")
@@ -101,10 +105,14 @@ def test_a_newsletter_is_built_from_a_starter_in_the_editor(page: Page, live_ser
     page.get_by_role("button", name="Create draft").click()
     expect(page.get_by_role("heading", name="Content")).to_be_visible()
 
-    # and give the image block a picture and its alternative text
+    # and upload a picture from disk into the image block, then describe it
     page.get_by_role("link", name="Image No image chosen").click()
     settled(page)
-    page.get_by_label("Image address").fill("https://cdn.example/shop.png")
+    picture = tmp_path / "shop-front.png"
+    PILImage.new("RGB", (900, 300), (30, 90, 160)).save(picture)
+    page.get_by_label("Upload an image from your computer").set_input_files(picture)
+    page.get_by_role("button", name="Upload and use it").click()
+    expect(page.get_by_text("“shop-front.png” uploaded and put in the block.")).to_be_visible()
     page.get_by_label("Alternative text").fill("Our shop front")
     page.get_by_role("button", name="Save block").click()
     settled(page)
@@ -120,7 +128,10 @@ def test_a_newsletter_is_built_from_a_starter_in_the_editor(page: Page, live_ser
 
     # then the preview shows both, and the campaign keeps them in that order
     frame = page.frame_locator("#preview-frame")
-    expect(frame.get_by_role("img", name="Our shop front")).to_be_visible()
+    shown = frame.get_by_role("img", name="Our shop front")
+    expect(shown).to_be_visible()
+    # (the picture itself, served from the library's public address)
+    expect(shown).to_have_js_property("naturalWidth", 900)
     expect(frame.get_by_role("link", name="Visit us")).to_be_visible()
     campaign = Campaign.objects.get(name="October news")
     kinds = [b["type"] for b in campaign.blocks["blocks"]]

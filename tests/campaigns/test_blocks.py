@@ -6,15 +6,20 @@ from __future__ import annotations
 
 import email
 import email.policy
+import io
 from html.parser import HTMLParser
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from PIL import Image as PILImage
 
 from campaigns import blocks, services
 from campaigns.models import Campaign, Editor, Link, Template
 from campaigns.starters import BLOCK_STARTERS
 from campaigns.states import State
+from media import services as media_services
+from media.models import Image
 from tests.campaigns.test_fidelity import as_previewed, letters, preview  # noqa: F401
 from tests.workers import BACKEND_NAME
 
@@ -311,6 +316,88 @@ def test_the_editor_adds_changes_moves_and_removes_blocks(world, alice_client):
     # and a block that is gone says so instead of failing
     gone = _editor(alice_client, campaign, action="save", block="zzzzzzzz")
     assert gone.status_code == 302
+
+
+# What the image panel posts beside the address and the alternative text.
+IMAGE_FIELDS = {
+    "f-alt": "A picture",
+    "f-href": "",
+    "f-width": "0",
+    "f-align": "center",
+    "f-padding": "16",
+}
+
+
+def _png(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    PILImage.new("RGB", (width, height), (200, 80, 40)).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_an_image_block_takes_an_upload_or_a_library_image(world, alice_client, client):
+    # given a draft from the newsletter starter, whose image block has no picture yet
+    campaign = services.campaign_create(
+        account=world.account_a, actor=world.alice, name="Pics", starter="blocks-newsletter"
+    )
+    block = next(b for b in campaign.blocks["blocks"] if b["type"] == "image")
+    upload_url = reverse("campaign_blocks_upload", args=[campaign.pk])
+
+    # when a 1600 px wide PNG is uploaded from the block's panel
+    picture = SimpleUploadedFile("shop.png", _png(1600, 400), content_type="image/png")
+    answered = alice_client.post(upload_url, {"block": block["id"], "file": picture})
+
+    # then it is in the library, and the block shows its 1200 px copy
+    assert answered.status_code == 302
+    image = Image.objects.get(account=world.account_a, name="shop.png")
+    campaign.refresh_from_db()
+    chosen = blocks.find(campaign.blocks, block["id"])
+    assert chosen["src"] == image.url("1200")
+    assert f'src="{image.url("1200")}"' in campaign.html
+
+    # and an SVG is refused naming why, the block unchanged
+    drawing = SimpleUploadedFile(
+        "logo.png", b"<svg xmlns='http://www.w3.org/2000/svg'/>", content_type="image/png"
+    )
+    alice_client.post(upload_url, {"block": block["id"], "file": drawing})
+    shown = alice_client.get(reverse("campaign_blocks", args=[campaign.pk])).content.decode()
+    assert "SVG" in shown
+    campaign.refresh_from_db()
+    assert blocks.find(campaign.blocks, block["id"])["src"] == image.url("1200")
+
+    # and the panel offers the library; a choice there replaces the address
+    small = media_services.image_upload(
+        account=world.account_a,
+        actor=world.alice,
+        file=SimpleUploadedFile("small.png", _png(300, 100)),
+    )
+    panel = alice_client.get(reverse("campaign_blocks", args=[campaign.pk]), {"block": block["id"]})
+    assert "small.png (300 x 100 px)" in panel.content.decode()
+    _editor(
+        alice_client,
+        campaign,
+        action="save",
+        block=block["id"],
+        **{**IMAGE_FIELDS, "f-src": "", "f-image": str(small.pk)},
+    )
+    campaign.refresh_from_db()
+    assert blocks.find(campaign.blocks, block["id"])["src"] == small.url()
+
+    # but another account's image is not offered nor taken
+    client.force_login(world.charlie, backend="allauth.account.auth_backends.AuthenticationBackend")
+    theirs = media_services.image_upload(
+        account=world.account_b,
+        actor=world.charlie,
+        file=SimpleUploadedFile("theirs.png", _png(50, 50)),
+    )
+    _editor(
+        alice_client,
+        campaign,
+        action="save",
+        block=block["id"],
+        **{**IMAGE_FIELDS, "f-src": "https://cdn.example/mine.png", "f-image": str(theirs.pk)},
+    )
+    campaign.refresh_from_db()
+    assert blocks.find(campaign.blocks, block["id"])["src"] == "https://cdn.example/mine.png"
 
 
 def test_the_editor_swaps_itself_in_place_with_htmx(world, alice_client):
