@@ -365,6 +365,7 @@ AUDIT_LABELS = {
     "contacts.imported": "imported contacts",
     "campaign.created": "created a campaign",
     "campaign.follow_up": "started a follow-up of a campaign",
+    "campaign.duplicated": "duplicated a campaign",
     "campaign.deleted": "deleted a campaign",
     "campaign.test_sent": "sent a test of a campaign",
     "campaign.updated": "edited a campaign",

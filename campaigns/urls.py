@@ -13,7 +13,17 @@ urlpatterns = [
     ),
     path("campaigns/<int:campaign_id>/", manage.campaign_detail, name="campaign_detail"),
     path("campaigns/<int:campaign_id>/preview/", manage.campaign_preview, name="campaign_preview"),
+    path(
+        "campaigns/<int:campaign_id>/preview/contacts/",
+        manage.campaign_preview_contacts,
+        name="campaign_preview_contacts",
+    ),
     path("campaigns/<int:campaign_id>/test/", manage.campaign_test, name="campaign_test"),
+    path(
+        "campaigns/<int:campaign_id>/duplicate/",
+        manage.campaign_duplicate,
+        name="campaign_duplicate",
+    ),
     path("campaigns/<int:campaign_id>/delete/", manage.campaign_delete, name="campaign_delete"),
     path("campaigns/<int:campaign_id>/start/", manage.campaign_start, name="campaign_start"),
     path(
