@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.urls import Resolver404, resolve
 
 from campaigns.composing import compose
 from campaigns.messages import subject_line
@@ -63,28 +64,53 @@ class Check:
 
 
 class _Scan(HTMLParser):
-    """The link targets and the images (with their alt text, None when absent) of a body."""
+    """The links (target, None when it has none, and text) and the images (source, and
+    alt text, None when absent) of a body."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.hrefs: list[str] = []
+        self.links: list[tuple[str | None, str]] = []
         self.images: list[tuple[str, str | None]] = []
+        self._link: tuple[str | None, list[str]] | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         found = dict(attrs)
-        if tag == "a" and "href" in found:
-            self.hrefs.append((found["href"] or "").strip())
+        if tag == "a":
+            self._end_link()
+            href = found.get("href")
+            self._link = (href.strip() if href is not None else None, [])
         elif tag == "img":
             self.images.append((found.get("src") or "", found.get("alt")))
+
+    def handle_data(self, data: str) -> None:
+        if self._link is not None:
+            self._link[1].append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a":
+            self._end_link()
+
+    def close(self) -> None:
+        super().close()
+        self._end_link()
+
+    def _end_link(self) -> None:
+        if self._link is not None:
+            href, text = self._link
+            self.links.append((href, " ".join("".join(text).split())))
+            self._link = None
 
 
 def _shorten(value: str, limit: int = 60) -> str:
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
-def _listed(values: list[str]) -> str:
-    shown = ", ".join(f"“{_shorten(v)}”" for v in values[:3])
-    return shown + (f" and {len(values) - 3} more" if len(values) > 3 else "")
+def _quoted(value: str) -> str:
+    return f"“{_shorten(value)}”"
+
+
+def _listed(shown: list[str]) -> str:
+    return ", ".join(shown[:3]) + (f" and {len(shown) - 3} more" if len(shown) > 3 else "")
 
 
 def _is_malformed(href: str) -> bool:
@@ -103,16 +129,43 @@ def _is_malformed(href: str) -> bool:
     return not parts.path and not parts.query
 
 
-def _host(href: str) -> str:
+# Missive's per-message addresses: a link to one of them was copied from a message sent.
+_MESSAGE_URLS = frozenset(
+    {
+        "track_open",
+        "track_click",
+        "track_open_anonymous",
+        "track_click_anonymous",
+        "unsubscribe",
+        "preferences",
+        "stop_tracking",
+        "view_in_browser",
+    }
+)
+
+
+def _is_tracking_link(href: str, own_host: str) -> bool:
+    """A link to Missive's own host, at one of its per-message addresses (a link to a
+    subscribe form Missive hosts is fine)."""
+    parts = urlsplit(href)
+    if (parts.hostname or "").lower() != own_host:
+        return False
     try:
-        return (urlsplit(href).hostname or "").lower()
-    except ValueError:
-        return ""
+        match = resolve(parts.path or "/")
+    except Resolver404:
+        return False
+    return match.url_name in _MESSAGE_URLS
 
 
-def _link_checks(hrefs: list[str]) -> list[Check]:
+def _link_checks(links: list[tuple[str | None, str]]) -> list[Check]:
     checks = []
-    malformed = [href for href in hrefs if _is_malformed(href)]
+    # A link whose address the sanitizer took out (an unknown scheme, no host) has none.
+    malformed = [
+        _quoted(href) if href is not None else f"{_quoted(text or 'a link')} (no address)"
+        for href, text in links
+        if href is None or _is_malformed(href)
+    ]
+    hrefs = [href for href, _text in links if href is not None and not _is_malformed(href)]
     if malformed:
         checks.append(
             Check(
@@ -124,15 +177,16 @@ def _link_checks(hrefs: list[str]) -> list[Check]:
                 "address), or a merge tag such as {{ unsubscribe_url }}.",
             )
         )
-    own = _host(settings.MISSIVE_BASE_URL)
-    tracked = [href for href in hrefs if own and href not in malformed and _host(href) == own]
+    own = (urlsplit(settings.MISSIVE_BASE_URL).hostname or "").lower()
+    tracked = [_quoted(href) for href in hrefs if own and _is_tracking_link(href, own)]
     if tracked:
         checks.append(
             Check(
                 Level.ERROR,
                 "tracking_link",
-                f"{len(tracked)} link{'s' if len(tracked) != 1 else ''} point at Missive's "
-                f"own tracking address ({own}): {_listed(tracked)}. Copied from a message "
+                f"{len(tracked)} link{'s point' if len(tracked) != 1 else ' points'} at "
+                f"Missive's own tracking address ({own}): {_listed(tracked)}. Copied from a "
+                "message "
                 "that was sent, they count clicks for that message, and an unsubscribe link "
                 "unsubscribes whoever received it.",
                 "Put the original address of the page in each link; Missive tracks links "
@@ -143,7 +197,7 @@ def _link_checks(hrefs: list[str]) -> list[Check]:
 
 
 def _image_checks(images: list[tuple[str, str | None]]) -> list[Check]:
-    missing = [src or "(no source)" for src, alt in images if alt is None]
+    missing = [_quoted(src or "(no source)") for src, alt in images if alt is None]
     if not missing:
         return []
     return [
@@ -309,7 +363,7 @@ def presend_checks(campaign: Campaign) -> list[Check]:
     scan.close()
     checks = [
         *_content_checks(campaign),
-        *_link_checks(scan.hrefs),
+        *_link_checks(scan.links),
         *_image_checks(scan.images),
     ]
     spam = _spam_check(campaign)
