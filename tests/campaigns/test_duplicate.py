@@ -85,7 +85,9 @@ def test_it_duplicates_content_and_audience_and_nothing_of_the_send(bob_client, 
     response = bob_client.post(f"/campaigns/{sent.pk}/duplicate/", follow=True)
 
     # then he lands on a new draft, told so
-    copy = Campaign.objects.exclude(pk=sent.pk).get(account=world.account_a, name__startswith="Copy")
+    copy = Campaign.objects.exclude(pk=sent.pk).get(
+        account=world.account_a, name__startswith="Copy"
+    )
     assert response.redirect_chain[-1][0] == f"/campaigns/{copy.pk}/"
     assert "“Copy of Autumn roast” is a new draft" in response.content.decode()
     # with the same content, tracking settings and audience
