@@ -367,6 +367,7 @@ AUDIT_LABELS = {
     "campaign.follow_up": "started a follow-up of a campaign",
     "campaign.published": "put a campaign in the public archive",
     "campaign.unpublished": "took a campaign out of the public archive",
+    "campaign.duplicated": "duplicated a campaign",
     "campaign.deleted": "deleted a campaign",
     "campaign.test_sent": "sent a test of a campaign",
     "campaign.updated": "edited a campaign",

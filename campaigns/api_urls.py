@@ -14,6 +14,16 @@ urlpatterns = [
         name="api-campaign-test",
     ),
     path(
+        "campaigns/<int:campaign_id>/duplicate/",
+        views.CampaignDuplicateView.as_view(),
+        name="api-campaign-duplicate",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/checks/",
+        views.CampaignChecksView.as_view(),
+        name="api-campaign-checks",
+    ),
+    path(
         "campaigns/<int:campaign_id>/follow-up/",
         views.CampaignFollowUpView.as_view(),
         name="api-campaign-follow-up",

@@ -12,7 +12,7 @@ from accounts.models import Account, validate_single_line
 from audiences.models import Segment
 from campaigns.models import Campaign, Editor, Template
 from campaigns.starters import BLOCK_STARTERS, STARTERS
-from contacts.models import ContactList
+from contacts.models import Contact, ContactList
 from contacts.services import clean_email
 
 
@@ -102,6 +102,34 @@ class TestSendForm(forms.Form):
         widget=forms.TextInput(attrs={"placeholder": "you@company.com, colleague@company.com"}),
         help_text="Up to 5 addresses, separated by commas. The subject starts with [Test].",
     )
+    contact = forms.ModelChoiceField(
+        queryset=Contact.objects.none(),
+        required=False,
+        label="As",
+        empty_label="Sample contact (Jane Doe)",
+        error_messages={"invalid_choice": "Choose one of your contacts to send the test as."},
+        help_text="The merge tags are filled with this contact's fields and attributes. "
+        "Choose another in the preview.",
+    )
+
+    def __init__(
+        self,
+        data: Mapping[str, Any] | None = None,
+        *,
+        account: Account,
+        chosen: Contact | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(data, **kwargs)
+        contact = cast(forms.ModelChoiceField, self.fields["contact"])
+        contact.queryset = Contact.objects.for_account(account)
+        # Any of the account's contacts is accepted; only the one chosen in the preview
+        # is offered, so the page does not list the whole account.
+        offered: list[tuple[object, str]] = [("", "Sample contact (Jane Doe)")]
+        if chosen is not None:
+            offered.append((chosen.pk, chosen.email))
+            contact.initial = chosen.pk
+        contact.widget.choices = offered
 
     def clean_recipients(self) -> list[str]:
         addresses = [a.strip() for a in self.cleaned_data["recipients"].split(",") if a.strip()]

@@ -5,14 +5,16 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import Account
 from audiences import selectors as audiences
 from audiences.conditions import Invalid
+from campaigns.composing import compose
+from campaigns.messages import subject_line
 from campaigns.models import Campaign, Delivery, Template
-from campaigns.rendering import contact_values, sample_values
+from campaigns.rendering import TemplateRefused, contact_values, sample_values
 from campaigns.states import TRANSITIONS, State
 from contacts.models import Contact, ContactList, Subscription
 from contacts.selectors import SUPPRESSED, subscribed_flagged
@@ -42,6 +44,63 @@ def recipient_values(campaign: Campaign, contact: Contact | None) -> dict[str, o
             )
         )
     return values
+
+
+def preview_contact(campaign: Campaign, contact_id: int | None) -> Contact | None:
+    """The account's contact of that id, or None (the sample recipient) for no id, a
+    missing one or another account's."""
+    if contact_id is None:
+        return None
+    return Contact.objects.for_account(campaign.account).filter(pk=contact_id).first()
+
+
+PREVIEW_SEARCH_LIMIT = 10
+
+
+def preview_contacts(campaign: Campaign, query: str) -> list[Contact]:
+    """Up to 10 contacts to preview the campaign as, whose address or name holds
+    ``query``: among those it would reach (subscribed and not suppressed, on its lists
+    and in its segment), or among all the account's contacts while it has no audience
+    (or its segment cannot be used now)."""
+    query = query.strip()
+    contacts = Contact.objects.for_account(campaign.account)
+    if campaign.segment_id is not None or campaign.lists.exists():
+        try:
+            ids = audience_subscriptions(campaign).values("contact_id")
+            contacts = contacts.filter(pk__in=ids)
+        except Invalid:
+            pass
+    if query:
+        words = query.split()
+        match = Q(email__icontains=query)
+        name = Q()
+        for word in words:
+            name &= Q(first_name__icontains=word) | Q(last_name__icontains=word)
+        contacts = contacts.filter(match | name)
+    return list(contacts.order_by("email")[:PREVIEW_SEARCH_LIMIT])
+
+
+@dataclass(frozen=True)
+class InboxLine:
+    """What a mail app's list shows of the message, as rendered for one recipient."""
+
+    from_name: str
+    from_email: str
+    subject: str
+    preheader: str
+    problem: str = ""  # why the subject or preheader cannot be rendered ("" when they can)
+
+
+def inbox_line(campaign: Campaign, contact: Contact | None) -> InboxLine:
+    sender = {"from_name": campaign.from_name, "from_email": campaign.from_email}
+    try:
+        composed = compose(campaign)
+        values = recipient_values(campaign, contact)
+        subject = subject_line(composed.subject.render(values))
+        preheader = composed.preheader.render(values) if composed.preheader else ""
+    except TemplateRefused as refused:
+        return InboxLine(**sender, subject="", preheader="", problem=str(refused))
+    return InboxLine(**sender, subject=subject, preheader=subject_line(preheader))
 
 
 @dataclass(frozen=True)

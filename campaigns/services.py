@@ -30,13 +30,15 @@ from campaigns.models import Campaign, Editor, Link, Template
 from campaigns.selectors import recipient_values, start_problems
 from campaigns.starters import BY_KEY
 from campaigns.states import Action, State, TransitionRefused, next_state
-from contacts.models import AttributeDefinition, ContactList
+from contacts.models import AttributeDefinition, Contact, ContactList
 from contacts.selectors import is_suppressed
 from domains.dkim import KeyUnavailable
 from domains.selectors import from_address_problem, sender_for, signer_for
 
-EDITABLE = (
-    "name",
+# A campaign's content and its tracking settings: what a duplicate copies, and (with
+# the name and the audience) what a draft's edit may change. A content field added to
+# the model is added here, once.
+CONTENT_FIELDS = (
     "subject",
     "preheader",
     "from_name",
@@ -49,8 +51,8 @@ EDITABLE = (
     "text_is_custom",
     "track_opens",
     "track_clicks",
-    "segment",
 )
+EDITABLE = ("name", *CONTENT_FIELDS, "segment")
 
 
 def _attribute_names(account: Account) -> set[str]:
@@ -154,6 +156,37 @@ def campaign_create(
     _replace_links(campaign)
     audit_log(account=account, actor=actor, action="campaign.created", name=campaign.name)
     return campaign
+
+
+DUPLICATE_PREFIX = "Copy of "
+
+
+@transaction.atomic
+def campaign_duplicate(*, campaign: Campaign, actor: User | None) -> Campaign:
+    """A new draft with the campaign's content, tracking settings and audience (lists
+    and segment), whatever the campaign's state; nothing of its send (schedule, status,
+    counts, statistics) comes along. The content is copied as stored: it was sanitized
+    and checked when it was saved."""
+    max_length = Campaign._meta.get_field("name").max_length or 200
+    copy = Campaign(
+        account=campaign.account,
+        name=f"{DUPLICATE_PREFIX}{campaign.name}"[:max_length].strip(),
+        created_by=actor,
+        segment=campaign.segment,
+        **{field: getattr(campaign, field) for field in CONTENT_FIELDS},
+    )
+    copy.save()
+    copy.lists.set(campaign.lists.all())
+    _replace_links(copy)
+    audit_log(
+        account=campaign.account,
+        actor=actor,
+        action="campaign.duplicated",
+        name=copy.name,
+        source=campaign.name,
+        source_id=campaign.pk,
+    )
+    return copy
 
 
 @transaction.atomic
@@ -279,10 +312,15 @@ class TestSendResult:
 
 
 def campaign_test_send(
-    *, campaign: Campaign, actor: User | None, recipients: list[str]
+    *,
+    campaign: Campaign,
+    actor: User | None,
+    recipients: list[str],
+    as_contact: Contact | None = None,
 ) -> TestSendResult:
     """Send the campaign as it stands to up to 5 addresses, subject marked [Test], with
-    sample values in the merge tags.
+    the merge tags filled with ``as_contact``'s fields and attributes (one of the
+    account's contacts), or with sample values.
 
     The same gates as a campaign: nothing leaves a closed or suspended account
     (TestSendRefused), and nothing goes to an address on the account's suppression list
@@ -293,6 +331,8 @@ def campaign_test_send(
         _check_account_can_send(account)
     except ValidationError as refused:
         raise TestSendRefused(" ".join(refused.messages)) from None
+    if as_contact is not None and as_contact.account_id != account.pk:
+        raise ValidationError({"contact": "No such contact in this account."})
     if not campaign.from_email:
         raise ValidationError({"from_email": "Set a sender address before sending a test."})
     domain_problem = from_address_problem(account, campaign.from_email)
@@ -313,7 +353,7 @@ def campaign_test_send(
     to_send = [address for address in recipients if address not in skipped]
     sent = 0
     if to_send:
-        subject, html, text = compose(campaign).render(recipient_values(campaign, None))
+        subject, html, text = compose(campaign).render(recipient_values(campaign, as_contact))
         try:
             allowances.take(
                 "test-sends", account.pk, count=len(to_send), limit=TEST_SEND_HOURLY_LIMIT
@@ -356,6 +396,7 @@ def campaign_test_send(
         recipients=len(recipients),
         sent=sent,
         skipped=len(skipped),
+        as_contact=as_contact.pk if as_contact is not None else None,
     )
     return TestSendResult(sent=sent, skipped=skipped)
 

@@ -32,7 +32,17 @@ urlpatterns = [
     ),
     path("campaigns/<int:campaign_id>/editor/", blocks.campaign_editor, name="campaign_editor"),
     path("campaigns/<int:campaign_id>/publish/", manage.campaign_publish, name="campaign_publish"),
+    path(
+        "campaigns/<int:campaign_id>/preview/contacts/",
+        manage.campaign_preview_contacts,
+        name="campaign_preview_contacts",
+    ),
     path("campaigns/<int:campaign_id>/test/", manage.campaign_test, name="campaign_test"),
+    path(
+        "campaigns/<int:campaign_id>/duplicate/",
+        manage.campaign_duplicate,
+        name="campaign_duplicate",
+    ),
     path("campaigns/<int:campaign_id>/delete/", manage.campaign_delete, name="campaign_delete"),
     path("campaigns/<int:campaign_id>/start/", manage.campaign_start, name="campaign_start"),
     path(

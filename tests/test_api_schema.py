@@ -21,7 +21,7 @@ from schemathesis.core.parameters import ParameterLocation
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
 from accounts.roles import Role
-from tests.factories import World, make_api_key, png_bytes
+from tests.factories import SAMPLES, World, make_api_key, png_bytes
 
 schema = schemathesis.openapi.from_wsgi("/api/v1/schema/?format=json", WSGIHandler())
 
@@ -51,6 +51,7 @@ def _existing_objects(world: World) -> dict[str, object]:
         "campaign": world.extras["campaign"].pk,
         "template": world.extras["template"].pk,
         "segment": world.extras["segment"].pk,
+        "contact": world.extras["contact"].pk,
         "attributes": {world.extras["attribute"].name: "Springfield"},
         # A segment's conditions name the account's attributes, lists and tags.
         "definition": {
@@ -97,6 +98,13 @@ def test_it_answers_as_its_schema_says(case, world, owner_key):
         # Schemathesis cannot check bytes against a schema, so it would take the edited
         # body for an invalid one and expect a refusal.
         excluded.append(negative_data_rejection)
+    if _valid_at(case, ParameterLocation.PATH) and case.path_parameters:
+        # A generated id names nothing, except by chance: ids depend on how many rows the
+        # tests before made, and one that happens to be account A's object (a campaign
+        # that cannot be started yet) would make the run depend on the order of the tests.
+        for keyword, value in case.path_parameters.items():
+            if keyword in SAMPLES and value == SAMPLES[keyword](world):
+                case.path_parameters[keyword] = value + 10**9
     if _valid_at(case, ParameterLocation.QUERY) and case.query:
         # A page cursor is whatever the previous page's `next` holds: any other is refused.
         case.query.pop("after", None)

@@ -20,11 +20,12 @@ from accounts.models import validate_single_line
 from accounts.scoping import account_queryset
 from audiences.models import Segment
 from campaigns import blocks, selectors
+from campaigns.checks import CHECK_CODES, Level
 from campaigns.models import Campaign, Link, Template
 from campaigns.starters import BLOCK_STARTERS, STARTERS
 from campaigns.states import HUMAN_ACTIONS, State, allowed_actions
 from contacts.api.serializers import AddressField
-from contacts.models import ContactList
+from contacts.models import Contact, ContactList
 
 
 class CampaignStatusField(serializers.ChoiceField):
@@ -307,6 +308,30 @@ class TestSendSerializer(StrictJSONMixin, serializers.Serializer):
         max_length=5,
         help_text="1 to 5 addresses.",
     )
+    contact = AccountObjectField(
+        queryset=Contact.objects.none(),
+        required=False,
+        allow_null=True,
+        error_messages={"does_not_exist": "No contact with id {pk_value}."},
+        help_text="Id of one of your contacts: the merge tags are filled with their fields "
+        "and attributes. Without it, with sample values.",
+    )
+
+
+class CheckSerializer(serializers.Serializer):
+    level = serializers.ChoiceField(
+        choices=[(level.value, level.value) for level in Level],
+        help_text="`error`: fix it before sending; `warning`: worth a look; `info`: advice.",
+    )
+    code = serializers.CharField(
+        help_text="What was checked: " + ", ".join(f"`{code}`" for code in CHECK_CODES) + "."
+    )
+    message = serializers.CharField(help_text="What was found.")
+    fix = serializers.CharField(help_text="What to do about it.")
+
+
+class ChecksSerializer(serializers.Serializer):
+    checks = CheckSerializer(many=True, help_text="Errors first, then warnings, then advice.")
 
 
 class TestSkippedSerializer(serializers.Serializer):

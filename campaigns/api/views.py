@@ -34,6 +34,7 @@ from campaigns.api.serializers import (
     CampaignFilterSerializer,
     CampaignProgressSerializer,
     CampaignSerializer,
+    ChecksSerializer,
     FollowUpSerializer,
     PublishSerializer,
     ScheduleSerializer,
@@ -42,6 +43,7 @@ from campaigns.api.serializers import (
     TestSendSerializer,
     TestSentSerializer,
 )
+from campaigns.checks import presend_checks
 from campaigns.models import Campaign, Template
 from campaigns.rendering import TemplateRefused
 from campaigns.states import Action, TransitionRefused, next_state
@@ -200,19 +202,21 @@ class CampaignTestView(CampaignAPIView):
             ),
         },
         description="Send the campaign as it stands to 1 to 5 addresses, the subject "
-        "marked [Test], with sample values in the merge tags. Any state. Nothing goes to a "
+        "marked [Test], with the merge tags filled as for `contact` (one of your contacts), "
+        "or with sample values. Any state. Nothing goes to a "
         "suppressed address (listed in `skipped`); at most "
         f"{services.TEST_SEND_HOURLY_LIMIT} test messages per account and hour.",
     )
     def post(self, request: Request, campaign_id: int) -> Response:
         campaign = self.campaign(campaign_id)
-        serializer = TestSendSerializer(data=request.data)
+        serializer = TestSendSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
         try:
             result = services.campaign_test_send(
                 campaign=campaign,
                 actor=self.actor,
                 recipients=serializer.validated_data["recipients"],
+                as_contact=serializer.validated_data.get("contact"),
             )
         except TemplateRefused as refused:
             raise DjangoValidationError(str(refused)) from None
@@ -222,6 +226,39 @@ class CampaignTestView(CampaignAPIView):
             raise MailServerUnavailable(f"The test was not sent: {error}") from None
         skipped = [{"email": a, "reason": why} for a, why in result.skipped.items()]
         return Response(TestSentSerializer({"sent": result.sent, "skipped": skipped}).data)
+
+
+class CampaignDuplicateView(CampaignAPIView):
+    required_perms = {"POST": WRITE}
+
+    @extend_schema(
+        operation_id="campaigns_duplicate",
+        request=None,
+        responses={201: CampaignDetailSerializer},
+        description="A new draft named “Copy of …” with the campaign's content, tracking "
+        "settings, lists and segment, from a campaign in any state. Nothing of its send "
+        "comes along: no schedule, no counts, no statistics.",
+    )
+    def post(self, request: Request, campaign_id: int) -> Response:
+        copy = services.campaign_duplicate(campaign=self.campaign(campaign_id), actor=self.actor)
+        return Response(CampaignDetailSerializer(copy).data, status=status.HTTP_201_CREATED)
+
+
+class CampaignChecksView(CampaignAPIView):
+    required_perms = {"GET": READ}
+
+    @extend_schema(
+        operation_id="campaigns_checks",
+        responses=ChecksSerializer,
+        description="What is worth a look before sending, each with what to do: broken "
+        "links, links to Missive's own tracking address, images without alt text, an empty "
+        "text part of your own, the subject's length, a missing preheader, and the "
+        "SpamAssassin score when the installation has a spam filter. Advice: what forbids a "
+        "send is answered by `…/start/`.",
+    )
+    def get(self, request: Request, campaign_id: int) -> Response:
+        checks = presend_checks(self.campaign(campaign_id))
+        return Response(ChecksSerializer({"checks": checks}).data)
 
 
 class CampaignActionView(CampaignAPIView):

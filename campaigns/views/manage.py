@@ -8,8 +8,9 @@ from collections.abc import Callable
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.clickjacking import xframe_options_sameorigin
@@ -22,6 +23,7 @@ from accounts.scoping import get_for_account_or_404
 from accounts.views.decorators import account_required
 from campaigns import selectors, services
 from campaigns.archive import archive_key
+from campaigns.checks import presend_checks
 from campaigns.composing import compose
 from campaigns.forms import (
     CampaignForm,
@@ -33,7 +35,6 @@ from campaigns.forms import (
 from campaigns.models import Campaign, Editor, Link, Template
 from campaigns.rendering import TemplateRefused
 from campaigns.states import Action, State, allowed_actions
-from contacts.models import Contact
 from contacts.views.lists import _add_errors
 
 
@@ -100,6 +101,10 @@ def campaign_detail(request: AccountRequest, campaign_id: int) -> HttpResponse:
             else:
                 messages.success(request, "Campaign saved.")
                 return redirect("campaign_detail", campaign_id=campaign.pk)
+    params = QueryParams(request.GET)
+    # (a contact id that is malformed or not in the account: the sample recipient)
+    preview_as = selectors.preview_contact(campaign, params.id("contact"))
+    preview_url = reverse("campaign_preview", args=[campaign.pk])
     context = {
         "campaign": campaign,
         "form": form,
@@ -109,10 +114,13 @@ def campaign_detail(request: AccountRequest, campaign_id: int) -> HttpResponse:
             allowed_actions(campaign.status) if role_can(request.membership.role, Perm.SEND) else []
         ),
         "time_zone": campaign.account.time_zone,
-        "test_form": TestSendForm(),
+        "test_form": TestSendForm(account=request.account, chosen=preview_as),
         "template_form": SaveTemplateForm(initial={"name": campaign.name}),
         "archive_key": archive_key(request.account),
-        "preview_contacts": Contact.objects.for_account(request.account).order_by("email")[:20],
+        "preview_as": preview_as,
+        "preview_src": f"{preview_url}?contact={preview_as.pk}" if preview_as else preview_url,
+        "inbox": selectors.inbox_line(campaign, preview_as),
+        **_preview_search(campaign, request.GET),
     }
     if campaign.status in (State.DRAFT, State.SCHEDULED):
         # Counting the audience is only worth it before the send; afterwards the
@@ -121,6 +129,7 @@ def campaign_detail(request: AccountRequest, campaign_id: int) -> HttpResponse:
         context.update(
             reach=reach,
             problems=selectors.start_problems(campaign, reach),
+            checks=presend_checks(campaign),
             schedule_form=ScheduleForm.around(
                 campaign.scheduled_at or timezone.now() + dt.timedelta(hours=1),
                 campaign.account.time_zone,
@@ -134,6 +143,36 @@ def campaign_detail(request: AccountRequest, campaign_id: int) -> HttpResponse:
         context,
         status=400 if form.errors else 200,
     )
+
+
+def _preview_search(campaign: Campaign, query_string: QueryDict) -> dict[str, object]:
+    """The contacts matching ``?q=`` to preview the campaign as; none asked, none found."""
+    query = QueryParams(query_string).text("q", max_length=200)
+    searched = "q" in query_string
+    return {
+        "preview_query": query,
+        "preview_searched": searched,
+        "preview_found": selectors.preview_contacts(campaign, query) if searched else [],
+    }
+
+
+@account_required(Perm.VIEW)
+def campaign_preview_contacts(request: AccountRequest, campaign_id: int) -> HttpResponse:
+    """The search results alone, for htmx as the customer types."""
+    campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
+    context = {"campaign": campaign, **_preview_search(campaign, request.GET)}
+    return render(request, "campaigns/_preview_contacts.html", context)
+
+
+@account_required(Perm.EDIT_CONTENT)
+@require_POST
+def campaign_duplicate(request: AccountRequest, campaign_id: int) -> HttpResponse:
+    campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
+    copy = services.campaign_duplicate(campaign=campaign, actor=request.user)
+    messages.success(
+        request, f"“{copy.name}” is a new draft with the content and audience of “{campaign.name}”."
+    )
+    return redirect("campaign_detail", campaign_id=copy.pk)
 
 
 # -- sending ------------------------------------------------------------------------------------
@@ -293,11 +332,8 @@ def campaign_cancel(request: AccountRequest, campaign_id: int) -> HttpResponse:
 def campaign_preview(request: AccountRequest, campaign_id: int) -> HttpResponse:
     """The message as a recipient would see it, for the editor's sandboxed frame."""
     campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
-    contact = None
     # (a contact id that is malformed or not in the account: the sample recipient)
-    contact_id = QueryParams(request.GET).id("contact")
-    if contact_id is not None:
-        contact = Contact.objects.for_account(request.account).filter(pk=contact_id).first()
+    contact = selectors.preview_contact(campaign, QueryParams(request.GET).id("contact"))
     try:
         _subject, html, _text = compose(campaign).render(
             selectors.recipient_values(campaign, contact)
@@ -318,11 +354,15 @@ def campaign_test(request: AccountRequest, campaign_id: int) -> HttpResponse:
     campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
     if request.method != "POST":
         return redirect("campaign_detail", campaign_id=campaign.pk)
-    form = TestSendForm(request.POST)
+    form = TestSendForm(request.POST, account=request.account)
     if form.is_valid():
+        as_contact = form.cleaned_data.get("contact")
         try:
             result = services.campaign_test_send(
-                campaign=campaign, actor=request.user, recipients=form.cleaned_data["recipients"]
+                campaign=campaign,
+                actor=request.user,
+                recipients=form.cleaned_data["recipients"],
+                as_contact=as_contact,
             )
         except (
             ValidationError,
@@ -336,14 +376,16 @@ def campaign_test(request: AccountRequest, campaign_id: int) -> HttpResponse:
         else:
             sent = result.sent
             if sent or not result.skipped:
+                who = f", as {as_contact.email}" if as_contact is not None else ""
                 messages.success(
-                    request, f"Test sent to {sent} address{'es' if sent != 1 else ''}."
+                    request, f"Test sent to {sent} address{'es' if sent != 1 else ''}{who}."
                 )
             if result.skipped:
                 skipped = ", ".join(f"{a} ({why})" for a, why in result.skipped.items())
                 messages.warning(request, f"Nothing was sent to {skipped}.")
     else:
-        messages.error(request, " ".join(map(str, form.errors["recipients"])))
+        for errors in form.errors.values():
+            messages.error(request, " ".join(map(str, errors)))
     return redirect("campaign_detail", campaign_id=campaign.pk)
 
 

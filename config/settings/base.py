@@ -445,6 +445,9 @@ MISSIVE_UNSUBSCRIBE_MAILTO = env_str("MISSIVE_UNSUBSCRIBE_MAILTO", f"unsubscribe
 # The mailbox that receives the bounces of SMTP sending and the mailto: unsubscribes
 # (imaps://user:password@host/INBOX or pop3s://user:password@host), read every minute.
 MISSIVE_BOUNCE_MAILBOX = env_str("MISSIVE_BOUNCE_MAILBOX")
+# SpamAssassin's spamd as host:port (127.0.0.1:783): the campaign page's pre-send checks
+# then show the message's spam score. Empty: no spam check.
+MISSIVE_SPAMC = env_str("MISSIVE_SPAMC")
 
 # --- Sending domains ------------------------------------------------------------------
 # A campaign's From address must be on a domain its account proved by DNS (domains/).

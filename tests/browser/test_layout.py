@@ -138,6 +138,9 @@ def _pages(world: World) -> dict[str, str]:
         "campaigns": reverse("campaigns"),
         "campaign_editor": reverse("campaign_detail", args=[extras["campaign"].pk]),
         "campaign_sent": reverse("campaign_detail", args=[extras["story"].campaign.pk]),
+        # previewed as a contact, with the search's results open
+        "campaign_preview_as": reverse("campaign_detail", args=[extras["campaign"].pk])
+        + f"?contact={extras['consenting'].pk}&q=a",
         "report": reverse("campaign_report", args=[extras["story"].campaign.pk]),
         "imports": reverse("imports"),
         "import_mapping": reverse("import_detail", args=[extras["mailchimp"].pk]),
