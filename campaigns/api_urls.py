@@ -29,6 +29,16 @@ urlpatterns = [
         name="api-campaign-follow-up",
     ),
     path(
+        "campaigns/<int:campaign_id>/ab-test/",
+        views.CampaignABTestView.as_view(),
+        name="api-campaign-ab-test",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/ab-test/winner/",
+        views.CampaignABWinnerView.as_view(),
+        name="api-campaign-ab-winner",
+    ),
+    path(
         "campaigns/<int:campaign_id>/publish/",
         views.CampaignPublishView.as_view(),
         name="api-campaign-publish",

@@ -48,6 +48,8 @@ class Recipient:
     attributes: Mapping[str, object]
     # The person objected to tracking: their links and pixel name only the campaign.
     untracked: bool = False
+    # Of an A/B test: the variant they get (campaigns.ab); None without a test.
+    variant: int | None = None
 
 
 @dataclass

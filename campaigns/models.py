@@ -186,6 +186,10 @@ class Delivery(models.Model):
     error = models.TextField(blank=True, default="", db_default="")
     first_opened_at = models.DateTimeField(null=True, blank=True)
     first_clicked_at = models.DateTimeField(null=True, blank=True)
+    # Of an A/B test (campaigns.ab): the variant (0 for A…) a recipient of the test
+    # group gets; HELD for the rest, who get the winner once it is chosen. Null without
+    # a test.
+    variant = models.SmallIntegerField(null=True, blank=True)
 
     objects = DeliveryQuerySet.as_manager()
 
@@ -246,3 +250,46 @@ class DeliveryBody(models.Model):
 
     def __str__(self) -> str:
         return self.subject
+
+
+class ABTestQuerySet(AccountScopedQuerySet):
+    account_path = "campaign__account"
+
+
+class ABTest(models.Model):
+    """A campaign's A/B test: two to four variants of its subject, sender name, preheader
+    or content, tried on a random share of the audience; the rest gets the winner."""
+
+    class Metric(models.TextChoices):
+        OPENS = "opens", "Opens (people only)"
+        CLICKS = "clicks", "Clicks (people only)"
+        HAND = "hand", "By hand"
+
+    campaign = models.OneToOneField(
+        Campaign, on_delete=models.CASCADE, primary_key=True, related_name="ab_test"
+    )
+    # B, C, D as {"subject", "from_name", "preheader", "html"}: blank is A's (the
+    # campaign's own).
+    variants = models.JSONField(default=list)
+    share = models.PositiveSmallIntegerField(
+        default=20, help_text="Percent of the audience the variants are tried on."
+    )
+    metric = models.CharField(max_length=6, choices=Metric.choices, default=Metric.OPENS)
+    wait_hours = models.PositiveSmallIntegerField(default=4)
+    # Set when the audience is taken: when the winner is chosen by the metric.
+    decide_at = models.DateTimeField(null=True, blank=True)
+    winner = models.SmallIntegerField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.CharField(max_length=10, blank=True)
+
+    objects = ABTestQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["decide_at"], name="abtest_due")]
+
+    def __str__(self) -> str:
+        return f"A/B test of {self.campaign_id}"
+
+    @property
+    def count(self) -> int:
+        return 1 + len(self.variants)

@@ -41,10 +41,10 @@ from accounts.models import Account
 from accounts.tasking import enqueue
 from audiences.conditions import Invalid
 from audiences.selectors import problem as segment_problem
-from campaigns import ratelimit, rendering
+from campaigns import ab, ratelimit, rendering
 from campaigns.lifecycle import By, transition
 from campaigns.messages import MessageFactory, Recipient
-from campaigns.models import Campaign, Delivery, DeliveryBody, Link
+from campaigns.models import ABTest, Campaign, Delivery, DeliveryBody, Link
 from campaigns.selectors import audience_list_ids, audience_subscriptions
 from campaigns.states import Action, State
 from campaigns.transports import (
@@ -108,6 +108,7 @@ def take_snapshot(campaign_id: int) -> int:
                 [*params, campaign.pk],
             )
             recipients, subscribed = cursor.fetchone()
+        ab.split(campaign, recipients)
         campaign.snapshot_at = timezone.now()
         campaign.recipients_count = recipients
         campaign.excluded_count = max(subscribed - recipients, 0)
@@ -154,9 +155,10 @@ WITH claimed AS (
         LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED
     )
-    RETURNING d.id, d.contact_id, d.attempts
+    RETURNING d.id, d.contact_id, d.attempts, d.variant
 )
-SELECT claimed.id, claimed.attempts, c.email, c.first_name, c.last_name, c.attributes,
+SELECT claimed.id, claimed.attempts, claimed.variant,
+    c.email, c.first_name, c.last_name, c.attributes,
     c.tracking_objected_at IS NOT NULL AS untracked,
     (c.id IS NOT NULL
      AND EXISTS (
@@ -213,12 +215,13 @@ def claim_batch(campaign: Campaign, list_ids: list[int], limit: int) -> Claimed:
     # The statement hashes the stored address only; an entry an older version stored
     # under the U-label form's hash is looked up here, one query for the batch, and only
     # when it has recipients with an A-label domain.
-    a_labels = [email for _, _, email, *_, sendable in rows if sendable and "xn--" in email]
+    a_labels = [email for _, _, _, email, *_, sendable in rows if sendable and "xn--" in email]
     legacy = suppressed_in_unicode_form(campaign.account, a_labels) if a_labels else set()
     claimed = Claimed(recipients=[], attempts={}, skipped=[])
     for (
         delivery_id,
         attempts,
+        variant,
         email,
         first_name,
         last_name,
@@ -238,6 +241,7 @@ def claim_batch(campaign: Campaign, list_ids: list[int], limit: int) -> Claimed:
                 last_name=last_name,
                 attributes=_attributes(attributes),
                 untracked=bool(untracked),
+                variant=variant,
             )
         )
     return claimed
@@ -457,17 +461,20 @@ def flush(
 
 # -- one batch ---------------------------------------------------------------------------------
 
-_FACTORIES: OrderedDict[tuple[int, str], MessageFactory] = OrderedDict()
+_FACTORIES: OrderedDict[tuple[int, str, int], MessageFactory] = OrderedDict()
 
 
-def factory_for(campaign: Campaign) -> MessageFactory:
-    """The campaign's message factory, built once per process (content cannot change
-    while a campaign is sending)."""
-    key = (campaign.pk, campaign.updated_at.isoformat())
+def factory_for(campaign: Campaign, variant: int | None = None) -> MessageFactory:
+    """The message factory of the campaign, or of one variant of its A/B test (``HELD``:
+    the winner's), built once per process (content cannot change while a campaign is
+    sending)."""
+    if variant == ab.HELD:
+        variant = ABTest.objects.filter(campaign=campaign).values_list("winner", flat=True).first()
+    key = (campaign.pk, campaign.updated_at.isoformat(), variant or 0)
     factory = _FACTORIES.get(key)
     if factory is None:
         positions = dict(Link.objects.filter(campaign=campaign).values_list("url", "position"))
-        factory = MessageFactory(campaign, positions=positions)
+        factory = MessageFactory(ab.content_of(campaign, variant), positions=positions)
         _FACTORIES[key] = factory
         while len(_FACTORIES) > 8:
             _FACTORIES.popitem(last=False)
@@ -600,7 +607,14 @@ def _send(
     paces: dict[str, float | None] = {}
     try:
         if pending:
-            factory = factory_for(campaign)
+            factories: dict[int | None, MessageFactory] = {}
+
+            def factory_of(variant: int | None) -> MessageFactory:
+                if variant not in factories:
+                    factories[variant] = factory_for(campaign, variant)
+                    factories[variant].refresh_signer()
+                return factories[variant]
+
             transport = transport or transport_for(campaign.account)
             transport.open(provider_of[pending[0].email])
             for recipient in pending:
@@ -612,6 +626,7 @@ def _send(
                 pace = paces[provider]
                 if pace:
                     ratelimit.acquire(f"provider:{provider}", pace)
+                factory = factory_of(recipient.variant)
                 message = factory.build(recipient)
                 message.provider = provider
                 progress.attempted += 1

@@ -22,11 +22,11 @@ from accounts.services import audit_log
 from accounts.tasking import enqueue
 from audiences import services as audiences
 from audiences.models import Segment
-from campaigns import blocks, rendering, sanitizing
+from campaigns import ab, blocks, rendering, sanitizing
 from campaigns.composing import compose
 from campaigns.lifecycle import By, transition
 from campaigns.messages import SignedEmail, subject_line
-from campaigns.models import Campaign, Editor, Link, Template
+from campaigns.models import ABTest, Campaign, Editor, Link, Template
 from campaigns.selectors import recipient_values, start_problems
 from campaigns.starters import BY_KEY
 from campaigns.states import Action, State, TransitionRefused, next_state
@@ -105,11 +105,16 @@ def _prepare(account: Account, fields: dict[str, object]) -> dict[str, object]:
     return fields
 
 
-def _replace_links(campaign: Campaign) -> None:
+def replace_links(campaign: Campaign) -> None:
+    """The links to track: the campaign's, then its A/B variants' own, each once."""
+    urls = sanitizing.extract_links(campaign.html)
+    test = ABTest.objects.filter(campaign=campaign).first()
+    if test is not None:
+        urls += ab.variant_links(test)
     Link.objects.filter(campaign=campaign).delete()
     Link.objects.bulk_create(
         Link(campaign=campaign, position=n, url=url[:2000])
-        for n, url in enumerate(sanitizing.extract_links(campaign.html))
+        for n, url in enumerate(dict.fromkeys(url[:2000] for url in urls))
     )
 
 
@@ -153,7 +158,7 @@ def campaign_create(
     campaign.full_clean(exclude=["lists"])
     campaign.save()
     campaign.lists.set([cl for cl in lists if cl.account_id == account.pk])
-    _replace_links(campaign)
+    replace_links(campaign)
     audit_log(account=account, actor=actor, action="campaign.created", name=campaign.name)
     return campaign
 
@@ -177,7 +182,17 @@ def campaign_duplicate(*, campaign: Campaign, actor: User | None) -> Campaign:
     )
     copy.save()
     copy.lists.set(campaign.lists.all())
-    _replace_links(copy)
+    test = ABTest.objects.filter(campaign=campaign).first()
+    if test is not None:
+        # The test's set-up, not its outcome.
+        ABTest.objects.create(
+            campaign=copy,
+            variants=test.variants,
+            share=test.share,
+            metric=test.metric,
+            wait_hours=test.wait_hours,
+        )
+    replace_links(copy)
     audit_log(
         account=campaign.account,
         actor=actor,
@@ -222,7 +237,7 @@ def campaign_update(
     if lists is not None:
         campaign.lists.set([cl for cl in lists if cl.account_id == campaign.account_id])
     if "html" in prepared:
-        _replace_links(campaign)
+        replace_links(campaign)
     audit_log(
         account=campaign.account,
         actor=actor,

@@ -7,7 +7,7 @@ import math
 from celery import shared_task
 from django.conf import settings
 
-from campaigns import sending, services
+from campaigns import ab, sending, services
 from campaigns.models import Campaign
 from campaigns.states import State
 
@@ -58,3 +58,8 @@ def sweep_sending() -> dict[str, object]:
 @shared_task(name="campaigns.start_due")
 def start_due() -> list[int]:
     return services.start_due_campaigns()
+
+
+@shared_task(name="campaigns.decide_ab_tests")
+def decide_ab_tests() -> list[int]:
+    return ab.decide_due()

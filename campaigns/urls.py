@@ -1,6 +1,6 @@
 from django.urls import path
 
-from campaigns.views import blocks, manage
+from campaigns.views import ab, blocks, manage
 
 urlpatterns = [
     path("campaigns/", manage.campaigns, name="campaigns"),
@@ -36,6 +36,12 @@ urlpatterns = [
         "campaigns/<int:campaign_id>/preview/contacts/",
         manage.campaign_preview_contacts,
         name="campaign_preview_contacts",
+    ),
+    path("campaigns/<int:campaign_id>/ab-test/", ab.campaign_ab, name="campaign_ab"),
+    path(
+        "campaigns/<int:campaign_id>/ab-test/winner/",
+        ab.campaign_ab_winner,
+        name="campaign_ab_winner",
     ),
     path("campaigns/<int:campaign_id>/test/", manage.campaign_test, name="campaign_test"),
     path(

@@ -19,9 +19,9 @@ from accounts.api.fields import StrictJSONMixin
 from accounts.models import validate_single_line
 from accounts.scoping import account_queryset
 from audiences.models import Segment
-from campaigns import blocks, selectors
+from campaigns import ab, blocks, selectors
 from campaigns.checks import CHECK_CODES, Level
-from campaigns.models import Campaign, Link, Template
+from campaigns.models import ABTest, Campaign, Link, Template
 from campaigns.starters import BLOCK_STARTERS, STARTERS
 from campaigns.states import HUMAN_ACTIONS, State, allowed_actions
 from contacts.api.serializers import AddressField
@@ -397,3 +397,103 @@ class FollowUpSerializer(StrictJSONMixin, serializers.Serializer):
         error_messages={"does_not_exist": "No link with id {pk_value}."},
         help_text="For `clicked`: the id of one of the campaign's links.",
     )
+
+
+# -- A/B tests -----------------------------------------------------------------------------
+
+
+class VariantSerializer(StrictJSONMixin, serializers.Serializer):
+    """B, C or D: what differs from A (the campaign itself); a blank field is A's."""
+
+    subject = serializers.CharField(required=False, allow_blank=True, max_length=300)
+    from_name = serializers.CharField(required=False, allow_blank=True, max_length=300)
+    preheader = serializers.CharField(required=False, allow_blank=True, max_length=300)
+    html = serializers.CharField(
+        required=False, allow_blank=True, help_text="Sanitized when saved."
+    )
+
+
+class ABTestWriteSerializer(StrictJSONMixin, serializers.Serializer):
+    variants = VariantSerializer(many=True, help_text="B, and C and D if wanted: 1 to 3.")
+    share = serializers.IntegerField(
+        min_value=2, max_value=100, default=20, help_text="Percent of the audience in the test."
+    )
+    metric = serializers.ChoiceField(choices=ABTest.Metric.choices, default=ABTest.Metric.OPENS)
+    wait_hours = serializers.IntegerField(
+        min_value=1, max_value=168, default=4, help_text="Hours before the winner is chosen."
+    )
+
+    def validate_variants(self, value: list[dict]) -> list[dict]:
+        if not 1 <= len(value) <= 3:
+            raise serializers.ValidationError("Give one to three variants beside A.")
+        return value
+
+
+class RateSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    rate = serializers.FloatField(help_text="Of the delivered, 0 to 1.")
+    low = serializers.FloatField(help_text="Wilson 95% interval, low end.")
+    high = serializers.FloatField(help_text="Wilson 95% interval, high end.")
+
+
+class VariantResultSerializer(serializers.Serializer):
+    variant = serializers.IntegerField(help_text="0 for A, 1 for B…")
+    letter = serializers.CharField()
+    recipients = serializers.IntegerField()
+    delivered = serializers.IntegerField()
+    opens = RateSerializer(help_text="People's opens only.")
+    clicks = RateSerializer(help_text="People's clicks only.")
+
+
+class ABTestSerializer(serializers.Serializer):
+    variants = VariantSerializer(many=True)
+    share = serializers.IntegerField()
+    metric = serializers.ChoiceField(choices=ABTest.Metric.choices)
+    wait_hours = serializers.IntegerField()
+    decide_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the metric chooses the winner (set once sending)."
+    )
+    winner = serializers.IntegerField(allow_null=True)
+    decided_by = serializers.CharField(help_text="`auto`, `hand`, or blank.")
+    held = serializers.IntegerField(help_text="Recipients who wait for the winner, or get it.")
+    meaningful = serializers.BooleanField(
+        help_text="Whether the leader's lead is larger than chance would make it (95%)."
+    )
+    results = VariantResultSerializer(many=True)
+
+    @classmethod
+    def of(cls, campaign: Campaign, test: ABTest) -> dict:
+        described = ab.describe(campaign, test)
+
+        def rate(value: ab.Rate) -> dict:
+            low, high = value.interval
+            return {"count": value.count, "rate": value.value, "low": low, "high": high}
+
+        return cls(
+            {
+                "variants": test.variants,
+                "share": test.share,
+                "metric": test.metric,
+                "wait_hours": test.wait_hours,
+                "decide_at": test.decide_at,
+                "winner": test.winner,
+                "decided_by": test.decided_by,
+                "held": described["held"],
+                "meaningful": described["meaningful"],
+                "results": [
+                    {
+                        "variant": r.variant,
+                        "letter": r.letter,
+                        "recipients": r.recipients,
+                        "delivered": r.delivered,
+                        "opens": rate(r.opens),
+                        "clicks": rate(r.clicks),
+                    }
+                    for r in described["results"]
+                ],
+            }
+        ).data
+
+
+class WinnerSerializer(StrictJSONMixin, serializers.Serializer):
+    variant = serializers.IntegerField(min_value=0, max_value=3, help_text="0 for A, 1 for B…")

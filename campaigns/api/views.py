@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, status
-from rest_framework.exceptions import APIException, Throttled
+from rest_framework.exceptions import APIException, NotFound, Throttled
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -27,8 +27,10 @@ from accounts.api.errors import ErrorSerializer, ValidationErrorSerializer
 from accounts.api.pagination import CursorPage
 from accounts.roles import Perm
 from accounts.scoping import get_for_account_or_404
-from campaigns import selectors, services
+from campaigns import ab, selectors, services
 from campaigns.api.serializers import (
+    ABTestSerializer,
+    ABTestWriteSerializer,
     CampaignCreateSerializer,
     CampaignDetailSerializer,
     CampaignFilterSerializer,
@@ -42,9 +44,10 @@ from campaigns.api.serializers import (
     TemplateSerializer,
     TestSendSerializer,
     TestSentSerializer,
+    WinnerSerializer,
 )
 from campaigns.checks import presend_checks
-from campaigns.models import Campaign, Template
+from campaigns.models import ABTest, Campaign, Template
 from campaigns.rendering import TemplateRefused
 from campaigns.states import Action, TransitionRefused, next_state
 
@@ -433,6 +436,66 @@ class CampaignPublishView(CampaignAPIView):
             campaign=campaign, actor=self.actor, public=serializer.validated_data["public"]
         )
         return Response(CampaignDetailSerializer(campaign).data)
+
+
+class CampaignABTestView(CampaignAPIView):
+    """The campaign's A/B test: set while a draft; its figures once sending."""
+
+    required_perms = {"GET": READ, "PUT": WRITE, "DELETE": WRITE}
+
+    def _test(self, campaign: Campaign) -> ABTest:
+        test = ABTest.objects.filter(campaign=campaign).first()
+        if test is None:
+            raise NotFound("This campaign is not an A/B test.")
+        return test
+
+    @extend_schema(operation_id="campaigns_ab_test_read", responses={200: ABTestSerializer})
+    def get(self, request: Request, campaign_id: int) -> Response:
+        campaign = self.campaign(campaign_id)
+        return Response(ABTestSerializer.of(campaign, self._test(campaign)))
+
+    @extend_schema(
+        operation_id="campaigns_ab_test_set",
+        request=ABTestWriteSerializer,
+        responses={200: ABTestSerializer, 409: CONFLICT},
+        description="Make the draft an A/B test, or change its test: B (and C, D) differ "
+        "from A by subject, sender name, preheader or HTML content; `share` percent of the "
+        "audience, drawn at random, is dealt evenly to the variants; after `wait_hours` the "
+        "rest gets the variant with the most people's opens or clicks (`metric`), or the one "
+        "chosen with `…/ab-test/winner/` (`hand`).",
+    )
+    def put(self, request: Request, campaign_id: int) -> Response:
+        campaign = self.campaign(campaign_id)
+        serializer = ABTestWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        test = ab.set_up(campaign=campaign, actor=self.actor, **serializer.validated_data)
+        return Response(ABTestSerializer.of(campaign, test))
+
+    @extend_schema(operation_id="campaigns_ab_test_remove", responses={204: None, 409: CONFLICT})
+    def delete(self, request: Request, campaign_id: int) -> Response:
+        campaign = self.campaign(campaign_id)
+        self._test(campaign)
+        ab.take_down(campaign=campaign, actor=self.actor)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CampaignABWinnerView(CampaignAPIView):
+    required_perms = {"POST": SEND}
+
+    @extend_schema(
+        operation_id="campaigns_ab_test_winner",
+        request=WinnerSerializer,
+        responses={200: ABTestSerializer},
+        description="Choose the winner by hand (once): the rest of the audience is sent it.",
+    )
+    def post(self, request: Request, campaign_id: int) -> Response:
+        campaign = self.campaign(campaign_id)
+        serializer = WinnerSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        test = ab.choose_winner(
+            campaign=campaign, variant=serializer.validated_data["variant"], actor=self.actor
+        )
+        return Response(ABTestSerializer.of(campaign, test))
 
 
 class CampaignProgressView(CampaignAPIView):

@@ -210,6 +210,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(minutes=1),
         "options": {"expires": 50},
     },
+    # Every minute: A/B tests whose wait is over get their winner, and the rest of their
+    # audience is sent it (campaigns/ab.py).
+    "campaigns-decide-ab-tests": {
+        "task": "campaigns.decide_ab_tests",
+        "schedule": timedelta(minutes=1),
+        "options": {"expires": 50},
+    },
     # Daily: the event table's monthly partitions exist three months ahead.
     "events-ensure-partitions": {
         "task": "events.ensure_partitions",

@@ -33,6 +33,7 @@ NOT_COPIED = {
     "created_by",
     "created_at",
     "updated_at",
+    "public_archive",  # each campaign is published on purpose
 }
 
 

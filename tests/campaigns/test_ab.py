@@ -1,0 +1,381 @@
+"""A/B tests: a random, even split of the test group, the rest held in the ledger until
+the winner (by people's opens, never machines') is chosen, each contact sent exactly one
+variant, and the winner's send finishing after a worker is killed."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import time
+from collections import Counter, defaultdict
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from campaigns import ab, sending, services, tasks
+from campaigns.engagement import record_engagement
+from campaigns.models import ABTest, Campaign, Delivery
+from campaigns.states import State
+from events.models import Event
+from tests.campaigns.test_sending_worker import (
+    CHAOS_BATCH,
+    CHAOS_CLAIM_TIMEOUT,
+    CHAOS_CONCURRENCY,
+    CHAOS_FLUSH,
+    CHAOS_LANES,
+    HTML,
+    SENDER,
+    add_audience,
+    sender,  # noqa: F401 - a fixture
+    status_of,
+)
+
+D = Delivery.Status
+RECIPIENTS = 10_000
+
+
+def _campaign(account, contact_list, **test) -> Campaign:
+    campaign = services.campaign_create(
+        account=account,
+        actor=None,
+        name="Subjects",
+        subject="Subject A",
+        from_email=SENDER,
+        html=HTML,
+        lists=[contact_list],
+    )
+    ab.set_up(
+        campaign=campaign,
+        actor=None,
+        variants=test.pop("variants", [{"subject": "Subject B"}]),
+        **{"share": 20, "metric": "opens", "wait_hours": 4, **test},
+    )
+    return campaign
+
+
+def _snapshot(campaign: Campaign, capture) -> None:
+    with capture(execute=False):
+        services.campaign_start(campaign=campaign, actor=None)
+    sending.take_snapshot(campaign.pk)
+
+
+# -- the split -----------------------------------------------------------------------------------
+
+
+def test_it_deals_a_random_test_group_evenly_and_holds_the_rest(
+    sender,  # noqa: F811
+    django_capture_on_commit_callbacks,
+):
+    # given 10,000 subscribers and a test of two subjects on 20% of them
+    account, contact_list = sender
+    contacts = add_audience(account, contact_list, RECIPIENTS)
+    campaign = _campaign(account, contact_list)
+
+    # when the audience is taken
+    _snapshot(campaign, django_capture_on_commit_callbacks)
+
+    # then each contact has one row: 1,000 for A, 1,000 for B, 8,000 held for the winner
+    rows = Delivery.objects.filter(campaign=campaign)
+    assert rows.count() == RECIPIENTS == len({c.pk for c in contacts})
+    assert Counter(rows.values_list("variant", flat=True)) == {0: 1000, 1: 1000, ab.HELD: 8000}
+    assert set(rows.filter(variant=ab.HELD).values_list("retry_at", flat=True)) == {ab.HOLD}
+    assert not rows.filter(variant__gte=0, retry_at__isnull=False).exists()
+    # and the group is drawn at random: spread over the whole list, not its first fifth,
+    # each half of the list holding about half of it (within five standard deviations)
+    order = {c.pk: n for n, c in enumerate(contacts)}
+    drawn = [order[pk] for pk in rows.filter(variant__gte=0).values_list("contact_id", flat=True)]
+    first_half = sum(1 for n in drawn if n < RECIPIENTS // 2)
+    assert abs(first_half - 1000) <= 5 * (2000 * 0.25) ** 0.5
+    assert max(drawn) > RECIPIENTS * 0.9
+    test = ABTest.objects.get(campaign=campaign)
+    assert test.decide_at is not None
+    assert test.decide_at > timezone.now() + timedelta(hours=3)
+
+
+def test_the_held_rest_is_never_claimed_before_the_winner(
+    sender,  # noqa: F811
+    start_smtp_server,
+    settings,
+    django_capture_on_commit_callbacks,
+):
+    from tests.workers import BACKEND_NAME
+
+    account, contact_list = sender
+    server = start_smtp_server()
+    settings.MISSIVE_SENDING_BACKENDS = {BACKEND_NAME: f"smtp://127.0.0.1:{server.port}"}
+    add_audience(account, contact_list, 50)
+    campaign = _campaign(
+        account,
+        contact_list,
+        share=12,
+        variants=[{"subject": "Subject B"}, {"from_name": "Ann at Letters"}],
+    )
+    _snapshot(campaign, django_capture_on_commit_callbacks)
+
+    # when the lanes run until nothing is due
+    while sending.send_batch(campaign.pk).more:
+        pass
+
+    # then the 6 of the test group (12% of 50, two a variant) went, each with its
+    # variant, and the rest waits
+    assert len(server) == 6
+    by_subject = Counter(
+        (m["Subject"], m["From"])
+        for m in (
+            email.message_from_bytes(r.raw, policy=email.policy.default) for r in server.messages
+        )
+    )
+    assert by_subject[("Subject A", f"Letters Ltd <{SENDER}>")] == 2
+    assert by_subject[("Subject B", f"Letters Ltd <{SENDER}>")] == 2
+    assert by_subject[("Subject A", f"Ann at Letters <{SENDER}>")] == 2
+    assert status_of(campaign) == State.SENDING
+    assert campaign.deliveries.filter(variant=ab.HELD, status=D.QUEUED).count() == 44
+    assert campaign.pk not in sending.sweep().kicked
+
+
+# -- the winner ----------------------------------------------------------------------------------
+
+
+def test_people_decide_the_winner_never_machines():
+    def result(variant: int, opened: int, delivered: int) -> ab.VariantResult:
+        return ab.VariantResult(
+            variant, delivered, delivered, ab.Rate(opened, delivered), ab.Rate(0, delivered)
+        )
+
+    # (the rates the results read are people's: machines are never stamped)
+    assert ab.leader([result(0, 100, 1000), result(1, 150, 1000)], "opens") == 1
+    assert ab.leader([result(0, 100, 1000), result(1, 100, 1000)], "opens") == 0  # a tie: A
+    assert ab.meaningful([result(0, 100, 1000), result(1, 150, 1000)], "opens")
+    assert not ab.meaningful([result(0, 100, 1000), result(1, 108, 1000)], "opens")
+    assert not ab.meaningful([result(0, 0, 0), result(1, 0, 0)], "opens")
+    low, high = ab.Rate(50, 100).interval
+    assert round(low, 3) == 0.404
+    assert round(high, 3) == 0.596
+    assert ab.Rate(0, 0).interval == (0.0, 0.0)
+    low, high = ab.Rate(0, 20).interval
+    assert low == 0.0
+    assert 0.15 < high < 0.17  # Wilson's upper end for 0 of 20
+
+
+def test_a_test_is_checked_and_only_a_draft_changes(world):
+    campaign = services.campaign_create(
+        account=world.account_a, actor=world.alice, name="AB", subject="A", html="<p>A</p>"
+    )
+
+    def refused(**given) -> dict:
+        with pytest.raises(ValidationError) as error:
+            ab.set_up(campaign=campaign, actor=world.alice, **given)
+        return error.value.message_dict
+
+    assert "variants" in refused(variants=[])
+    assert "variants" in refused(variants=[{"subject": str(n)} for n in range(4)])
+    assert "variants.1" in refused(variants=[{"subject": ""}])
+    assert "variants.1.subject" in refused(variants=[{"subject": "{{ settings.SECRET_KEY }}"}])
+    assert "share" in refused(variants=[{"subject": "B"}], share=1)
+    assert "metric" in refused(variants=[{"subject": "B"}], metric="luck")
+    assert "wait_hours" in refused(variants=[{"subject": "B"}], wait_hours=0)
+    test = ab.set_up(
+        campaign=campaign,
+        actor=world.alice,
+        variants=[{"html": '<p>B <a href="https://b.example/">go</a><script>x()</script></p>'}],
+    )
+    assert "<script" not in test.variants[0]["html"]
+    assert campaign.links.filter(url="https://b.example/").exists()  # tracked like A's
+    with pytest.raises(ValidationError):
+        ab.choose_winner(campaign=campaign, variant=1, actor=world.alice)  # not sent yet
+
+
+# -- the acceptance: 10,000 recipients, a real worker killed while the winner goes -------------
+
+
+def test_the_winner_goes_to_the_rest_even_after_a_worker_is_killed(
+    sender,  # noqa: F811
+    workers,
+    smtp_sink,
+    settings,
+):
+    account, contact_list = sender
+    sink = smtp_sink
+    contacts = add_audience(account, contact_list, RECIPIENTS)
+    addresses = {c.email for c in contacts}
+    worker_settings = {
+        "MISSIVE_SEND_BATCH_SIZE": CHAOS_BATCH,
+        "MISSIVE_SEND_FLUSH_EVERY": CHAOS_FLUSH,
+        "MISSIVE_SEND_LANES": CHAOS_LANES,
+        "MISSIVE_SEND_CLAIM_TIMEOUT": CHAOS_CLAIM_TIMEOUT,
+    }
+    settings.MISSIVE_SEND_BATCH_SIZE = CHAOS_BATCH
+    settings.MISSIVE_SEND_LANES = CHAOS_LANES
+    settings.MISSIVE_SEND_CLAIM_TIMEOUT = CHAOS_CLAIM_TIMEOUT
+    pool = ("--pool=prefork", f"--concurrency={CHAOS_CONCURRENCY}")
+    first = workers.start(*pool, **worker_settings)
+
+    # given a test of two subjects on 20% of 10,000, sent by a worker
+    campaign = _campaign(account, contact_list)
+    services.campaign_start(campaign=campaign, actor=None)
+    workers.wait_for(
+        lambda: len(sink) >= 2000 and not campaign.deliveries.filter(status=D.SENDING).exists(),
+        timeout=90,
+        what=lambda: f"the test group to be sent ({len(sink)} so far)",
+    )
+    time.sleep(0.5)
+    assert len(sink) == 2000, "the held rest was sent before the winner"
+
+    # when people open B more, while machines (a privacy proxy) open A more
+    test_rows = campaign.deliveries.filter(variant__gte=0).values_list("pk", "variant")
+    per_variant: dict[int, list[int]] = defaultdict(list)
+    for pk, variant in test_rows:
+        per_variant[variant].append(pk)
+    for delivery_id in per_variant[1][:150]:
+        record_engagement(
+            Event.Type.OPEN,
+            account_id=account.pk,
+            campaign_id=campaign.pk,
+            delivery_id=delivery_id,
+            personal=True,
+            machine=False,
+            at=timezone.now(),
+        )
+    for delivery_id in per_variant[0][:600]:
+        record_engagement(
+            Event.Type.OPEN,
+            account_id=account.pk,
+            campaign_id=campaign.pk,
+            delivery_id=delivery_id,
+            personal=True,
+            machine=True,
+            at=timezone.now(),
+        )
+    # and the wait is over: the beat's task chooses
+    test = ABTest.objects.get(campaign=campaign)
+    assert ab.decide_due(now=test.decide_at + timedelta(seconds=1)) == [campaign.pk]
+    test.refresh_from_db()
+    assert (test.winner, test.decided_by) == (1, "auto")
+
+    # and the worker is killed while it sends B to the rest
+    workers.wait_for(
+        lambda: len(sink) >= 2000 + 8000 // 3,
+        timeout=60,
+        every=0.02,
+        what=lambda: f"a third of the rest before the kill ({len(sink)} so far)",
+        need_alive=first,
+    )
+    first.kill()
+    orphaned = set(
+        campaign.deliveries.filter(status=D.SENDING).values_list("contact__email", flat=True)
+    )
+    second = workers.start(*pool, **worker_settings)
+
+    def finished() -> bool:
+        if status_of(campaign) != State.SENDING:
+            return True
+        tasks.sweep_sending()
+        return status_of(campaign) != State.SENDING
+
+    workers.wait_for(
+        finished, timeout=120, every=0.5, what="the rest to be sent", need_alive=second
+    )
+
+    # then everyone got one variant only: the test group theirs, the rest B
+    subjects: dict[str, set[str]] = defaultdict(set)
+    for received in sink.messages:
+        message = email.message_from_bytes(received.raw, policy=email.policy.default)
+        subjects[received.rcpt_tos[0]].add(message["Subject"])
+    assert set(subjects) == addresses
+    assert all(len(s) == 1 for s in subjects.values())
+    held = set(campaign.deliveries.filter(variant=ab.HELD).values_list("contact__email", flat=True))
+    assert len(held) == 8000
+    assert {next(iter(subjects[a])) for a in held} == {"Subject B"}
+    # and no more repeats than any killed send makes, all of them claims the dead held
+    duplicates = {a for a, n in sink.per_recipient().items() if n > 1}
+    assert len(duplicates) <= CHAOS_CONCURRENCY * CHAOS_FLUSH
+    assert duplicates <= orphaned
+    campaign.refresh_from_db()
+    assert campaign.status == State.SENT
+    assert campaign.sent_count == RECIPIENTS
+    # and the report reads people's opens only: B 150 of 1,000, A none
+    found = {r.letter: r for r in ab.results(campaign, test)}
+    assert (found["A"].opens.count, found["B"].opens.count) == (0, 150)
+    workers.assert_no_tracebacks()
+
+
+# -- the page and the API --------------------------------------------------------------------------
+
+
+def test_the_campaign_page_sets_up_a_test_and_chooses_by_hand(
+    world, alice_client, django_capture_on_commit_callbacks
+):
+    campaign = services.campaign_create(
+        account=world.account_a,
+        actor=world.alice,
+        name="AB page",
+        subject="Hello",
+        html="<p>A</p>",
+        lists=[world.extras["list"]],
+    )
+    url = f"/campaigns/{campaign.pk}/"
+    assert "Save A/B test" in alice_client.get(url).content.decode()
+
+    # when alice tries a second subject on half the audience, chosen by hand
+    saved = alice_client.post(
+        f"{url}ab-test/",
+        {"B-subject": "Hello {{ first_name }}", "share": "50", "metric": "hand", "wait_hours": "2"},
+        follow=True,
+    )
+    assert "A/B test of 2 variants saved" in saved.content.decode()
+    refused = alice_client.post(f"{url}ab-test/", {"share": "50", "metric": "hand"}, follow=True)
+    assert "Give one to three variants" in refused.content.decode()
+
+    # and the campaign is sent to its test group
+    with django_capture_on_commit_callbacks(execute=False):
+        services.campaign_start(campaign=campaign, actor=world.alice)
+    sending.take_snapshot(campaign.pk)
+    page = alice_client.get(url).content.decode()
+    assert page.count('data-testid="ab-row"') == 2
+    assert "Hello Jane" in page  # B's subject as the sample reads it
+    assert "not meaningful yet" in page
+
+    # then choosing B by hand releases the rest to B, once
+    with django_capture_on_commit_callbacks(execute=True):
+        chosen = alice_client.post(f"{url}ab-test/winner/", {"variant": "1"}, follow=True)
+    assert "Variant B won" in chosen.content.decode()
+    held = campaign.deliveries.filter(variant=ab.HELD)
+    assert not held.filter(retry_at=ab.HOLD).exists()
+    again = alice_client.post(f"{url}ab-test/winner/", {"variant": "0"}, follow=True)
+    assert ABTest.objects.get(campaign=campaign).winner == 1
+    assert again.status_code == 200
+
+
+def test_the_api_sets_reads_and_decides_a_test(world, alice_client, vera_client):
+    campaign = services.campaign_create(
+        account=world.account_a, actor=world.alice, name="AB api", subject="A", html="<p>A</p>"
+    )
+    url = f"/api/v1/campaigns/{campaign.pk}/ab-test/"
+    assert alice_client.get(url).status_code == 404
+
+    put = alice_client.put(
+        url,
+        {"variants": [{"subject": "B"}, {"preheader": "C's"}], "share": 30, "metric": "clicks"},
+        "application/json",
+    )
+    assert put.status_code == 200, put.json()
+    body = put.json()
+    assert (body["share"], body["metric"], body["winner"], body["results"]) == (
+        30,
+        "clicks",
+        None,
+        [],
+    )
+    assert alice_client.get(url).json()["variants"][1]["preheader"] == "C's"
+    bad = alice_client.put(url, {"variants": [{"subject": "B"}], "share": 1}, "application/json")
+    assert bad.status_code == 400
+    assert (
+        vera_client.put(url, {"variants": [{"subject": "B"}]}, "application/json").status_code
+        == 403
+    )
+    winner = alice_client.post(f"{url}winner/", {"variant": 1}, "application/json")
+    assert winner.status_code == 400  # not sent yet
+    assert alice_client.delete(url).status_code == 204
+    assert not ABTest.objects.filter(campaign=campaign).exists()
