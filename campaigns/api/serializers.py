@@ -356,9 +356,21 @@ class ScheduleSerializer(StrictJSONMixin, serializers.Serializer):
 
 
 class TemplateSerializer(serializers.ModelSerializer):
+    blocks = BlocksField(read_only=True, allow_null=True)
+
     class Meta:
         model = Template
-        fields = ["id", "name", "subject", "preheader", "html", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "name",
+            "subject",
+            "preheader",
+            "editor",
+            "blocks",
+            "html",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = fields
 
 

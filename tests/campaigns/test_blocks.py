@@ -228,7 +228,7 @@ def test_a_campaign_of_blocks_stores_the_html_made_from_them(world):
     assert edited.blocks == as_html.blocks
 
 
-def test_a_template_keeps_the_blocks(world):
+def test_a_template_keeps_the_blocks(world, alice_client):
     campaign = services.campaign_create(
         account=world.account_a, actor=world.alice, name="Blocks", blocks=newsletter()
     )
@@ -238,6 +238,9 @@ def test_a_template_keeps_the_blocks(world):
     )
     assert again.editor == Editor.BLOCKS
     assert again.blocks == campaign.blocks
+    shown = alice_client.get(f"/api/v1/templates/{template.pk}/").json()
+    assert shown["editor"] == "blocks"
+    assert shown["blocks"] == campaign.blocks
 
 
 # -- the pages -----------------------------------------------------------------------------------
