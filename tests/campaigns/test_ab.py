@@ -20,14 +20,12 @@ from campaigns.models import ABTest, Campaign, Delivery
 from campaigns.states import State
 from events.models import Event
 from tests.campaigns.test_sending_worker import (
-    CHAOS_BATCH,
-    CHAOS_CLAIM_TIMEOUT,
     CHAOS_CONCURRENCY,
     CHAOS_FLUSH,
-    CHAOS_LANES,
     HTML,
     SENDER,
     add_audience,
+    chaos_workers,
     sender,  # noqa: F401 - a fixture
     status_of,
 )
@@ -200,17 +198,8 @@ def test_the_winner_goes_to_the_rest_even_after_a_worker_is_killed(
     sink = smtp_sink
     contacts = add_audience(account, contact_list, RECIPIENTS)
     addresses = {c.email for c in contacts}
-    worker_settings = {
-        "MISSIVE_SEND_BATCH_SIZE": CHAOS_BATCH,
-        "MISSIVE_SEND_FLUSH_EVERY": CHAOS_FLUSH,
-        "MISSIVE_SEND_LANES": CHAOS_LANES,
-        "MISSIVE_SEND_CLAIM_TIMEOUT": CHAOS_CLAIM_TIMEOUT,
-    }
-    settings.MISSIVE_SEND_BATCH_SIZE = CHAOS_BATCH
-    settings.MISSIVE_SEND_LANES = CHAOS_LANES
-    settings.MISSIVE_SEND_CLAIM_TIMEOUT = CHAOS_CLAIM_TIMEOUT
-    pool = ("--pool=prefork", f"--concurrency={CHAOS_CONCURRENCY}")
-    first = workers.start(*pool, **worker_settings)
+    start_chaos_worker = chaos_workers(workers, settings)
+    first = start_chaos_worker()
 
     # given a test of two subjects on 20% of 10,000, sent by a worker
     campaign = _campaign(account, contact_list)
@@ -266,7 +255,7 @@ def test_the_winner_goes_to_the_rest_even_after_a_worker_is_killed(
     orphaned = set(
         campaign.deliveries.filter(status=D.SENDING).values_list("contact__email", flat=True)
     )
-    second = workers.start(*pool, **worker_settings)
+    second = start_chaos_worker()
 
     def finished() -> bool:
         if status_of(campaign) != State.SENDING:

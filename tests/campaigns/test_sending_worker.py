@@ -11,6 +11,7 @@ import email
 import email.policy
 import re
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -261,6 +262,22 @@ CHAOS_LANES = 4
 CHAOS_CLAIM_TIMEOUT = 5
 
 
+def chaos_workers(workers, settings) -> Callable[[], object]:
+    """What starts a worker of the chaos tests: short batches and leases, prefork pool.
+    The sweep runs in the test process, with the workers' settings."""
+    worker_settings = {
+        "MISSIVE_SEND_BATCH_SIZE": CHAOS_BATCH,
+        "MISSIVE_SEND_FLUSH_EVERY": CHAOS_FLUSH,
+        "MISSIVE_SEND_LANES": CHAOS_LANES,
+        "MISSIVE_SEND_CLAIM_TIMEOUT": CHAOS_CLAIM_TIMEOUT,
+    }
+    settings.MISSIVE_SEND_BATCH_SIZE = CHAOS_BATCH
+    settings.MISSIVE_SEND_LANES = CHAOS_LANES
+    settings.MISSIVE_SEND_CLAIM_TIMEOUT = CHAOS_CLAIM_TIMEOUT
+    pool = ("--pool=prefork", f"--concurrency={CHAOS_CONCURRENCY}")
+    return lambda: workers.start(*pool, **worker_settings)
+
+
 def test_a_worker_killed_mid_send_loses_no_one_and_repeats_at_most_its_unflushed_messages(
     sender, workers, smtp_sink, settings
 ):
@@ -283,18 +300,8 @@ def test_a_worker_killed_mid_send_loses_no_one_and_repeats_at_most_its_unflushed
     began = time.monotonic()
     contacts = add_audience(account, contact_list, CHAOS_RECIPIENTS)
     addresses = {c.email for c in contacts}
-    worker_settings = {
-        "MISSIVE_SEND_BATCH_SIZE": CHAOS_BATCH,
-        "MISSIVE_SEND_FLUSH_EVERY": CHAOS_FLUSH,
-        "MISSIVE_SEND_LANES": CHAOS_LANES,
-        "MISSIVE_SEND_CLAIM_TIMEOUT": CHAOS_CLAIM_TIMEOUT,
-    }
-    # The sweep runs here, in the test process, with the workers' settings.
-    settings.MISSIVE_SEND_BATCH_SIZE = CHAOS_BATCH
-    settings.MISSIVE_SEND_LANES = CHAOS_LANES
-    settings.MISSIVE_SEND_CLAIM_TIMEOUT = CHAOS_CLAIM_TIMEOUT
-    pool = ("--pool=prefork", f"--concurrency={CHAOS_CONCURRENCY}")
-    first = workers.start(*pool, **worker_settings)
+    start_chaos_worker = chaos_workers(workers, settings)
+    first = start_chaos_worker()
     campaign = start_campaign(account, contact_list)
 
     workers.wait_for(
@@ -317,7 +324,7 @@ def test_a_worker_killed_mid_send_loses_no_one_and_repeats_at_most_its_unflushed
     assert status_of(campaign) == State.SENDING
     assert orphaned, "the kill came between batches: no claim was left to recover"
 
-    second = workers.start(*pool, **worker_settings)
+    second = start_chaos_worker()
     returned = 0
 
     def sent_after_sweeping() -> bool:

@@ -318,15 +318,11 @@ def test_a_batch_whose_provider_has_no_free_connection_waits_without_spending_at
     assert sending.send_batch(campaign.pk).sent == 3
 
 
-def test_a_domain_past_its_cap_holds_the_queue_without_spending_attempts(
-    account, start_smtp_server, settings, django_capture_on_commit_callbacks
-):
-    # given a warming-up domain that already sent its 3 messages today
-    server = start_smtp_server()
-    settings.MISSIVE_SENDING_BACKENDS = {BACKEND_NAME: f"smtp://127.0.0.1:{server.port}"}
-    domain = warming_domain(account, [3, 10])
+def snapshot_taken(account, count: int, capture) -> Campaign:
+    """A campaign from warm.example to ``count`` people, its audience taken in this
+    process (no worker)."""
     contact_list = contact_services.list_create(account=account, actor=None, name="Readers")
-    add_audience(account, contact_list, 5, "example.net")
+    add_audience(account, contact_list, count, "example.net")
     campaign = services.campaign_create(
         account=account,
         actor=None,
@@ -336,9 +332,20 @@ def test_a_domain_past_its_cap_holds_the_queue_without_spending_attempts(
         html="<p>Hello</p>",
         lists=[contact_list],
     )
-    with django_capture_on_commit_callbacks(execute=False):
+    with capture(execute=False):
         services.campaign_start(campaign=campaign, actor=None)
     sending.take_snapshot(campaign.pk)
+    return campaign
+
+
+def test_a_domain_past_its_cap_holds_the_queue_without_spending_attempts(
+    account, start_smtp_server, settings, django_capture_on_commit_callbacks
+):
+    # given a warming-up domain that already sent its 3 messages today
+    server = start_smtp_server()
+    settings.MISSIVE_SENDING_BACKENDS = {BACKEND_NAME: f"smtp://127.0.0.1:{server.port}"}
+    domain = warming_domain(account, [3, 10])
+    campaign = snapshot_taken(account, 5, django_capture_on_commit_callbacks)
     first = sending.send_batch(campaign.pk)
 
     # when the next batch comes
@@ -363,20 +370,7 @@ def test_a_lane_that_finds_the_cap_reserved_by_another_leaves_it_the_rest_of_tod
     server = start_smtp_server()
     settings.MISSIVE_SENDING_BACKENDS = {BACKEND_NAME: f"smtp://127.0.0.1:{server.port}"}
     domain = warming_domain(account, [3, 10])
-    contact_list = contact_services.list_create(account=account, actor=None, name="Readers")
-    add_audience(account, contact_list, 5, "example.net")
-    campaign = services.campaign_create(
-        account=account,
-        actor=None,
-        name="Paced",
-        subject="Hello",
-        from_email="news@warm.example",
-        html="<p>Hello</p>",
-        lists=[contact_list],
-    )
-    with django_capture_on_commit_callbacks(execute=False):
-        services.campaign_start(campaign=campaign, actor=None)
-    sending.take_snapshot(campaign.pk)
+    campaign = snapshot_taken(account, 5, django_capture_on_commit_callbacks)
 
     # when a second lane comes between the first lane's reservation of the whole cap and
     # its claim: it is granted nothing and holds the queue until tomorrow
