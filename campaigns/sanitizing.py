@@ -4,7 +4,9 @@ Guarantees:
 - ``sanitize_html`` keeps only what an email newsletter needs (layout tables, text markup,
   links, images, inline styles, classes and ``<style>`` blocks) and removes everything that
   runs or submits: scripts, event handlers, forms and their fields, frames, objects,
-  embeds, comments, and URLs whose scheme is not http, https, mailto or tel. ``data:`` URLs
+  embeds, comments (but for Outlook's conditional "ghost tables" of table tags alone,
+  which MJML's columns need there), and URLs whose scheme is not http, https, mailto or
+  tel. ``data:`` URLs
   survive only as ``<img src>`` of a PNG, GIF, JPEG or WebP image.
 - CSS, in ``<style>`` blocks and ``style`` attributes, never carries ``@import``,
   ``expression(``, ``javascript:``/``vbscript:``, bindings, backslash escapes (they can
@@ -97,8 +99,15 @@ class _Protected:
         self.nonce = secrets.token_hex(8)
         self.originals: list[str] = []
         self._word = re.compile(rf"mt{self.nonce}q(\d+)q")
-        words = tag_re.sub(self._hide, html)
+        words = _GHOST_TABLE.sub(self._hide_ghost, html)
+        words = tag_re.sub(self._hide, words)
         self.html = self._as_comments_between_elements(words)
+
+    def _hide_ghost(self, match: re.Match[str]) -> str:
+        """Outlook's ghost tables (MJML's columns in Outlook for Windows) are kept as
+        they are when they hold table markup and nothing else; any other conditional
+        comment is a comment, and goes."""
+        return self._hide(match) if _is_ghost_table(match.group(1)) else match.group(0)
 
     def _hide(self, match: re.Match[str]) -> str:
         self.originals.append(match.group(0))
@@ -128,6 +137,28 @@ class _Protected:
 
         pattern = rf"<!--mt{self.nonce}q(\d+)q-->|mt{self.nonce}q(\d+)q"
         return re.sub(pattern, original, html)
+
+
+# Outlook for Windows reads "conditional comments"; MJML puts the tables that hold its
+# columns side by side there. Kept only when they hold table tags with plain attributes
+# (a style without anything CSS could fetch or run), whitespace and &nbsp;.
+_GHOST_TABLE = re.compile(r"<!--\[if mso \| IE\]>(.*?)<!\[endif\]-->", re.DOTALL)
+_GHOST_PIECE = re.compile(
+    r"""\s*(?:</?(?:table|tbody|tr|td)"""
+    r"""(?:\s+(?:align|bgcolor|border|cellpadding|cellspacing|class|height|role|style|valign|width)"""
+    r"""(?:="[^"<>\\]*")?)*\s*/?>|&nbsp;)""",
+    re.IGNORECASE,
+)
+
+
+def _is_ghost_table(content: str) -> bool:
+    position, content = 0, content.rstrip()
+    while position < len(content):
+        piece = _GHOST_PIECE.match(content, position)
+        if piece is None:
+            return False
+        position = piece.end()
+    return not (_CSS_DANGER.search(content) or "url(" in content.lower())
 
 
 # -- CSS -------------------------------------------------------------------------------------

@@ -206,6 +206,8 @@ def test_a_campaign_of_blocks_stores_the_html_made_from_them(world):
 
     assert campaign.editor == Editor.BLOCKS
     assert "mj-column-per-50" in campaign.html
+    # with the tables that put the columns side by side in Outlook for Windows
+    assert '<!--[if mso | IE]><td style="vertical-align:top;width:300px;"' in campaign.html
     assert 'Hello {{ first_name|default:"friend" }}' in campaign.html
     assert "Left story" in campaign.text  # the text part is made from it
     assert [link.url for link in campaign.links.all()] == [
@@ -548,6 +550,7 @@ def test_a_worker_delivers_the_blocks_as_the_preview_shows_them(letters, workers
     assert "Hello Ann" in content
     assert "<strong>Lisbon</strong>" in content
     assert f'src="{IMAGE}"' in content
+    assert "<!--[if mso | IE]><table" in content  # Outlook's columns arrive too
     assert 'alt="Our shop"' in content
     # the button's link goes through a signed redirect (as_previewed maps it back above)
     assert "http://testserver/t/c/" in content

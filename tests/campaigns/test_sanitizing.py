@@ -422,3 +422,40 @@ def test_it_extracts_distinct_http_links_in_order():
         "http://a.example/x?y=1&z=2",
         "HTTPS://c.example/",
     ]
+
+
+def test_it_keeps_outlooks_ghost_tables_of_table_tags_alone():
+    ghost = (
+        '<!--[if mso | IE]><table border="0" cellpadding="0" role="presentation" '
+        'style="width:600px;"><tr><td style="width:300px;"><![endif]-->'
+    )
+    closing = "<!--[if mso | IE]></td></tr></table><![endif]-->"
+    html = f"<div>{ghost}<p>Left</p>{closing}</div>"
+
+    kept = sanitize_html(html)
+
+    assert ghost in kept
+    assert closing in kept
+
+
+@pytest.mark.parametrize(
+    "inside",
+    [
+        "<script>alert(1)</script>",
+        '<td style="background:url(https://tracker.example/p.gif)">',
+        '<td style="width:expression(alert(1))">',
+        "<img src=x onerror=alert(1)>",
+        "<td>Visible only in Outlook</td>",
+        '<td onclick="x()">',
+        '<a href="javascript:x()">',
+    ],
+)
+def test_it_drops_any_other_conditional_comment(inside):
+    html = f"<p>x</p><!--[if mso | IE]>{inside}<![endif]--><p>y</p>"
+
+    cleaned = sanitize_html(html)
+
+    assert "[if mso" not in cleaned
+    assert "alert" not in cleaned
+    assert "tracker" not in cleaned
+    assert "Visible only" not in cleaned
