@@ -23,7 +23,7 @@ from accounts.scoping import get_for_account_or_404
 from accounts.views.decorators import account_required
 from campaigns import ab, selectors, services
 from campaigns.archive import archive_key
-from campaigns.checks import presend_checks
+from campaigns.checks import Level, presend_checks
 from campaigns.composing import compose
 from campaigns.forms import (
     CampaignForm,
@@ -287,6 +287,9 @@ def campaign_start(request: AccountRequest, campaign_id: int) -> HttpResponse:
         title=f"Send “{campaign.name}” now?",
         reach=reach,
         problems=selectors.start_problems(campaign, reach),
+        # Advice, not a bar: what the checks found that is worth a look before it goes.
+        checks=[c for c in presend_checks(campaign) if c.level != Level.INFO],
+        test=ABTest.objects.filter(campaign=campaign).first(),
         possible=Action.START in allowed_actions(campaign.status),
         confirm_label="Send now",
     )

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from campaigns import services
+from campaigns import ab, services
 from campaigns.checks import Check, presend_checks
 from campaigns.models import Campaign
 from tests.factories import World
@@ -241,6 +241,25 @@ def test_the_campaign_page_shows_each_check_with_its_fix(bob_client, world):
     assert 'data-check="malformed_link"' in page
     assert 'data-check="preheader_missing"' in page
     assert "Write a preheader that completes the subject in a sentence." in page
+
+
+def test_the_send_now_page_shows_what_is_worth_a_look_but_lets_it_go(alice_client, world):
+    # given a campaign ready to send, but with an image without alt text and an A/B test
+    campaign = _campaign(
+        world,
+        html=CLEAN_HTML + '<img src="https://cdn.example/a.png">',
+        lists=[world.extras["list"]],
+    )
+    ab.set_up(campaign=campaign, actor=world.alice, variants=[{"subject": "Another"}])
+
+    # when alice asks to send it now
+    page = alice_client.get(f"/campaigns/{campaign.pk}/start/").content.decode()
+
+    # then the page names the warning and the test, and still offers to send
+    assert 'data-testid="confirm-checks"' in page
+    assert "alt" in page
+    assert "An A/B test: 2 variants on 20% of them" in page
+    assert ">Send now</button>" in page
 
 
 def test_the_api_answers_the_checks(world, alice_client):
