@@ -156,6 +156,7 @@ def _pages(world: World) -> dict[str, str]:
         "segments": reverse("segments"),
         "segment_builder": reverse("segment_detail", args=[extras["wide_segment"].pk]),
         "campaign_new": reverse("campaign_new"),
+        "templates": reverse("campaign_templates"),
         "blocks": reverse("campaign_blocks", args=[extras["blocks"].pk]),
         "blocks_button": reverse("campaign_blocks", args=[extras["blocks"].pk])
         + f"?block={extras['blocks'].blocks['blocks'][3]['columns'][0][2]['id']}&width=mobile",

@@ -240,6 +240,9 @@ def test_a_template_keeps_the_blocks(world, alice_client):
     )
     assert again.editor == Editor.BLOCKS
     assert again.blocks == campaign.blocks
+    page = alice_client.get("/campaigns/templates/").content.decode()
+    assert f'src="/campaigns/templates/{template.pk}/preview/"' in page
+    assert "Blocks" in page
     shown = alice_client.get(f"/api/v1/templates/{template.pk}/").json()
     assert shown["editor"] == "blocks"
     assert shown["blocks"] == campaign.blocks
