@@ -391,3 +391,44 @@ def subject_preview(campaign: Campaign, variant: int) -> str:
         )
     except rendering.TemplateRefused:
         return content.subject
+
+
+def _percent(value: float) -> str:
+    return f"{value * 100:.1f}"
+
+
+def page_context(campaign: Campaign) -> dict[str, object]:
+    """The A/B test's form values, and once sent each variant's figures."""
+    test = ABTest.objects.filter(campaign=campaign).first()
+    given = test.variants if test else []
+    forms = [
+        (letter, given[n] if n < len(given) else dict.fromkeys(FIELDS, ""))
+        for n, letter in enumerate(LETTERS[1:])
+    ]
+    context: dict[str, object] = {"test": test, "forms": forms}
+    if test is None or campaign.snapshot_at is None:
+        return context
+    described = describe(campaign, test)
+    rows = []
+    for result in described["results"]:
+        opens, clicks = result.opens, result.clicks
+        rows.append(
+            {
+                "variant": result.variant,
+                "letter": result.letter,
+                "subject": subject_preview(campaign, result.variant),
+                "recipients": result.recipients,
+                "delivered": result.delivered,
+                "opens": (_percent(opens.value), opens.count, *map(_percent, opens.interval)),
+                "clicks": (_percent(clicks.value), clicks.count, *map(_percent, clicks.interval)),
+                "winner": result.variant == test.winner,
+                "leader": result.variant == described["leader"],
+            }
+        )
+    context.update(
+        rows=rows,
+        held=described["held"],
+        meaningful=described["meaningful"],
+        winner=letter(test.winner) if test.winner is not None else "",
+    )
+    return context

@@ -16,6 +16,7 @@ from accounts.http import AccountRequest
 from accounts.roles import Perm, role_can
 from accounts.scoping import get_for_account_or_404
 from accounts.views.decorators import account_required
+from campaigns import ab
 from campaigns.models import Campaign
 from campaigns.states import State
 from stats import reports
@@ -71,6 +72,9 @@ def campaign_report(request: AccountRequest, campaign_id: int) -> HttpResponse:
         "follow_ups": campaign.started_at is not None
         and role_can(request.membership.role, Perm.EDIT_CONTENT),
         **_charts(report),
+        "ab": ab.page_context(campaign),
+        "time_zone": campaign.account.time_zone,
+        "can_edit": False,
     }
     template = "stats/_report_body.html" if request.htmx else "stats/campaign_report.html"
     return render(request, template, context)

@@ -73,47 +73,6 @@ def campaign_new(request: AccountRequest) -> HttpResponse:
     return render(request, "campaigns/campaign_new.html", {"form": form})
 
 
-def _percent(value: float) -> str:
-    return f"{value * 100:.1f}"
-
-
-def _ab_context(campaign: Campaign) -> dict[str, object]:
-    """The A/B test's form values, and once sent each variant's figures."""
-    test = ABTest.objects.filter(campaign=campaign).first()
-    given = test.variants if test else []
-    forms = [
-        (letter, given[n] if n < len(given) else dict.fromkeys(ab.FIELDS, ""))
-        for n, letter in enumerate(ab.LETTERS[1:])
-    ]
-    context: dict[str, object] = {"test": test, "forms": forms}
-    if test is None or campaign.snapshot_at is None:
-        return context
-    described = ab.describe(campaign, test)
-    rows = []
-    for result in described["results"]:
-        opens, clicks = result.opens, result.clicks
-        rows.append(
-            {
-                "variant": result.variant,
-                "letter": result.letter,
-                "subject": ab.subject_preview(campaign, result.variant),
-                "recipients": result.recipients,
-                "delivered": result.delivered,
-                "opens": (_percent(opens.value), opens.count, *map(_percent, opens.interval)),
-                "clicks": (_percent(clicks.value), clicks.count, *map(_percent, clicks.interval)),
-                "winner": result.variant == test.winner,
-                "leader": result.variant == described["leader"],
-            }
-        )
-    context.update(
-        rows=rows,
-        held=described["held"],
-        meaningful=described["meaningful"],
-        winner=ab.letter(test.winner) if test.winner is not None else "",
-    )
-    return context
-
-
 @account_required(Perm.VIEW)
 def campaign_detail(request: AccountRequest, campaign_id: int) -> HttpResponse:
     campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
@@ -162,7 +121,7 @@ def campaign_detail(request: AccountRequest, campaign_id: int) -> HttpResponse:
         "preview_src": f"{preview_url}?contact={preview_as.pk}" if preview_as else preview_url,
         "inbox": selectors.inbox_line(campaign, preview_as),
         **_preview_search(campaign, request.GET),
-        "ab": _ab_context(campaign),
+        "ab": ab.page_context(campaign),
     }
     if campaign.status in (State.DRAFT, State.SCHEDULED):
         # Counting the audience is only worth it before the send; afterwards the

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 from django.utils import timezone
 
 from campaigns import ab, sending, services, tasks
@@ -325,6 +326,10 @@ def test_the_campaign_page_sets_up_a_test_and_chooses_by_hand(
     assert page.count('data-testid="ab-row"') == 2
     assert "Hello Jane" in page  # B's subject as the sample reads it
     assert "not meaningful yet" in page
+    # and the campaign's report shows the same figures, without the set-up form
+    report = alice_client.get(reverse("campaign_report", args=[campaign.pk])).content.decode()
+    assert report.count('data-testid="ab-row"') == 2
+    assert "Save A/B test" not in report
 
     # then choosing B by hand releases the rest to B, once
     with django_capture_on_commit_callbacks(execute=True):
