@@ -143,3 +143,46 @@ def test_a_newsletter_is_built_from_a_starter_in_the_editor(
     box = page.locator("#preview-frame").bounding_box()
     assert box is not None
     assert box["width"] <= 375
+
+
+def test_the_text_toolbar_makes_bold_and_links(page: Page, live_server):
+    # given a campaign with one text block, its panel open
+    owner = make_user("owner@shop.example")
+    account = make_account(owner, "Shop", postal_address="1 Main Street")
+    campaign = services.campaign_create(
+        account=account,
+        actor=owner,
+        name="Words",
+        blocks={"blocks": [{"type": "text", "html": "<p>Big news today</p>"}]},
+    )
+    block = campaign.blocks["blocks"][0]["id"]
+    page.goto(live_server.url + "/accounts/login/")
+    page.locator("[name=login]").fill("owner@shop.example")
+    page.locator("[name=password]").fill(PASSWORD)
+    page.get_by_role("button", name="Sign In").click()
+    page.goto(f"{live_server.url}/campaigns/{campaign.pk}/blocks/?block={block}")
+
+    # when "news" is chosen and made bold, and "today" a link
+    area = page.locator("#f-html")
+    text = area.input_value()
+    area.evaluate(
+        "(el, [a, b]) => el.setSelectionRange(a, b)",
+        [text.index("news"), text.index("news") + len("news")],
+    )
+    page.get_by_role("button", name="B", exact=True).click()
+    text = area.input_value()
+    area.evaluate(
+        "(el, [a, b]) => el.setSelectionRange(a, b)",
+        [text.index("today"), text.index("today") + len("today")],
+    )
+    page.once("dialog", lambda dialog: dialog.accept("https://shop.example/today"))
+    page.get_by_role("button", name="Link").click()
+    page.get_by_role("button", name="Save block").click()
+    settled(page)
+
+    # then the message has them
+    frame = page.frame_locator("#preview-frame")
+    expect(frame.locator("strong", has_text="news")).to_be_visible()
+    expect(frame.get_by_role("link", name="today")).to_have_attribute(
+        "href", "https://shop.example/today"
+    )
