@@ -373,3 +373,24 @@ def test_the_api_sets_reads_and_decides_a_test(world, alice_client, vera_client)
     assert winner.status_code == 400  # not sent yet
     assert alice_client.delete(url).status_code == 204
     assert not ABTest.objects.filter(campaign=campaign).exists()
+
+
+def test_a_test_of_everyone_holds_no_one_and_offers_no_winner_to_send(
+    world, alice_client, django_capture_on_commit_callbacks
+):
+    campaign = services.campaign_create(
+        account=world.account_a,
+        actor=world.alice,
+        name="Everyone",
+        subject="A",
+        html="<p>A</p>",
+        lists=[world.extras["list"]],
+    )
+    ab.set_up(campaign=campaign, actor=world.alice, variants=[{"subject": "B"}], share=100)
+    _snapshot(campaign, django_capture_on_commit_callbacks)
+
+    assert not campaign.deliveries.filter(variant=ab.HELD).exists()
+    assert ABTest.objects.get(campaign=campaign).decide_at is None
+    page = alice_client.get(f"/campaigns/{campaign.pk}/").content.decode()
+    assert "there is no rest to send" in page
+    assert "to the rest</button>" not in page
