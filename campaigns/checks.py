@@ -262,7 +262,7 @@ def _content_checks(campaign: Campaign) -> list[Check]:
 
 
 class SpamCheckUnavailable(Exception):
-    pass
+    """spamd could not be asked, or did not say a score."""
 
 
 def _composed_message(campaign: Campaign) -> bytes:

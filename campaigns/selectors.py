@@ -69,7 +69,8 @@ def preview_contacts(campaign: Campaign, query: str) -> list[Contact]:
             ids = audience_subscriptions(campaign).values("contact_id")
             contacts = contacts.filter(pk__in=ids)
         except Invalid:
-            pass
+            # A segment that cannot be read now: the search goes over every contact.
+            contacts = Contact.objects.for_account(campaign.account)
     if query:
         words = query.split()
         match = Q(email__icontains=query)
