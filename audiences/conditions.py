@@ -28,6 +28,7 @@ import datetime as dt
 import math
 import re
 import zoneinfo
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -231,7 +232,7 @@ class Op:
     value: str = NONE  # the kind of value it takes
 
 
-class Field:
+class Field(ABC):
     """A thing a condition can test. ``ops`` maps each operator to its label and value
     kind; ``sql`` writes the test over ``c`` (a contacts_contact row), never NULL."""
 
@@ -265,9 +266,9 @@ class Field:
     ) -> dict[str, Any]:
         return cleaned
 
+    @abstractmethod
     def sql(self, condition: Mapping[str, Any], ctx: Context, q: Sql) -> str:
         """The test of a clean ``condition`` over ``c``; each field writes its own."""
-        raise NotImplementedError(f"{type(self).__name__} writes no SQL")
 
 
 TEXT_OPS = {
