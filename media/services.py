@@ -76,6 +76,14 @@ def _mb(size: int) -> str:
     return str(filesizeformat(size)).replace("\xa0", " ")
 
 
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _what_it_is(head: bytes) -> str:
     """What a file that is not a usable image looks like, from its first bytes."""
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
@@ -99,13 +107,8 @@ def _what_it_is(head: bytes) -> str:
         return "it is a HEIC or AVIF photo"
     if head.startswith(b"\x00\x00\x01\x00"):
         return "it is an icon file"
-    if b"\x00" not in head:
-        try:
-            head.decode("utf-8")
-        except UnicodeDecodeError:
-            pass
-        else:
-            return "it is a text file"
+    if b"\x00" not in head and _is_utf8(head):
+        return "it is a text file"
     return "its content is not an image format Missive reads"
 
 

@@ -16,6 +16,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from accounts.models import Account
 from campaigns import archive
 from campaigns.models import Campaign
+from campaigns.views.framed import framed
 from contacts.subscribing import form_key
 
 # Cached by browsers and proxies for a few minutes: a campaign taken out of the archive
@@ -90,13 +91,7 @@ def archive_campaign(request: HttpRequest, key: str, campaign_id: int) -> HttpRe
 def archive_content(request: HttpRequest, key: str, campaign_id: int) -> HttpResponse:
     """The campaign's HTML as a document of its own, for the archive page's frame."""
     campaign = _campaign(_account(key), campaign_id)
-    response = HttpResponse(archive.render(campaign)[1], content_type="text/html; charset=utf-8")
-    response["Content-Security-Policy"] = (
-        "default-src 'none'; img-src * data:; style-src 'unsafe-inline'; "
-        "sandbox allow-popups allow-popups-to-escape-sandbox "
-        "allow-top-navigation-by-user-activation"
-    )
-    return _cached(response)
+    return _cached(framed(archive.render(campaign)[1], links_open=True))
 
 
 def archive_feed(request: HttpRequest, key: str) -> HttpResponse:

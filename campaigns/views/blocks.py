@@ -34,6 +34,7 @@ from campaigns.sanitizing import sanitize_html
 from campaigns.selectors import recipient_values
 from campaigns.starters import BY_KEY
 from campaigns.states import Action, allowed_actions
+from campaigns.views.framed import framed
 from media import selectors as media_selectors
 from media import services as media_services
 from media.models import Image
@@ -343,15 +344,6 @@ def campaign_editor(request: AccountRequest, campaign_id: int) -> HttpResponse:
     return redirect("campaign_detail", campaign_id=campaign.pk)
 
 
-def _framed(html: str) -> HttpResponse:
-    """A message as its own sandboxed document, for a thumbnail or a preview frame."""
-    response = HttpResponse(html, content_type="text/html; charset=utf-8")
-    response["Content-Security-Policy"] = (
-        "default-src 'none'; img-src * data:; style-src 'unsafe-inline'; sandbox"
-    )
-    return response
-
-
 def _sample(request: AccountRequest, **content: Any) -> str:
     """The content as the preview shows it: sample values, the footer, no tracking."""
     campaign = Campaign(account=request.account, **content)
@@ -370,14 +362,14 @@ def starter_preview(request: AccountRequest, key: str) -> HttpResponse:
     html = starter.html
     if starter.blocks is not None:
         html = blocks.to_html(blocks.clean_document(starter.blocks))
-    return _framed(_sample(request, html=sanitize_html(html), subject=starter.subject))
+    return framed(_sample(request, html=sanitize_html(html), subject=starter.subject))
 
 
 @xframe_options_sameorigin
 @account_required(Perm.VIEW)
 def template_preview(request: AccountRequest, template_id: int) -> HttpResponse:
     template = get_for_account_or_404(Template, request.account, pk=template_id)
-    return _framed(
+    return framed(
         _sample(request, html=template.html, subject=template.subject, preheader=template.preheader)
     )
 

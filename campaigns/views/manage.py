@@ -35,6 +35,7 @@ from campaigns.forms import (
 from campaigns.models import ABTest, Campaign, Editor, Link, Template
 from campaigns.rendering import TemplateRefused
 from campaigns.states import Action, State, allowed_actions
+from campaigns.views.framed import framed
 from contacts.views.lists import _add_errors
 
 
@@ -345,12 +346,7 @@ def campaign_preview(request: AccountRequest, campaign_id: int) -> HttpResponse:
     except TemplateRefused as refused:
         # The problem quotes the template, markup included: it is shown as text.
         html = format_html("<p>This message cannot be shown: {}</p>", str(refused))
-    response = HttpResponse(html, content_type="text/html; charset=utf-8")
-    # A document of its own: no script at all, images from anywhere (as a mail app would).
-    response["Content-Security-Policy"] = (
-        "default-src 'none'; img-src * data:; style-src 'unsafe-inline'; sandbox"
-    )
-    return response
+    return framed(html)
 
 
 @account_required(Perm.SEND)

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts.query import parse_id
 from accounts.throttling import client_ip
 from campaigns import public, tokens
+from campaigns.views.framed import framed
 
 # The smallest transparent GIF.
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -171,14 +172,7 @@ def view_in_browser(request: HttpRequest, token: str) -> HttpResponse:
             {"who": who, "token": token},
             status=410,
         )
-    response = HttpResponse(body.html, content_type="text/html; charset=utf-8")
-    # The customer's (sanitized) HTML as a document of its own: no script, no form,
-    # images from anywhere as in a mail app, links open outside the sandbox.
-    response["Content-Security-Policy"] = (
-        "default-src 'none'; img-src * data:; style-src 'unsafe-inline'; "
-        "sandbox allow-popups allow-popups-to-escape-sandbox "
-        "allow-top-navigation-by-user-activation"
-    )
+    response = framed(body.html, links_open=True)
     response["Cache-Control"] = NO_STORE
     response["X-Robots-Tag"] = "noindex"
     return response

@@ -20,6 +20,7 @@ from campaigns.engagement import record_engagement
 from campaigns.models import ABTest, Campaign, Delivery
 from campaigns.states import State
 from events.models import Event
+from tests.campaigns.test_fidelity import as_previewed, preview
 from tests.campaigns.test_sending_worker import (
     CHAOS_CONCURRENCY,
     CHAOS_FLUSH,
@@ -109,13 +110,17 @@ def test_the_held_rest_is_never_claimed_before_the_winner(
         account,
         contact_list,
         share=12,
-        variants=[{"subject": "Subject B"}, {"from_name": "Ann at Letters"}],
+        variants=[
+            {"subject": "Subject B"},
+            {"from_name": "Ann at Letters", "html": '<p>Hi {{ first_name|default:"you" }}</p>'},
+        ],
     )
     _snapshot(campaign, django_capture_on_commit_callbacks)
 
     # when the lanes run until nothing is due
-    while sending.send_batch(campaign.pk).more:
-        pass
+    batches = [sending.send_batch(campaign.pk)]
+    while batches[-1].more:
+        batches.append(sending.send_batch(campaign.pk))
 
     # then the 6 of the test group (12% of 50, two a variant) went, each with its
     # variant, and the rest waits
@@ -129,6 +134,18 @@ def test_the_held_rest_is_never_claimed_before_the_winner(
     assert by_subject[("Subject A", f"Letters Ltd <{SENDER}>")] == 2
     assert by_subject[("Subject B", f"Letters Ltd <{SENDER}>")] == 2
     assert by_subject[("Subject A", f"Ann at Letters <{SENDER}>")] == 2
+    # and each message is its variant's preview for its recipient, word for word
+    for received in server.messages:
+        message = email.message_from_bytes(received.raw, policy=email.policy.default)
+        delivery = campaign.deliveries.select_related("contact").get(
+            contact__email=received.rcpt_tos[0]
+        )
+        subject, html, _text = preview(ab.content_of(campaign, delivery.variant), delivery.contact)
+        body = message.get_body(("html",)).get_content().replace("\r\n", "\n")
+        assert message["Subject"] == subject
+        assert as_previewed(body, campaign) == html
+        if delivery.variant == 2:
+            assert f"Hi {delivery.contact.first_name}" in body
     assert status_of(campaign) == State.SENDING
     assert campaign.deliveries.filter(variant=ab.HELD, status=D.QUEUED).count() == 44
     assert campaign.pk not in sending.sweep().kicked
@@ -218,26 +235,17 @@ def test_the_winner_goes_to_the_rest_even_after_a_worker_is_killed(
     per_variant: dict[int, list[int]] = defaultdict(list)
     for pk, variant in test_rows:
         per_variant[variant].append(pk)
-    for delivery_id in per_variant[1][:150]:
-        record_engagement(
-            Event.Type.OPEN,
-            account_id=account.pk,
-            campaign_id=campaign.pk,
-            delivery_id=delivery_id,
-            personal=True,
-            machine=False,
-            at=timezone.now(),
-        )
-    for delivery_id in per_variant[0][:600]:
-        record_engagement(
-            Event.Type.OPEN,
-            account_id=account.pk,
-            campaign_id=campaign.pk,
-            delivery_id=delivery_id,
-            personal=True,
-            machine=True,
-            at=timezone.now(),
-        )
+    for variant, count, machine in ((1, 150, False), (0, 600, True)):
+        for delivery_id in per_variant[variant][:count]:
+            record_engagement(
+                Event.Type.OPEN,
+                account_id=account.pk,
+                campaign_id=campaign.pk,
+                delivery_id=delivery_id,
+                personal=True,
+                machine=machine,
+                at=timezone.now(),
+            )
     # and the wait is over: the beat's task chooses
     test = ABTest.objects.get(campaign=campaign)
     assert ab.decide_due(now=test.decide_at + timedelta(seconds=1)) == [campaign.pk]

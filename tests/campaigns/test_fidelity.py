@@ -97,7 +97,9 @@ def as_previewed(html: str, campaign: Campaign) -> str:
     def target(match: re.Match[str]) -> str:
         delivery_id, position = tokens.read_click_token(match.group(1))
         assert campaign.deliveries.filter(pk=delivery_id).exists()
-        return Link.objects.get(campaign=campaign, position=position).url
+        url = Link.objects.get(campaign=campaign, position=position).url
+        # as the preview writes it inside href="…"
+        return url.replace("&", "&amp;").replace('"', "&quot;")
 
     html = re.sub(rf"{BASE}/t/c/([^\"\s]+)", target, html)
     return re.sub(rf"{BASE}/(?:u|v)/[^\"\s]+", "#", html)
