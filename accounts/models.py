@@ -406,6 +406,17 @@ AUDIT_LABELS = {
     "contacts.untagged": "took a tag off contacts",
     "image.uploaded": "uploaded an image",
     "image.deleted": "deleted an image",
+    "contacts.attribute_set": "set an attribute of contacts",
+    "journey.created": "created a journey",
+    "journey.updated": "changed a journey",
+    "journey.published": "published a journey's new version",
+    "journey.started": "started a journey",
+    "journey.paused": "paused a journey",
+    "journey.resumed": "resumed a journey",
+    "journey.ended": "ended a journey",
+    "journey.deleted": "deleted a journey",
+    "journey.enrolled": "put contacts in a journey",
+    "journey.removed": "took contacts out of a journey",
 }
 
 

@@ -316,7 +316,7 @@ WHERE s.contact_list_id = ANY(%(lists)s) AND s.status = 'subscribed'
       WHERE x.email_sha256 = encode(sha256(convert_to(c.email, 'UTF8')), 'hex')
         AND (x.account_id = %(account)s OR x.account_id IS NULL))
 ORDER BY 2
-ON CONFLICT (campaign_id, contact_id) DO NOTHING
+ON CONFLICT (campaign_id, contact_id) WHERE enrollment_id IS NULL DO NOTHING
 """
 
 

@@ -81,8 +81,12 @@ def variant_links(test: ABTest) -> list[str]:
 
 
 def _editable(campaign: Campaign) -> None:
+    if campaign.kind == Campaign.Kind.JOURNEY:
+        raise ValidationError(
+            "A journey's email cannot be an A/B test: its recipients come one by one."
+        )
     try:
-        next_state(campaign.status, Action.EDIT)
+        next_state(campaign.status, Action.EDIT, campaign.kind)
     except TransitionRefused as refused:
         raise ValidationError(str(refused)) from None
 

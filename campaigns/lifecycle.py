@@ -33,6 +33,7 @@ class By(StrEnum):
     SENDER = "sender"  # sent to the end, or it could not be sent
     CLOSURE = "account closure"
     SUSPENSION = "sending suspension"  # the account's complaint rate went over the limit
+    JOURNEY = "journey"  # a journey's email, started, paused or ended with its journey
 
 
 def transition(
@@ -48,7 +49,7 @@ def transition(
     ``actor`` is the member who acted (an API key is named by its request); ``by`` says
     what part of Missive did when nobody did. Raises TransitionRefused when the action is
     not possible in the campaign's state. Returns the new state."""
-    campaign.status = next_state(campaign.status, action)
+    campaign.status = next_state(campaign.status, action, campaign.kind)
     for name, value in changes.items():
         setattr(campaign, name, value)
     campaign.save(update_fields=["status", *changes])

@@ -50,6 +50,8 @@ class Recipient:
     untracked: bool = False
     # Of an A/B test: the variant they get (campaigns.ab); None without a test.
     variant: int | None = None
+    # Of a journey's email: the properties of the event that started it.
+    event: Mapping[str, object] | None = None
 
 
 @dataclass
@@ -335,6 +337,7 @@ class MessageFactory:
                 first_name=recipient.first_name,
                 last_name=recipient.last_name,
                 attributes=recipient.attributes,
+                event=recipient.event,
             ),
             "unsubscribe_url": unsubscribe,
             "preferences_url": preferences,

@@ -49,6 +49,12 @@ class Template(models.Model):
 
 
 class Campaign(models.Model):
+    class Kind(models.TextChoices):
+        CAMPAIGN = "campaign", "Campaign"
+        # The message of a journey's email step: sending while its journey is live, to
+        # each contact who reaches the step (journeys), never finished by the sender.
+        JOURNEY = "journey", "Journey email"
+
     account = models.ForeignKey(
         Account, on_delete=models.CASCADE, related_name="campaigns", db_index=False
     )
@@ -81,6 +87,9 @@ class Campaign(models.Model):
         default=False, help_text="Keep this text part instead of deriving it from the HTML."
     )
     status = models.CharField(max_length=10, choices=State.choices, default=State.DRAFT)
+    kind = models.CharField(
+        max_length=10, choices=Kind.choices, default=Kind.CAMPAIGN, db_default=Kind.CAMPAIGN
+    )
     scheduled_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -190,12 +199,27 @@ class Delivery(models.Model):
     # group gets; HELD for the rest, who get the winner once it is chosen. Null without
     # a test.
     variant = models.SmallIntegerField(null=True, blank=True)
+    # Of a journey's email step: the enrollment it was written for (an id, not a key:
+    # journeys sit above campaigns), and the properties of the event that started it,
+    # which its merge tags read as {{ event.NAME }}.
+    enrollment_id = models.BigIntegerField(null=True, blank=True)
+    context = models.JSONField(null=True, blank=True)
 
     objects = DeliveryQuerySet.as_manager()
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["campaign", "contact"], name="delivery_unique")
+            # A campaign reaches a person once; a journey's email once per enrollment.
+            models.UniqueConstraint(
+                fields=["campaign", "contact"],
+                name="delivery_unique",
+                condition=models.Q(enrollment_id__isnull=True),
+            ),
+            models.UniqueConstraint(
+                fields=["campaign", "enrollment_id"],
+                name="delivery_enrollment_unique",
+                condition=models.Q(enrollment_id__isnull=False),
+            ),
         ]
         indexes = [
             # What workers claim, in order, and nothing else.

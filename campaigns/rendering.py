@@ -66,6 +66,7 @@ ALLOWED_FIELDS: tuple[str, ...] = (
     "account_name",
     "postal_address",
     "stop_tracking_url",
+    "event",
 )
 ALLOWED_FILTERS: tuple[str, ...] = (
     "default",
@@ -83,7 +84,10 @@ ALLOWED_FILTERS: tuple[str, ...] = (
 ALLOWED_TAGS: tuple[str, ...] = ("if", "else", "endif")
 # Names the if tag compares with; Context provides them.
 _CONSTANTS = frozenset({"True", "False", "None"})
-_KNOWN_NAMES = _CONSTANTS | frozenset(ALLOWED_FIELDS) - {"attributes"}
+_KNOWN_NAMES = _CONSTANTS | frozenset(ALLOWED_FIELDS) - {"attributes", "event"}
+# {{ event.NAME }}: a property of the event that started a journey (journeys); any name,
+# as events bring their own. Empty outside a journey.
+_EVENT_PROPERTY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _PLAIN_TYPES = frozenset({str, int, float, bool, type(None), date, datetime})
 _MAX_DEPTH = 3
 
@@ -220,6 +224,8 @@ def _variable_problem(variable: Variable, line: int, attribute_names: set[str]) 
     lookups = variable.lookups or ()
     if len(lookups) == 1 and lookups[0] in _KNOWN_NAMES:
         return None
+    if len(lookups) == 2 and lookups[0] == "event" and _EVENT_PROPERTY.match(lookups[1]):
+        return None
     if len(lookups) == 2 and lookups[0] == "attributes":
         if lookups[1] in attribute_names:
             return None
@@ -227,10 +233,13 @@ def _variable_problem(variable: Variable, line: int, attribute_names: set[str]) 
         return f"Unknown attribute {{{{ {variable.var} }}}} on line {line}: " + (
             f"the declared ones are {declared}." if declared else "none is declared yet."
         )
-    fields = ", ".join(f"{{{{ {name} }}}}" for name in ALLOWED_FIELDS if name != "attributes")
+    fields = ", ".join(
+        f"{{{{ {name} }}}}" for name in ALLOWED_FIELDS if name not in ("attributes", "event")
+    )
     return (
-        f"Unknown merge tag {{{{ {variable.var} }}}} on line {line}: use one of {fields} "
-        "or {{ attributes.NAME }} for a declared attribute."
+        f"Unknown merge tag {{{{ {variable.var} }}}} on line {line}: use one of {fields}, "
+        "{{ attributes.NAME }} for a declared attribute or, in a journey, {{ event.NAME }} "
+        "for a property of the event that started it."
     )
 
 
@@ -356,16 +365,23 @@ def compile_template(text: str, *, autoescape: bool) -> CompiledTemplate:
 
 
 def contact_values(
-    *, email: str, first_name: str, last_name: str, attributes: Mapping[str, object] | None
+    *,
+    email: str,
+    first_name: str,
+    last_name: str,
+    attributes: Mapping[str, object] | None,
+    event: Mapping[str, object] | None = None,
 ) -> dict[str, object]:
-    """A contact's merge values. The preview, the test send and the sender all build them
-    here, so that what the editor shows is what recipients get."""
+    """A contact's merge values, and the properties of the event that started their
+    journey. The preview, the test send and the sender all build them here, so that what
+    the editor shows is what recipients get."""
     return {
         "email": email,
         "first_name": first_name,
         "last_name": last_name,
         "full_name": f"{first_name} {last_name}".strip(),
         "attributes": dict(attributes or {}),
+        "event": dict(event or {}),
     }
 
 

@@ -22,7 +22,12 @@ from domains.selectors import from_address_problem
 
 
 def campaigns(account: Account) -> QuerySet[Campaign]:
-    return Campaign.objects.for_account(account).prefetch_related("lists")
+    """The account's campaigns; a journey's emails are listed with their journey."""
+    return (
+        Campaign.objects.for_account(account)
+        .filter(kind=Campaign.Kind.CAMPAIGN)
+        .prefetch_related("lists")
+    )
 
 
 def templates(account: Account) -> QuerySet[Template]:
@@ -156,6 +161,25 @@ def audience(campaign: Campaign) -> Audience:
 
 def start_problems(campaign: Campaign, reach: Audience | None = None) -> list[str]:
     """What stands between the campaign and sending it, each a sentence to act on."""
+    problems = message_problems(campaign)
+    if not campaign.lists.exists() and campaign.segment_id is None:
+        problems.append("Choose at least one list, or a segment.")
+    else:
+        reach = reach or audience(campaign)
+        if reach.problem:
+            problems.append(reach.problem)
+        elif reach.sendable == 0:
+            problems.append(
+                "Nobody in the chosen audience can receive it (no one subscribed"
+                + (" and in the segment" if campaign.segment_id else "")
+                + ", or all are suppressed)."
+            )
+    return problems
+
+
+def message_problems(campaign: Campaign) -> list[str]:
+    """What stands between the message itself and sending it (its audience aside): the
+    whole check of a journey's email, whose recipients come one by one."""
     problems = []
     if not campaign.subject.strip():
         problems.append("Write a subject.")
@@ -173,18 +197,6 @@ def start_problems(campaign: Campaign, reach: Audience | None = None) -> list[st
         )
     if not campaign.html.strip():
         problems.append("Write the message.")
-    if not campaign.lists.exists() and campaign.segment_id is None:
-        problems.append("Choose at least one list, or a segment.")
-    else:
-        reach = reach or audience(campaign)
-        if reach.problem:
-            problems.append(reach.problem)
-        elif reach.sendable == 0:
-            problems.append(
-                "Nobody in the chosen audience can receive it (no one subscribed"
-                + (" and in the segment" if campaign.segment_id else "")
-                + ", or all are suppressed)."
-            )
     return problems
 
 

@@ -23,9 +23,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -135,11 +136,53 @@ inserted AS (
     SELECT %s, audience.contact_id FROM audience
     WHERE NOT audience.suppressed
     ORDER BY audience.contact_id
-    ON CONFLICT (campaign_id, contact_id) DO NOTHING
+    ON CONFLICT (campaign_id, contact_id) WHERE enrollment_id IS NULL DO NOTHING
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM audience)
 """
+
+# -- a journey's deliveries ----------------------------------------------------------------------
+
+_ADD_SQL = """
+WITH inserted AS (
+    INSERT INTO campaigns_delivery (campaign_id, contact_id, enrollment_id, context)
+    SELECT %(campaign)s, v.contact, v.enrollment, v.context::jsonb
+    FROM unnest(%(contacts)s::bigint[], %(enrollments)s::bigint[], %(contexts)s::text[])
+        AS v(contact, enrollment, context)
+    ON CONFLICT (campaign_id, enrollment_id) WHERE enrollment_id IS NOT NULL DO NOTHING
+    RETURNING 1
+)
+UPDATE campaigns_campaign
+SET recipients_count = recipients_count + (SELECT count(*) FROM inserted)
+WHERE id = %(campaign)s
+RETURNING (SELECT count(*) FROM inserted)
+"""
+
+
+def add_deliveries(
+    campaign_id: int, rows: Sequence[tuple[int, int, Mapping[str, object] | None]]
+) -> int:
+    """Queue a journey email (a campaign of kind "journey") for each (contact, enrollment,
+    event properties) of ``rows``, once per enrollment however often it is asked: the
+    journey engine's only way into the ledger. The caller's transaction holds the
+    enrollments, so a step is written with its delivery or not at all. Returns how many
+    were queued now."""
+    if not rows:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _ADD_SQL,
+            {
+                "campaign": campaign_id,
+                "contacts": [contact for contact, _, _ in rows],
+                "enrollments": [enrollment for _, enrollment, _ in rows],
+                "contexts": [json.dumps(context) if context else None for _, _, context in rows],
+            },
+        )
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
+
 
 # -- claiming ----------------------------------------------------------------------------------
 
@@ -155,9 +198,9 @@ WITH claimed AS (
         LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED
     )
-    RETURNING d.id, d.contact_id, d.attempts, d.variant
+    RETURNING d.id, d.contact_id, d.attempts, d.variant, d.context
 )
-SELECT claimed.id, claimed.attempts, claimed.variant,
+SELECT claimed.id, claimed.attempts, claimed.variant, claimed.context,
     c.email, c.first_name, c.last_name, c.attributes,
     c.tracking_objected_at IS NOT NULL AS untracked,
     (c.id IS NOT NULL
@@ -215,13 +258,14 @@ def claim_batch(campaign: Campaign, list_ids: list[int], limit: int) -> Claimed:
     # The statement hashes the stored address only; an entry an older version stored
     # under the U-label form's hash is looked up here, one query for the batch, and only
     # when it has recipients with an A-label domain.
-    a_labels = [email for _, _, _, email, *_, sendable in rows if sendable and "xn--" in email]
+    a_labels = [email for _, _, _, _, email, *_, sendable in rows if sendable and "xn--" in email]
     legacy = suppressed_in_unicode_form(campaign.account, a_labels) if a_labels else set()
     claimed = Claimed(recipients=[], attempts={}, skipped=[])
     for (
         delivery_id,
         attempts,
         variant,
+        context,
         email,
         first_name,
         last_name,
@@ -242,6 +286,7 @@ def claim_batch(campaign: Campaign, list_ids: list[int], limit: int) -> Claimed:
                 attributes=_attributes(attributes),
                 untracked=bool(untracked),
                 variant=variant,
+                event=_attributes(context) if context is not None else None,
             )
         )
     return claimed
@@ -708,7 +753,8 @@ def _has_due(campaign_id: int) -> bool:
 
 
 def finish_if_done(campaign_id: int) -> bool:
-    """Mark a sending campaign sent once no delivery is queued or in flight."""
+    """Mark a sending campaign sent once no delivery is queued or in flight. A journey's
+    email is never done: it sends while its journey is live."""
     open_rows = Delivery.objects.filter(campaign_id=campaign_id, status__in=[D.QUEUED, D.SENDING])
     if open_rows.exists():
         return False
@@ -716,7 +762,7 @@ def finish_if_done(campaign_id: int) -> bool:
         campaign = _locked(campaign_id)
         if campaign is None or campaign.status != State.SENDING or not campaign.snapshot_at:
             return False
-        if open_rows.exists():
+        if campaign.kind == Campaign.Kind.JOURNEY or open_rows.exists():
             return False
         transition(campaign, Action.FINISH, actor=None, by=By.SENDER, finished_at=timezone.now())
     return True

@@ -214,7 +214,7 @@ def campaign_update(
 ) -> Campaign:
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     try:
-        next_state(campaign.status, Action.EDIT)
+        next_state(campaign.status, Action.EDIT, campaign.kind)
     except TransitionRefused as refused:
         raise ValidationError(str(refused)) from None
     unknown = set(fields) - set(EDITABLE)
@@ -268,7 +268,7 @@ def campaign_publish(*, campaign: Campaign, actor: User | None, public: bool) ->
 @transaction.atomic
 def campaign_delete(*, campaign: Campaign, actor: User | None) -> None:
     try:
-        next_state(campaign.status, Action.DELETE)
+        next_state(campaign.status, Action.DELETE, campaign.kind)
     except TransitionRefused as refused:
         raise ValidationError(str(refused)) from None
     audit_log(account=campaign.account, actor=actor, action="campaign.deleted", name=campaign.name)
@@ -423,7 +423,7 @@ def _locked(campaign: Campaign, action: str) -> Campaign:
     """The campaign row, locked, when ``action`` is possible now (else ValidationError)."""
     locked = Campaign.objects.select_for_update().select_related("account").get(pk=campaign.pk)
     try:
-        next_state(locked.status, action)
+        next_state(locked.status, action, locked.kind)
     except TransitionRefused as refused:
         raise ValidationError(str(refused)) from None
     return locked
@@ -512,6 +512,66 @@ def campaign_cancel(*, campaign: Campaign, actor: User | None, by: By | None = N
     campaign = _locked(campaign, Action.CANCEL)
     transition(campaign, Action.CANCEL, actor=actor, by=by, finished_at=timezone.now())
     return campaign
+
+
+# -- a journey's emails --------------------------------------------------------------------------
+
+
+@transaction.atomic
+def journey_email_create(
+    *, account: Account, actor: User | None, name: str, starter: str = "", **fields: Any
+) -> Campaign:
+    """The message of a journey's email step: a campaign of kind "journey", made like any
+    draft (a starter, the account's sender)."""
+    campaign = campaign_create(account=account, actor=actor, name=name, starter=starter, **fields)
+    campaign.kind = Campaign.Kind.JOURNEY
+    campaign.save(update_fields=["kind"])
+    return campaign
+
+
+JOURNEY_ACTIONS = (Action.START, Action.PAUSE, Action.RESUME, Action.CANCEL)
+
+
+@transaction.atomic
+def journey_email_switch(
+    *,
+    campaign: Campaign,
+    action: str,
+    actor: User | None,
+    lists: Sequence[ContactList] = (),
+) -> Campaign:
+    """Start, pause, resume or end a journey's email with its journey: the one write of
+    such a campaign's state. Starting takes no audience (the journey queues each
+    recipient) and sends to people subscribed to ``lists``. Does nothing when the
+    campaign is in that state already; ValidationError when the move is impossible."""
+    if campaign.kind != Campaign.Kind.JOURNEY or action not in JOURNEY_ACTIONS:
+        raise ValidationError("Only a journey's email moves with its journey.")
+    locked = Campaign.objects.select_for_update().select_related("account").get(pk=campaign.pk)
+    target: str = {
+        str(Action.START): State.SENDING,
+        str(Action.PAUSE): State.PAUSED,
+        str(Action.RESUME): State.SENDING,
+        str(Action.CANCEL): State.CANCELLED,
+    }[action]
+    if locked.status == target:
+        return locked
+    if action == Action.START and locked.status == State.PAUSED:
+        action = Action.RESUME
+    try:
+        next_state(locked.status, action, locked.kind)
+    except TransitionRefused as refused:
+        raise ValidationError(str(refused)) from None
+    changes: dict[str, object] = {}
+    if action == Action.START:
+        now = timezone.now()
+        changes = {"started_at": now, "snapshot_at": now, "failure_reason": ""}
+        locked.lists.set([cl for cl in lists if cl.account_id == locked.account_id])
+    elif action == Action.CANCEL:
+        changes = {"finished_at": timezone.now()}
+    transition(locked, action, actor=actor, by=By.JOURNEY, **changes)
+    if action == Action.RESUME:
+        enqueue("campaigns.send_batch", locked.pk)
+    return locked
 
 
 def start_due_campaigns() -> list[int]:

@@ -51,6 +51,23 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     (State.PAUSED, Action.CANCEL): State.CANCELLED,
 }
 
+# A journey's email (Campaign.Kind.JOURNEY) is started, paused, resumed and cancelled with
+# its journey, never by hand; its content may be edited while it sends: whoever reaches
+# the step next gets the new version.
+JOURNEY_TRANSITIONS: dict[tuple[str, str], str] = {
+    (State.DRAFT, Action.EDIT): State.DRAFT,
+    (State.DRAFT, Action.DELETE): State.DRAFT,
+    (State.DRAFT, Action.START): State.SENDING,
+    (State.SENDING, Action.EDIT): State.SENDING,
+    (State.SENDING, Action.PAUSE): State.PAUSED,
+    (State.SENDING, Action.CANCEL): State.CANCELLED,
+    (State.SENDING, Action.FAIL): State.FAILED,
+    (State.PAUSED, Action.EDIT): State.PAUSED,
+    (State.PAUSED, Action.RESUME): State.SENDING,
+    (State.PAUSED, Action.CANCEL): State.CANCELLED,
+}
+JOURNEY_HUMAN_ACTIONS = (Action.EDIT,)
+
 # What a person may do from the campaign page (finish and fail are the pipeline's).
 HUMAN_ACTIONS = (
     Action.EDIT,
@@ -68,9 +85,14 @@ class TransitionRefused(ValueError):
     """The action is not possible in the campaign's state; the message says why."""
 
 
-def next_state(state: str, action: str) -> str:
+def _table(kind: str) -> dict[tuple[str, str], str]:
+    return JOURNEY_TRANSITIONS if kind == "journey" else TRANSITIONS
+
+
+def next_state(state: str, action: str, kind: str = "campaign") -> str:
+    """The state after ``action``, for a campaign of ``kind`` (Campaign.Kind)."""
     try:
-        return TRANSITIONS[(state, action)]
+        return _table(kind)[(state, action)]
     except KeyError:
         raise TransitionRefused(
             f"“{Action(action).label}” is not possible while the campaign is "
@@ -78,5 +100,7 @@ def next_state(state: str, action: str) -> str:
         ) from None
 
 
-def allowed_actions(state: str) -> list[str]:
-    return [a for a in HUMAN_ACTIONS if (state, a) in TRANSITIONS]
+def allowed_actions(state: str, kind: str = "campaign") -> list[str]:
+    """What a person may do to a campaign of ``kind`` in ``state``, from a page or the API."""
+    actions = JOURNEY_HUMAN_ACTIONS if kind == "journey" else HUMAN_ACTIONS
+    return [a for a in actions if (state, a) in _table(kind)]

@@ -4,6 +4,7 @@ the controller must be able to show what happened to personal data."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -14,12 +15,13 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import ngettext
 
 from accounts.models import Account, User, normalize_email
 from accounts.services import audit_log, someone_acting
-from contacts import merge_tags
+from contacts import merge_tags, signals
 from contacts.models import (
     AttributeDefinition,
     Contact,
@@ -295,6 +297,47 @@ def contact_update(*, contact: Contact, actor: User | None, **fields: object) ->
     return contact
 
 
+def contacts_set_attribute(
+    *,
+    account: Account,
+    actor: User | None,
+    contact_ids: Sequence[int],
+    definition: AttributeDefinition,
+    value: object,
+    how: str,
+) -> int:
+    """Set one declared attribute to ``value`` (checked in its type; empty clears it) on
+    the account's contacts of ``contact_ids``, in one statement. Returns how many
+    changed."""
+    if definition.account_id != account.pk:
+        raise ValueError("The attribute belongs to another account.")
+    cleaned = clean_attribute(definition, value)
+    contacts = Contact.objects.for_account(account).filter(pk__in=list(contact_ids))
+    if cleaned is None:
+        changed = contacts.filter(attributes__has_key=definition.name).update(
+            attributes=RawSQL("attributes - %s", [definition.name]),
+            updated_at=timezone.now(),
+        )
+    else:
+        changed = contacts.update(
+            attributes=RawSQL(
+                "attributes || jsonb_build_object(%s, %s::jsonb)",
+                [definition.name, json.dumps(cleaned)],
+            ),
+            updated_at=timezone.now(),
+        )
+    if changed and someone_acting(actor):
+        audit_log(
+            account=account,
+            actor=actor,
+            action="contacts.attribute_set",
+            attribute=definition.name,
+            count=changed,
+            how=how,
+        )
+    return changed
+
+
 DELETE_CHUNK = 5_000
 
 
@@ -449,6 +492,13 @@ def subscription_subscribe(
     subscription.updated_at = now
     subscription.save()
     forget_list_counts([contact_list.pk])
+    if confirmed:
+        signals.subscribed.send(
+            Subscription,
+            account_id=contact_list.account_id,
+            list_id=contact_list.pk,
+            contact_ids=[contact.pk],
+        )
     return subscription
 
 

@@ -36,6 +36,7 @@ from django.utils import timezone
 from accounts.mail import send_notice
 from accounts.models import Account
 from accounts.tasking import enqueue
+from contacts import signals
 from contacts.models import Contact, ContactList, Subscription
 from contacts.selectors import find_contact, forget_list_counts, is_suppressed
 from contacts.services import clean_email, contact_create, subscription_subscribe
@@ -234,6 +235,12 @@ def subscription_confirm(*, subscription: Subscription) -> Subscription | None:
     locked.save(update_fields=["status", "confirmed_at", "updated_at"])
     forget_list_counts([locked.contact_list_id])
     _touch(contact, now)
+    signals.subscribed.send(
+        Subscription,
+        account_id=locked.contact_list.account_id,
+        list_id=locked.contact_list_id,
+        contact_ids=[contact.pk],
+    )
     return locked
 
 

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from accounts.models import Account, User
 from accounts.services import audit_log
-from contacts import selectors
+from contacts import selectors, signals
 from contacts.models import TAG_NAME_MAX, Contact, Tag
 
 # What separates the names of several tags in one cell of an imported file.
@@ -241,6 +241,8 @@ def tag_contacts(
     done = _change(
         account, actor, _tag_of(account, tag), contacts, _ADD_SQL, "contacts.tagged", how
     )
+    if done.changed:
+        signals.tagged.send(Tag, account_id=account.pk, tag_id=done.tag.pk, contact_ids=None)
     return Tagged(tag=done.tag, matched=done.matched, changed=done.changed, created=created)
 
 

@@ -181,7 +181,7 @@ class CampaignSerializer(StrictJSONMixin, serializers.ModelSerializer):
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_actions(self, campaign: Campaign) -> list[str]:
-        return [str(action) for action in allowed_actions(campaign.status)]
+        return [str(action) for action in allowed_actions(campaign.status, campaign.kind)]
 
     @extend_schema_field(ProgressSerializer)
     def get_progress(self, campaign: Campaign) -> dict:

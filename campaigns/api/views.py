@@ -76,7 +76,7 @@ def _check_possible(campaign: Campaign, action: str) -> None:
     """409 when the campaign's state does not allow ``action``. The service checks again
     with the row locked; this only answers the common case with the right status."""
     try:
-        next_state(campaign.status, action)
+        next_state(campaign.status, action, campaign.kind)
     except TransitionRefused as refused:
         raise StateConflict(str(refused)) from None
 

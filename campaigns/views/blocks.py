@@ -156,7 +156,7 @@ def _context(
 ) -> dict[str, Any]:
     can_edit = role_can(
         request.membership.role, Perm.EDIT_CONTENT
-    ) and Action.EDIT in allowed_actions(campaign.status)
+    ) and Action.EDIT in allowed_actions(campaign.status, campaign.kind)
     block = blocks.find(document, selected) if selected else None
     fields = []
     if block is not None:

@@ -79,7 +79,7 @@ def campaign_detail(request: AccountRequest, campaign_id: int) -> HttpResponse:
     campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
     can_edit = role_can(
         request.membership.role, Perm.EDIT_CONTENT
-    ) and Action.EDIT in allowed_actions(campaign.status)
+    ) and Action.EDIT in allowed_actions(campaign.status, campaign.kind)
     form = CampaignForm(
         request.POST or None,
         instance=Campaign(
@@ -112,7 +112,9 @@ def campaign_detail(request: AccountRequest, campaign_id: int) -> HttpResponse:
         "can_edit": can_edit,
         "links": campaign.links.all(),
         "actions": (
-            allowed_actions(campaign.status) if role_can(request.membership.role, Perm.SEND) else []
+            allowed_actions(campaign.status, campaign.kind)
+            if role_can(request.membership.role, Perm.SEND)
+            else []
         ),
         "time_zone": campaign.account.time_zone,
         "test_form": TestSendForm(account=request.account, chosen=preview_as),
@@ -250,7 +252,7 @@ def campaign_start(request: AccountRequest, campaign_id: int) -> HttpResponse:
         # Advice, not a bar: what the checks found that is worth a look before it goes.
         checks=[c for c in presend_checks(campaign) if c.level != Level.INFO],
         test=ABTest.objects.filter(campaign=campaign).first(),
-        possible=Action.START in allowed_actions(campaign.status),
+        possible=Action.START in allowed_actions(campaign.status, campaign.kind),
         confirm_label="Send now",
     )
 
@@ -326,7 +328,7 @@ def campaign_cancel(request: AccountRequest, campaign_id: int) -> HttpResponse:
             "Nobody else receives it: those not reached yet never will, and a cancelled "
             "campaign cannot be resumed. Messages already sent stay sent."
         ),
-        possible=Action.CANCEL in allowed_actions(campaign.status),
+        possible=Action.CANCEL in allowed_actions(campaign.status, campaign.kind),
         confirm_label="Cancel the campaign",
         danger=True,
     )

@@ -76,6 +76,7 @@ MISSIVE_APPS = (
     "domains",
     "audiences",
     "campaigns",
+    "journeys",
     "stats",
     "privacy",
 )
@@ -207,6 +208,13 @@ CELERY_BEAT_SCHEDULE = {
     # picked up, finished campaigns are closed.
     "campaigns-sweep-sending": {
         "task": "campaigns.sweep_sending",
+        "schedule": timedelta(minutes=1),
+        "options": {"expires": 50},
+    },
+    # Every minute: journeys read their triggers (new subscribers, tags, segment members,
+    # dates, clicks) and due enrollments are moved on (journeys/triggers.py, engine.py).
+    "journeys-tick": {
+        "task": "journeys.tick",
         "schedule": timedelta(minutes=1),
         "options": {"expires": 50},
     },
@@ -429,6 +437,8 @@ MISSIVE_SEND_BATCH_SIZE = env_int("MISSIVE_SEND_BATCH_SIZE", 500)
 MISSIVE_SEND_FLUSH_EVERY = env_int("MISSIVE_SEND_FLUSH_EVERY", 100)
 # Batches of one campaign in flight at once (across all workers).
 MISSIVE_SEND_LANES = env_int("MISSIVE_SEND_LANES", 4)
+# Journey enrollments moved on per transaction (journeys/engine.py).
+MISSIVE_JOURNEY_BATCH = env_int("MISSIVE_JOURNEY_BATCH", 500)
 # A claim older than this (seconds) belongs to a dead worker and goes back to the queue.
 MISSIVE_SEND_CLAIM_TIMEOUT = env_int("MISSIVE_SEND_CLAIM_TIMEOUT", 300)
 # Transient failures (4xx, timeouts, throttling) are retried with backoff this many times.
