@@ -19,6 +19,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("domains.api_urls")),
     path("", include("audiences.api_urls")),
     path("", include("campaigns.api_urls")),
+    path("", include("journeys.api_urls")),
     path("", include("media.api_urls")),
     # Anything else under the API answers in JSON too.
     re_path(r"^.*$", api_not_found),
@@ -37,6 +38,7 @@ urlpatterns = [
     path("", include("audiences.urls")),
     path("", include("campaigns.urls")),
     path("", include("campaigns.urls_public")),
+    path("", include("journeys.urls")),
     path("", include("media.urls")),
     path("", include("stats.urls_reports")),
     path("webhooks/", include("stats.urls")),
