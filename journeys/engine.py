@@ -102,6 +102,8 @@ def enroll(
     the enrollments made now; the advance task is asked for them once this commits."""
     if journey.status != Journey.Status.LIVE or journey.version_id is None:
         return []
+    if not journey.account.is_active:
+        return []
     rows = list(entrants)
     if not rows:
         return []
@@ -243,7 +245,7 @@ def advance(
             .filter(pk=journey_id, status__in=MOVING)
             .first()
         )
-        if journey is None:
+        if journey is None or not journey.account.is_active:
             return AdvanceReport(claimed=0, queued=0, more=False)
         with connection.cursor() as cursor:
             cursor.execute(

@@ -130,7 +130,7 @@ class Enrollment(models.Model):
     journey = models.ForeignKey(
         Journey, on_delete=models.CASCADE, related_name="enrollments", db_index=False
     )
-    version = models.ForeignKey(JourneyVersion, on_delete=models.PROTECT, related_name="+")
+    version = models.ForeignKey(JourneyVersion, on_delete=models.RESTRICT, related_name="+")
     # Erasing a contact removes their enrollments.
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="enrollments")
     # What made them enter, so that the same trigger read twice enrolls once: "once" for a

@@ -705,6 +705,18 @@ def _end(journey: Journey, actor: User | None, **detail: object) -> None:
     _audit(journey, actor, "journey.ended", **detail)
 
 
+def end_all(*, account: Account, actor: User | None) -> int:
+    """End every journey of the account that started, everyone inside taken out (the
+    account closes). Returns how many ended."""
+    ended = 0
+    for journey in Journey.objects.for_account(account).filter(
+        status__in=[S.LIVE, S.PAUSED, S.CLOSING]
+    ):
+        journey_close(journey=journey, actor=actor, inside="remove")
+        ended += 1
+    return ended
+
+
 def finish_if_empty(journey_id: int) -> bool:
     """End a journey closed to new contacts once no one is inside."""
     with transaction.atomic():

@@ -41,8 +41,10 @@ DATE_PATTERN = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 
 def _since(journey: Journey, now: dt.datetime) -> dt.datetime:
-    start = journey.scanned_at or journey.started_at or now
-    return start - OVERLAP
+    """Back ``OVERLAP`` from the last reading, never before the journey started: what
+    happened before does not start it."""
+    started = journey.started_at or now
+    return max((journey.scanned_at or started) - OVERLAP, started)
 
 
 def zone_of(journey: Journey) -> dt.tzinfo:

@@ -31,6 +31,7 @@ from campaigns.models import Campaign, Delivery
 from campaigns.services import stop_all_sending
 from contacts import exporting
 from contacts.models import ContactList, ImportJob, Suppression
+from journeys.services import end_all as end_all_journeys
 from media.models import Image
 from media.services import images_purge
 
@@ -50,6 +51,7 @@ def account_close(*, account: Account, actor: User, password: str, typed_name: s
         raise ValidationError(errors)
     if not account.is_active:
         raise ValidationError("The account is already closed.")
+    journeys_ended = end_all_journeys(account=account, actor=actor)
     stopped = stop_all_sending(account=account, actor=actor)
     account.status = Account.Status.CLOSED
     account.closed_at = timezone.now()
@@ -61,6 +63,7 @@ def account_close(*, account: Account, actor: User, password: str, typed_name: s
         actor=actor,
         action="account.closed",
         campaigns_stopped=stopped,
+        journeys_ended=journeys_ended,
         data_deleted_on=deleted_on.date().isoformat(),
     )
     return account
@@ -87,7 +90,7 @@ def _account_models() -> list[type[Model]]:
     """Every project model with a direct foreign key to Account, but Account itself."""
     found = []
     for model in apps.get_models():
-        if model._meta.app_label not in ("accounts", "contacts", "campaigns"):
+        if model._meta.app_label not in ("accounts", "contacts", "campaigns", "journeys"):
             continue
         if any(
             getattr(field, "related_model", None) is Account and field.name == "account"

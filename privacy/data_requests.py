@@ -68,6 +68,7 @@ from contacts.models import (
 from contacts.services import clean_email
 from contacts.tokens import link_issue, link_open, link_use
 from events.models import Event
+from journeys.models import ContactEvent, Enrollment
 from privacy import erasure
 
 K = DataRequest.Kind
@@ -125,6 +126,13 @@ def contact_data(contact: Contact) -> dict[str, object]:
         .order_by("occurred_at", "id")
         .values_list("delivery_id", "type", "occurred_at", "machine", "link_id", "detail")
     )
+    journeys = (
+        Enrollment.objects.for_account(account)
+        .filter(contact=contact)
+        .select_related("journey")
+        .order_by("entered_at", "id")
+    )
+    custom_events = ContactEvent.objects.for_account(account).filter(contact=contact)
     link_ids = {row[4] for row in events if row[4]}
     links: dict[int | None, str] = dict(
         Link.objects.for_account(account).filter(pk__in=link_ids).values_list("pk", "url")
@@ -178,6 +186,22 @@ def contact_data(contact: Contact) -> dict[str, object]:
                 "detail": detail,
             }
             for delivery_id, kind, occurred_at, machine, link_id, detail in events
+        ],
+        "journeys": [
+            {
+                "journey": e.journey.name,
+                "status": e.status,
+                "entered_at": e.entered_at,
+                "finished_at": e.finished_at,
+                "outcome": e.outcome,
+                "event_properties": e.context,
+                "steps_reached": [{"step": step, "at": at} for step, at in e.history],
+            }
+            for e in journeys
+        ],
+        "account_events": [
+            {"name": e.name, "properties": e.properties, "occurred_at": e.occurred_at}
+            for e in custom_events.order_by("occurred_at", "id")
         ],
     }
 

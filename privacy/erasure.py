@@ -78,7 +78,8 @@ def erase_contact(*, contact: Contact, actor: User | None, reason: str) -> Erase
     events = Event.objects.filter(account_id=account.pk, delivery_id__in=delivery_ids).delete()[0]
     bodies = DeliveryBody.objects.filter(delivery_id__in=delivery_ids).delete()[0]
     in_flight = list(deliveries.filter(status=Delivery.Status.SENDING).values_list("id", flat=True))
-    unlinked = deliveries.update(contact=None, error="")
+    # (a journey's email keeps the properties of the event that started it: theirs)
+    unlinked = deliveries.update(contact=None, error="", context=None)
 
     removed = Subscription.objects.filter(contact_id=contact.pk).count()
     delete_contact_rows([contact.pk])

@@ -506,7 +506,7 @@ def campaign_comparison(account: Account, *, limit: int = 8) -> list[ComparisonR
     """The account's last ``limit`` campaigns that went out, newest first, people only."""
     campaigns = list(
         Campaign.objects.for_account(account)
-        .filter(started_at__isnull=False)
+        .filter(started_at__isnull=False, kind=Campaign.Kind.CAMPAIGN)
         .order_by("-started_at", "-pk")
         .only("pk", "name", "started_at", "recipients_count")[:limit]
     )
