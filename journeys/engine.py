@@ -57,11 +57,14 @@ HOLD = dt.timedelta(hours=1)
 
 
 def list_ids(journey: Journey) -> list[int]:
-    """The lists whose subscribers the journey's emails may go to: those chosen, or
-    every list of the account."""
+    """The lists whose subscribers the journey's emails may go to: those chosen, else the
+    list that starts it (a welcome series is its list's), else every list of the
+    account."""
     chosen = list(journey.lists.values_list("pk", flat=True))
     if chosen:
         return chosen
+    if journey.trigger == Journey.Trigger.SUBSCRIBED and journey.trigger_config.get("list"):
+        return [int(journey.trigger_config["list"])]
     return list(ContactList.objects.for_account(journey.account).values_list("pk", flat=True))
 
 

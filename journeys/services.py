@@ -357,8 +357,8 @@ def journey_update(
     journey.save()
     if lists is not None:
         journey.lists.set([cl for cl in lists if cl.account_id == account.pk])
-        if journey.status in (S.LIVE, S.PAUSED, S.CLOSING):
-            _email_lists(journey)
+    if (lists is not None or "trigger_config" in fields) and journey.status != S.DRAFT:
+        _email_lists(journey)
     _audit(journey, actor, "journey.updated")
     return journey
 
