@@ -52,7 +52,7 @@ WRITES = {
     ),
     "an event row": (
         re.compile(
-            r"INSERT INTO stats_event|Event\.objects\.(?:create|get_or_create|bulk_create)|"
+            r"INSERT INTO stats_event|(?<![\w.])Event\.objects\.(?:create|get_or_create|bulk_create)|"
             r"(?<![\w.])(?<!class )Event\("
         ),
         "events/services.py",
@@ -64,6 +64,17 @@ WRITES = {
     "a campaign's state": (
         re.compile(r"\bcampaign\.status\s*=(?!=)|Campaign\.objects.*\.update\(status="),
         "campaigns/lifecycle.py",
+    ),
+    "an enrollment in a journey": (
+        re.compile(
+            r"INSERT INTO journeys_enrollment|"
+            r"Enrollment\.objects\.(?:create|get_or_create|update_or_create|bulk_create)"
+        ),
+        "journeys/engine.py",
+    ),
+    "a journey's state": (
+        re.compile(r"\bjourney\.status\s*=(?!=)|Journey\.objects.*\.update\(status="),
+        "journeys/services.py",
     ),
 }
 
@@ -92,6 +103,8 @@ PLANTED = {
     "an event row": "Event.objects.create(type='open', account_id=1)",
     "a first-open stamp": "Delivery.objects.filter(pk=1).update(first_opened_at=now)",
     "a campaign's state": "campaign.status = State.SENT",
+    "an enrollment in a journey": "Enrollment.objects.create(journey=j, contact=c)",
+    "a journey's state": "Journey.objects.filter(pk=1).update(status='live')",
 }
 
 
