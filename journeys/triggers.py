@@ -9,8 +9,8 @@ committed late; reading a trigger twice enrolls once (``engine.enroll``'s unique
 - subscribed: confirmed subscriptions to the list (double opt-in: once confirmed); an
   import does not start a journey;
 - tag added: the tag put on a contact;
-- segment: whoever is in the segment now and was not at the last reading (those in it
-  when the journey started do not enter);
+- segment: whoever is in the segment now and was not at the last reading, every five
+  minutes (those in it when the journey started do not enter);
 - date: the day of a date attribute, or ``days`` after it (before, negative), every year
   or once, in the account's time zone; read once a day, as the account's day begins;
 - event: ``POST /api/v1/events`` enrolls at once (journeys.services.event_record);
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -36,6 +36,8 @@ from journeys.engine import Entrant, enroll
 from journeys.models import Journey
 
 OVERLAP = dt.timedelta(minutes=10)
+# A segment is compiled and read whole: every five minutes, not at each tick.
+SEGMENT_EVERY = dt.timedelta(minutes=5)
 T = Journey.Trigger
 DATE_PATTERN = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
@@ -119,17 +121,22 @@ def segment_arrivals(journey: Journey, now: dt.datetime) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def _segment(journey: Journey, now: dt.datetime) -> Iterator[Entrant]:
+def _segment(journey: Journey, now: dt.datetime) -> Iterator[Entrant] | None:
+    if journey.scanned_at is not None and now - journey.scanned_at < SEGMENT_EVERY:
+        return None
     key = f"segment:{now.timestamp():.0f}"
-    for contact_id in segment_arrivals(journey, now):
-        yield Entrant(contact_id, key)
+    return (Entrant(contact_id, key) for contact_id in segment_arrivals(journey, now))
 
 
-def _date(journey: Journey, now: dt.datetime) -> Iterator[Entrant]:
+def _date(journey: Journey, now: dt.datetime) -> Iterator[Entrant] | None:
     zone = zone_of(journey)
     today = now.astimezone(zone).date()
     if journey.scanned_at is not None and journey.scanned_at.astimezone(zone).date() >= today:
-        return  # today's were read at the day's start
+        return None  # today's were read at the day's start
+    return _birthdays(journey, zone, today)
+
+
+def _birthdays(journey: Journey, zone: dt.tzinfo, today: dt.date) -> Iterator[Entrant]:
     config = journey.trigger_config
     name = str(config.get("attribute") or "")
     target = today - dt.timedelta(days=int(config.get("days") or 0))
@@ -183,7 +190,7 @@ def _clicked(journey: Journey, now: dt.datetime) -> Iterator[Entrant]:
         yield Entrant(contact_id, f"click:{event_id}")
 
 
-_READERS = {
+_READERS: dict[str, Callable[[Journey, dt.datetime], Iterable[Entrant] | None]] = {
     T.SUBSCRIBED: _subscribed,
     T.TAG_ADDED: _tagged,
     T.SEGMENT: _segment,
@@ -206,7 +213,10 @@ def scan(journey_id: int, *, now: dt.datetime | None = None) -> int:
         if journey is None:  # not live, or being read by another worker now
             return 0
         reader = _READERS.get(T(journey.trigger))
-        made = enroll(journey, reader(journey, now), now=now) if reader else []
+        entrants = reader(journey, now) if reader else None
+        if entrants is None:
+            return 0  # not due yet (a segment read minutes ago, today's dates)
+        made = enroll(journey, entrants, now=now)
         journey.scanned_at = now
         journey.save(update_fields=["scanned_at"])
     return len(made)

@@ -401,7 +401,9 @@ def test_tag_segment_and_click_triggers(shop, enqueued):
         account=account, actor=owner, tag=tag, contacts=Contact.objects.filter(pk=people[1].pk)
     )
     assert triggers.scan(by_tag.pk) == 1
-    assert triggers.scan(by_segment.pk) == 1
+    assert triggers.scan(by_segment.pk) == 0  # read at its start, minutes ago
+    with time_machine.travel(timezone.now() + dt.timedelta(minutes=6), tick=False):
+        assert triggers.scan(by_segment.pk) == 1
     assert set(Enrollment.objects.values_list("contact_id", flat=True)) == {people[1].pk}
 
 
@@ -411,3 +413,48 @@ def test_a_merge_tag_of_the_event_is_accepted_and_others_are_still_refused(shop)
     assert check_template("{{ event.order_id }}", attribute_names=set()) == []
     [problem] = check_template("{{ event.a.b }} ", attribute_names=set())
     assert "Unknown merge tag {{ event.a.b }}" in problem
+
+
+def test_a_persons_click_on_a_campaign_link_starts_a_journey_and_a_machines_does_not(
+    shop, enqueued
+):
+    from campaigns import services as campaign_services
+    from campaigns.engagement import record_engagement
+    from campaigns.models import Link
+
+    owner, account, contact_list = shop
+    person, scanned = subscribe(account, contact_list, 2)
+    campaign = campaign_services.campaign_create(
+        account=account,
+        actor=owner,
+        name="Offer",
+        subject="Offer",
+        html='<p><a href="https://example.com/offer">Offer</a></p>',
+        lists=[contact_list],
+    )
+    campaign_services.campaign_start(campaign=campaign, actor=owner)
+    sending.take_snapshot(campaign.pk)
+    link = Link.objects.get(campaign=campaign)
+    journey = services.journey_create(account=account, actor=owner, name="Clicked")
+    services.journey_update(
+        journey=journey,
+        actor=owner,
+        trigger="clicked",
+        trigger_config={"campaign": campaign.pk, "link": link.pk},
+    )
+    services.step_add(journey=journey, actor=owner, type="wait")
+    services.journey_start(journey=journey, actor=owner)
+    for contact, machine in ((person, False), (scanned, True)):
+        delivery = Delivery.objects.get(campaign=campaign, contact=contact)
+        record_engagement(
+            "click",
+            account_id=account.pk,
+            campaign_id=campaign.pk,
+            delivery_id=delivery.pk,
+            personal=True,
+            machine=machine,
+            at=timezone.now(),
+            link_id=link.pk,
+        )
+    assert triggers.scan(journey.pk) == 1
+    assert list(Enrollment.objects.values_list("contact_id", flat=True)) == [person.pk]
