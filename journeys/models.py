@@ -166,7 +166,9 @@ class Enrollment(models.Model):
         indexes = [
             # What the engine claims, in order, and nothing else.
             models.Index(
-                fields=["due_at"], name="enrollment_due", condition=models.Q(status="active")
+                fields=["journey", "due_at"],
+                name="enrollment_due",
+                condition=models.Q(status="active"),
             ),
             # The step editor's counts: who is where.
             models.Index(

@@ -323,7 +323,7 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name="enrollment",
             index=models.Index(
-                condition=models.Q(("status", "active")), fields=["due_at"], name="enrollment_due"
+                condition=models.Q(("status", "active")), fields=["journey", "due_at"], name="enrollment_due"
             ),
         ),
         migrations.AddIndex(

@@ -34,6 +34,7 @@ NOT_COPIED = {
     "created_at",
     "updated_at",
     "public_archive",  # each campaign is published on purpose
+    "kind",  # a copy of a journey's email is a campaign of its own
 }
 
 
