@@ -256,12 +256,19 @@ def wait_until(
             day = local.date() + dt.timedelta(days=ahead)
             if day.weekday() not in until["weekdays"]:
                 continue
-            moment = dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
             # A time that does not exist that day (the clocks went forward) is read as the
-            # same wall time after the change; fold keeps a repeated hour the first one.
-            moment = moment.astimezone(dt.UTC).astimezone(zone)
-            if moment > local:
-                return moment.astimezone(dt.UTC)
+            # same wall time after the change; a repeated one (they went back) is either
+            # pass of it, the first still to come. Compared in UTC: wall times of one zone
+            # compare without their fold.
+            walls = [
+                dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone, fold=fold)
+                for fold in (0, 1)
+            ]
+            real = [w for w in walls if w.astimezone(dt.UTC).astimezone(zone).time() == w.time()]
+            passes = sorted({w.astimezone(dt.UTC) for w in real or walls[:1]})
+            for moment in passes:
+                if moment > now.astimezone(dt.UTC):
+                    return moment
         return (local + dt.timedelta(days=7)).astimezone(dt.UTC)
     delta = UNITS[step["unit"]] * int(step["amount"])
     if step["unit"] in ("days", "weeks"):

@@ -323,7 +323,9 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name="enrollment",
             index=models.Index(
-                condition=models.Q(("status", "active")), fields=["journey", "due_at"], name="enrollment_due"
+                condition=models.Q(("status", "active")),
+                fields=["journey", "due_at"],
+                name="enrollment_due",
             ),
         ),
         migrations.AddIndex(

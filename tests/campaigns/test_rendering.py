@@ -27,8 +27,11 @@ def render(text: str, values: dict[str, object], *, autoescape: bool = True) -> 
 
 
 def test_it_accepts_every_field_and_a_declared_attribute():
-    text = " ".join(f"{{{{ {name} }}}}" for name in ALLOWED_FIELDS if name != "attributes")
-    text += ' {{ attributes.city|default:"" }} {% if first_name %}x{% else %}y{% endif %}'
+    text = " ".join(
+        f"{{{{ {name} }}}}" for name in ALLOWED_FIELDS if name not in ("attributes", "event")
+    )
+    text += ' {{ attributes.city|default:"" }} {{ event.order_id }}'
+    text += " {% if first_name %}x{% else %}y{% endif %}"
 
     assert check_template(text, attribute_names={"city"}) == []
 

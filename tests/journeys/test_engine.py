@@ -458,3 +458,30 @@ def test_a_persons_click_on_a_campaign_link_starts_a_journey_and_a_machines_does
         )
     assert triggers.scan(journey.pk) == 1
     assert list(Enrollment.objects.values_list("contact_id", flat=True)) == [person.pk]
+
+
+def test_a_wait_until_a_time_is_never_over_before_it_starts_when_the_clocks_go_back():
+    import zoneinfo
+
+    from journeys.steps import wait_until
+
+    paris = zoneinfo.ZoneInfo("Europe/Paris")
+    step = {"until": {"time": "02:30", "weekdays": list(range(7)), "zone": "account"}}
+    # 01:15 UTC on 25 October 2026 is the second 02:15 in Paris (the clocks went back).
+    now = dt.datetime(2026, 10, 25, 1, 15, tzinfo=dt.UTC)
+    assert now.astimezone(paris).fold == 1
+    ends = wait_until(step, now, "Europe/Paris")
+    assert ends > now
+    assert ends.astimezone(paris).strftime("%d %H:%M") == "25 02:30"
+
+
+def test_a_wait_until_a_time_the_clocks_skip_ends_an_hour_later_on_the_wall():
+    import zoneinfo
+
+    from journeys.steps import wait_until
+
+    paris = zoneinfo.ZoneInfo("Europe/Paris")
+    step = {"until": {"time": "02:30", "weekdays": list(range(7)), "zone": "account"}}
+    now = dt.datetime(2026, 3, 28, 23, 0, tzinfo=dt.UTC)  # 00:00 on the night of the change
+    ends = wait_until(step, now, "Europe/Paris")
+    assert ends.astimezone(paris).strftime("%d %H:%M") == "29 03:30"
