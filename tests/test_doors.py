@@ -52,7 +52,8 @@ WRITES = {
     ),
     "an event row": (
         re.compile(
-            r"INSERT INTO stats_event|(?<![\w.])Event\.objects\.(?:create|get_or_create|bulk_create)|"
+            r"INSERT INTO stats_event|"
+            r"(?<![\w.])Event\.objects\.(?:create|get_or_create|bulk_create)|"
             r"(?<![\w.])(?<!class )Event\("
         ),
         "events/services.py",
