@@ -9,6 +9,7 @@ import threading
 import pytest
 from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import AuditEntry
 from campaigns.models import Campaign
@@ -1028,3 +1029,24 @@ def test_deleting_a_contact_takes_their_enrollments_and_events_with_them(api, li
     assert not Enrollment.objects.filter(contact_id=erin.pk).exists()
     assert not ContactEvent.objects.filter(contact_id=erin.pk).exists()
     assert api.get(_url(live)).json()["totals"]["inside"] == 0
+
+
+def _queries(client: Client, url: str) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(url).status_code == 200
+    return len(captured)
+
+
+def test_a_page_of_enrollments_or_events_costs_the_same_however_many(api, live, world):
+    api.get("/api/v1/journeys/")  # the key's first use is stamped once
+    enrollments, events = _url(live, "enrollments"), "/api/v1/events/"
+    few = (_queries(api, enrollments), _queries(api, events))
+    for n in range(5):
+        contact = _subscriber(world, f"reader{n}@alpha.test")
+        services.contacts_enroll(journey=live, actor=None, contacts=[contact])
+        services.event_record(account=world.account_a, contact=contact, name="read")
+
+    many = (_queries(api, enrollments), _queries(api, events))
+
+    assert len(api.get(enrollments).json()["results"]) == 6
+    assert many == few
