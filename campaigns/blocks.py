@@ -174,7 +174,8 @@ class _Checker:
         return number
 
     def choice(self, value: Any, path: str, choices: Mapping[Any, Any] | tuple[Any, ...]) -> Any:
-        if value not in choices:
+        # An object or a list from the JSON is no choice (and no key to look up).
+        if isinstance(value, dict | list) or value not in choices:
             shown = ", ".join(str(c) for c in choices)
             self.fail(path, f"Choose one of: {shown}.")
             return next(iter(choices))

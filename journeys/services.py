@@ -115,6 +115,15 @@ def clean_goal(account: Account, goal: object) -> dict[str, Any] | None:
     return None
 
 
+def _step_owned(model: Any, account: Account, value: object, what: str) -> int:
+    """``_owned`` for a step's checker, whose refusals are ValueErrors (steps.check maps
+    them to the step at fault)."""
+    try:
+        return _owned(model, account, value, what)
+    except ValidationError as error:
+        raise ValueError(" ".join(error.messages)) from None
+
+
 def _step_checker(account: Account) -> Any:
     def check(step: dict[str, Any]) -> dict[str, Any]:
         kind = step["type"]
@@ -133,6 +142,10 @@ def _step_checker(account: Account) -> Any:
             return {**base, "campaign": int(str(campaign))}
         if kind == "condition":
             definition = step.get("definition") or {"match": "all", "conditions": []}
+            if not isinstance(definition, Mapping):
+                raise ValueError("A condition's definition is an object of match and conditions.")
+            if not isinstance(step.get("event") or [], list):
+                raise ValueError("The tests of the event are a list.")
             if definition.get("conditions"):
                 try:
                     definition, _ = audience_selectors.checked(account, definition)
@@ -153,7 +166,7 @@ def _step_checker(account: Account) -> Any:
             action = step.get("action") or "add"
             if action not in ("add", "remove"):
                 raise ValueError("A tag is added or removed.")
-            tag = _owned(Tag, account, step.get("tag"), "tag")
+            tag = _step_owned(Tag, account, step.get("tag"), "tag")
             return {**base, "action": action, "tag": tag}
         if kind == "list":
             action = step.get("action") or "subscribe"
@@ -162,7 +175,7 @@ def _step_checker(account: Account) -> Any:
             return {
                 **base,
                 "action": action,
-                "list": _owned(ContactList, account, step.get("list"), "list"),
+                "list": _step_owned(ContactList, account, step.get("list"), "list"),
             }
         if kind == "attribute":
             name = str(step.get("name") or "")
@@ -494,6 +507,43 @@ def step_remove(*, journey: Journey, actor: User | None, step_id: str) -> None:
     for campaign_id in stepping.email_campaigns([removed]):
         if campaign_id not in published:
             Campaign.objects.filter(pk=campaign_id, status=State.DRAFT).delete()
+
+
+@transaction.atomic
+def journey_set_steps(
+    *, journey: Journey, actor: User | None, steps: object
+) -> list[dict[str, Any]]:
+    """Replace the draft's steps at once, checked: StepsInvalid maps each bad step to why,
+    and nothing changes. An email step sends one of this journey's own emails (made by
+    ``step_add``), and each email is sent by one step; an email the draft drops and no
+    version uses is deleted, as ``step_remove`` does."""
+    journey = _editable_draft(journey)
+    checked = check_steps(journey.account, steps)
+    own = _all_email_ids(journey)
+    errors: dict[str, str] = {}
+    used: set[int] = set()
+    for step in stepping.walk(checked):
+        if step["type"] != "email":
+            continue
+        if step["campaign"] not in own:
+            errors[step["id"]] = (
+                "This email is not one of this journey's: add an email step to make one."
+            )
+        elif step["campaign"] in used:
+            errors[step["id"]] = (
+                "Another step sends this email: add an email step for a second message."
+            )
+        used.add(step["campaign"])
+    if errors:
+        raise stepping.StepsInvalid(errors)
+    dropped = set(stepping.email_campaigns(journey.draft or [])) - used
+    _save_draft(journey, checked)
+    published: set[int] = set()
+    for version_steps in journey.versions.values_list("steps", flat=True):
+        published.update(stepping.email_campaigns(version_steps))
+    Campaign.objects.filter(pk__in=dropped - published, status=State.DRAFT).delete()
+    _audit(journey, actor, "journey.updated", steps=sum(1 for _ in stepping.walk(checked)))
+    return checked
 
 
 def _save_draft(journey: Journey, steps: list[dict[str, Any]]) -> None:

@@ -180,7 +180,44 @@ def _add_contacts(world: World) -> None:
         },
     )
     image = sample_image(world.account_a, world.alice, "Alpha Sentinel logo.png")
+    from journeys.models import ContactEvent, Enrollment, Journey, JourneyVersion
+
+    # A live journey erin is in, started by an event (a subscription or a tag in other
+    # tests must not make anyone enter it), and the event of hers that did.
+    wait_id = "s0a1b2c3d4"
+    wait = {"id": wait_id, "type": "wait", "amount": 1, "unit": "days"}
+    journey = Journey.objects.create(
+        account=world.account_a,
+        name="Alpha Sentinel onboarding",
+        status=Journey.Status.LIVE,
+        trigger=Journey.Trigger.EVENT,
+        trigger_config={"event": "alpha_sentinel.signup"},
+        draft=[wait],
+        started_at=timezone.now(),
+    )
+    journey.version = JourneyVersion.objects.create(journey=journey, number=1, steps=[wait])
+    journey.save(update_fields=["version"])
+    event = ContactEvent.objects.create(
+        account=world.account_a,
+        contact=contact,
+        name="alpha_sentinel.signup",
+        properties={"plan": "Alpha Sentinel pro"},
+        idempotency_key="alpha-sentinel-signup-1",
+    )
+    enrollment = Enrollment.objects.create(
+        journey=journey,
+        version=journey.version,
+        contact=contact,
+        entry_key="once",
+        step=wait_id,
+        due_at=timezone.now() + timedelta(days=1),
+        context=event.properties,
+        history=[[wait_id, timezone.now().isoformat()]],
+    )
     world.extras.update(
+        journey=journey,
+        enrollment=enrollment,
+        contact_event=event,
         image=image,
         domain=domain,
         segment=segment,
@@ -273,6 +310,8 @@ SAMPLES: dict[str, Callable[[World], object]] = {
     "segment_id": lambda w: w.extras["segment"].pk,
     "tag_id": lambda w: w.extras["tag"].pk,
     "image_id": lambda w: w.extras["image"].pk,
+    "journey_id": lambda w: w.extras["journey"].pk,
+    "enrollment_id": lambda w: w.extras["enrollment"].pk,
 }
 
 # Keywords that name no object (a format, a page): filled with a valid value, and the

@@ -204,7 +204,18 @@ BLOCKS_SCHEMA = {
     "padding (0-80). Links are https, http, mailto, tel or a merge tag.",
     "additionalProperties": False,
     "properties": {
-        "settings": {"type": "object"},
+        # What campaigns.blocks.clean_document takes: no other setting.
+        "settings": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                **{
+                    name: {"type": "string", "pattern": "^#[0-9a-fA-F]{6}$"}
+                    for name in ("background", "content_background", "text_color", "link_color")
+                },
+                "font": {"type": "string", "enum": list(blocks.FONTS)},
+            },
+        },
         "blocks": {
             "type": "array",
             "maxItems": blocks.MAX_BLOCKS,

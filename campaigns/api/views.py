@@ -49,7 +49,7 @@ from campaigns.api.serializers import (
 from campaigns.checks import presend_checks
 from campaigns.models import ABTest, Campaign, Template
 from campaigns.rendering import TemplateRefused
-from campaigns.states import Action, TransitionRefused, next_state
+from campaigns.states import JOURNEY_HUMAN_ACTIONS, Action, TransitionRefused, next_state
 
 READ = Perm.VIEW
 WRITE = Perm.EDIT_CONTENT
@@ -74,7 +74,13 @@ class MailServerUnavailable(APIException):
 
 def _check_possible(campaign: Campaign, action: str) -> None:
     """409 when the campaign's state does not allow ``action``. The service checks again
-    with the row locked; this only answers the common case with the right status."""
+    with the row locked; this only answers the common case with the right status. A
+    journey's email is only edited here: it starts, pauses and ends with its journey
+    (resuming or starting it here would send it to its whole lists)."""
+    if campaign.kind == Campaign.Kind.JOURNEY and action not in JOURNEY_HUMAN_ACTIONS:
+        raise StateConflict(
+            "A journey's email starts, pauses and ends with its journey: see /api/v1/journeys/."
+        )
     try:
         next_state(campaign.status, action, campaign.kind)
     except TransitionRefused as refused:

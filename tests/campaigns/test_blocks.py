@@ -115,6 +115,13 @@ def test_it_refuses_a_document_that_is_not_one():
     assert "up to 100 blocks" in refused.value.errors["blocks"]
 
 
+@pytest.mark.parametrize("font", [{}, ["arial"]])
+def test_a_choice_given_as_an_object_or_a_list_is_refused_not_looked_up(font):
+    with pytest.raises(blocks.BlocksInvalid) as refused:
+        blocks.clean_document({"settings": {"font": font}, "blocks": []})
+    assert "Choose one of" in refused.value.errors["settings.font"]
+
+
 def test_every_starter_is_a_valid_document_that_renders():
     for starter in BLOCK_STARTERS:
         document = blocks.clean_document(starter.blocks)
