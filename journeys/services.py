@@ -56,6 +56,15 @@ def _owned(model: Any, account: Account, value: object, what: str) -> int:
     return pk
 
 
+def _step_owned(model: Any, account: Account, value: object, what: str) -> int:
+    """A step's choice of the account's object: a ValueError when it is missing or not
+    the account's, as every problem of a step is (steps.check collects those)."""
+    try:
+        return _owned(model, account, value, what)
+    except ValidationError:
+        raise ValueError(f"Choose the {what} of this step.") from None
+
+
 def clean_trigger(account: Account, trigger: str, config: object) -> dict[str, Any]:
     """The trigger's settings, checked against the account; ValidationError names what is
     missing or wrong."""
@@ -153,7 +162,7 @@ def _step_checker(account: Account) -> Any:
             action = step.get("action") or "add"
             if action not in ("add", "remove"):
                 raise ValueError("A tag is added or removed.")
-            tag = _owned(Tag, account, step.get("tag"), "tag")
+            tag = _step_owned(Tag, account, step.get("tag"), "tag")
             return {**base, "action": action, "tag": tag}
         if kind == "list":
             action = step.get("action") or "subscribe"
@@ -162,7 +171,7 @@ def _step_checker(account: Account) -> Any:
             return {
                 **base,
                 "action": action,
-                "list": _owned(ContactList, account, step.get("list"), "list"),
+                "list": _step_owned(ContactList, account, step.get("list"), "list"),
             }
         if kind == "attribute":
             name = str(step.get("name") or "")
