@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from allauth.account.models import EmailAddress
 from django.db.models import Model
@@ -20,6 +21,9 @@ from django.utils import timezone
 from accounts import services
 from accounts.models import Account, ApiKey, Invitation, Membership, User, hash_token
 from accounts.roles import Role
+
+if TYPE_CHECKING:
+    from contacts.models import Contact, ContactList
 
 PASSWORD = "Corr3ct-horse!"
 
@@ -180,6 +184,7 @@ def _add_contacts(world: World) -> None:
         },
     )
     image = sample_image(world.account_a, world.alice, "Alpha Sentinel logo.png")
+    journey, enrollment = _live_journey(world.account_a, newsletter, contact)
     world.extras.update(
         image=image,
         domain=domain,
@@ -191,8 +196,43 @@ def _add_contacts(world: World) -> None:
         contact=contact,
         suppression=suppression,
         attribute=attribute,
+        journey=journey,
+        enrollment=enrollment,
         **{"import": upload},
     )
+
+
+def _live_journey(
+    account: Account, contact_list: ContactList, contact: Contact
+) -> tuple[Model, Model]:
+    """A live journey of one long wait, with the contact inside it (made as the services
+    leave them, without sending anything)."""
+    from journeys.models import Enrollment, Journey, JourneyVersion
+
+    now = timezone.now()
+    steps = [{"id": "s0a1b2c3", "type": "wait", "amount": 30, "unit": "days"}]
+    journey = Journey.objects.create(
+        account=account,
+        name="Alpha Sentinel welcome",
+        status=Journey.Status.LIVE,
+        trigger=Journey.Trigger.SUBSCRIBED,
+        trigger_config={"list": contact_list.pk},
+        draft=steps,
+        started_at=now,
+        scanned_at=now,
+    )
+    version = JourneyVersion.objects.create(journey=journey, number=1, steps=steps)
+    journey.version = version
+    journey.save(update_fields=["version"])
+    enrollment = Enrollment.objects.create(
+        journey=journey,
+        version=version,
+        contact=contact,
+        entry_key="once",
+        step="s0a1b2c3",
+        due_at=now + timedelta(days=30),
+    )
+    return journey, enrollment
 
 
 def png_bytes(width: int = 40, height: int = 30, color: str = "#4338ca") -> bytes:
@@ -273,6 +313,8 @@ SAMPLES: dict[str, Callable[[World], object]] = {
     "segment_id": lambda w: w.extras["segment"].pk,
     "tag_id": lambda w: w.extras["tag"].pk,
     "image_id": lambda w: w.extras["image"].pk,
+    "journey_id": lambda w: w.extras["journey"].pk,
+    "enrollment_id": lambda w: w.extras["enrollment"].pk,
 }
 
 # Keywords that name no object (a format, a page): filled with a valid value, and the
