@@ -56,15 +56,6 @@ def _owned(model: Any, account: Account, value: object, what: str) -> int:
     return pk
 
 
-def _step_owned(model: Any, account: Account, value: object, what: str) -> int:
-    """A step's choice of the account's object: a ValueError when it is missing or not
-    the account's, as every problem of a step is (steps.check collects those)."""
-    try:
-        return _owned(model, account, value, what)
-    except ValidationError:
-        raise ValueError(f"Choose the {what} of this step.") from None
-
-
 def clean_trigger(account: Account, trigger: str, config: object) -> dict[str, Any]:
     """The trigger's settings, checked against the account; ValidationError names what is
     missing or wrong."""
@@ -122,6 +113,15 @@ def clean_goal(account: Account, goal: object) -> dict[str, Any] | None:
     if goal.get("segment"):
         return {"segment": _owned(Segment, account, goal["segment"], "a segment")}
     return None
+
+
+def _step_owned(model: Any, account: Account, value: object, what: str) -> int:
+    """``_owned`` for a step's checker, whose refusals are ValueErrors (steps.check maps
+    them to the step at fault)."""
+    try:
+        return _owned(model, account, value, what)
+    except ValidationError as error:
+        raise ValueError(" ".join(error.messages)) from None
 
 
 def _step_checker(account: Account) -> Any:
