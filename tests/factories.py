@@ -12,7 +12,6 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from allauth.account.models import EmailAddress
 from django.db.models import Model
@@ -21,9 +20,6 @@ from django.utils import timezone
 from accounts import services
 from accounts.models import Account, ApiKey, Invitation, Membership, User, hash_token
 from accounts.roles import Role
-
-if TYPE_CHECKING:
-    from contacts.models import Contact, ContactList
 
 PASSWORD = "Corr3ct-horse!"
 
@@ -184,8 +180,43 @@ def _add_contacts(world: World) -> None:
         },
     )
     image = sample_image(world.account_a, world.alice, "Alpha Sentinel logo.png")
-    journey, enrollment = _live_journey(world.account_a, newsletter, contact)
+    from journeys.models import ContactEvent, Enrollment, Journey, JourneyVersion
+
+    # A live journey erin is in, started by an event (a subscription or a tag in other
+    # tests must not make anyone enter it), and the event of hers that did.
+    wait = {"id": "s0a1b2c3d4", "type": "wait", "amount": 1, "unit": "days"}
+    journey = Journey.objects.create(
+        account=world.account_a,
+        name="Alpha Sentinel onboarding",
+        status=Journey.Status.LIVE,
+        trigger=Journey.Trigger.EVENT,
+        trigger_config={"event": "alpha_sentinel.signup"},
+        draft=[wait],
+        started_at=timezone.now(),
+    )
+    journey.version = JourneyVersion.objects.create(journey=journey, number=1, steps=[wait])
+    journey.save(update_fields=["version"])
+    event = ContactEvent.objects.create(
+        account=world.account_a,
+        contact=contact,
+        name="alpha_sentinel.signup",
+        properties={"plan": "Alpha Sentinel pro"},
+        idempotency_key="alpha-sentinel-signup-1",
+    )
+    enrollment = Enrollment.objects.create(
+        journey=journey,
+        version=journey.version,
+        contact=contact,
+        entry_key="once",
+        step=str(wait["id"]),
+        due_at=timezone.now() + timedelta(days=1),
+        context=event.properties,
+        history=[[wait["id"], timezone.now().isoformat()]],
+    )
     world.extras.update(
+        journey=journey,
+        enrollment=enrollment,
+        contact_event=event,
         image=image,
         domain=domain,
         segment=segment,
@@ -196,43 +227,8 @@ def _add_contacts(world: World) -> None:
         contact=contact,
         suppression=suppression,
         attribute=attribute,
-        journey=journey,
-        enrollment=enrollment,
         **{"import": upload},
     )
-
-
-def _live_journey(
-    account: Account, contact_list: ContactList, contact: Contact
-) -> tuple[Model, Model]:
-    """A live journey of one long wait, with the contact inside it (made as the services
-    leave them, without sending anything)."""
-    from journeys.models import Enrollment, Journey, JourneyVersion
-
-    now = timezone.now()
-    steps = [{"id": "s0a1b2c3", "type": "wait", "amount": 30, "unit": "days"}]
-    journey = Journey.objects.create(
-        account=account,
-        name="Alpha Sentinel welcome",
-        status=Journey.Status.LIVE,
-        trigger=Journey.Trigger.SUBSCRIBED,
-        trigger_config={"list": contact_list.pk},
-        draft=steps,
-        started_at=now,
-        scanned_at=now,
-    )
-    version = JourneyVersion.objects.create(journey=journey, number=1, steps=steps)
-    journey.version = version
-    journey.save(update_fields=["version"])
-    enrollment = Enrollment.objects.create(
-        journey=journey,
-        version=version,
-        contact=contact,
-        entry_key="once",
-        step="s0a1b2c3",
-        due_at=now + timedelta(days=30),
-    )
-    return journey, enrollment
 
 
 def png_bytes(width: int = 40, height: int = 30, color: str = "#4338ca") -> bytes:
