@@ -314,7 +314,7 @@ WEEKDAY_CHOICES = [(str(n), name) for n, name in enumerate(stepping.WEEKDAYS)]
 class WaitForm(StepForm):
     mode = forms.ChoiceField(
         label="Wait",
-        choices=[("for", "For a time"), ("until", "Until a time of day")],
+        choices=[("for", "For a time"), ("until", "Until a set time")],
         widget=forms.RadioSelect,
     )
     amount = forms.IntegerField(required=False, min_value=1, max_value=100_000, label="How long")
