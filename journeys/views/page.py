@@ -88,6 +88,7 @@ def editor(
         "can_edit": can_edit(request, journey),
         "draft_changed": services.draft_changed(journey),
         "started": journey.status in (S.LIVE, S.PAUSED, S.CLOSING),
+        "problems": services.start_problems(journey) if journey.status == S.DRAFT else [],
     }
 
 
@@ -106,7 +107,6 @@ def page_context(
         "trigger_summary": words.trigger_summary(journey, names),
         "goal_summary": words.goal_summary(journey, names),
         "totals": selectors.totals(journey),
-        "problems": services.start_problems(journey) if journey.status == S.DRAFT else [],
         "time_zone": journey.account.time_zone,
     }
 

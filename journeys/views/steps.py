@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.http import AccountRequest
 from accounts.roles import Perm
@@ -24,6 +25,15 @@ from journeys.forms import TagStepForm
 from journeys.models import Journey
 from journeys.views import words
 from journeys.views.page import can_edit, editor, journey_or_404, page_response
+
+
+def back(request: AccountRequest, journey: Journey, anchor: str = "") -> HttpResponse:
+    """To the journey's page, where the messages are: an htmx request is told to go there
+    (a redirect it followed would swap the whole page into a card)."""
+    address = reverse("journey_detail", args=[journey.pk]) + anchor
+    if request.htmx:
+        return HttpResponseClientRedirect(address)
+    return redirect(address)
 
 
 def _find_card(context: dict[str, Any], step_id: str) -> words.Card:
@@ -61,12 +71,12 @@ def journey_step(request: AccountRequest, journey_id: int, step_id: str) -> Http
         return _card_response(request, editor(request, journey), step_id)
     if not can_edit(request, journey):
         messages.error(request, "Your role cannot change this journey's steps.")
-        return redirect("journey_detail", journey_id=journey.pk)
+        return back(request, journey)
     context = editor(request, journey, open_id=step_id, data=request.POST)
     card = context["card"]
     if card is None:
         messages.error(request, f"A step of type “{step['type']}” has nothing to set.")
-        return redirect("journey_detail", journey_id=journey.pk)
+        return back(request, journey)
     error = ""
     if card.form.is_valid():
         try:
@@ -115,7 +125,8 @@ def _steps_response(request: AccountRequest, journey: Journey, open_id: str = ""
         anchor = f"#step-{open_id}" if open_id else "#steps"
         return redirect(reverse("journey_detail", args=[journey.pk]) + anchor)
     journey.refresh_from_db()
-    response = render(request, "journeys/_steps.html", editor(request, journey, open_id=open_id))
+    context = {**editor(request, journey, open_id=open_id), "steps_oob": True}
+    response = render(request, "journeys/_steps.html", context)
     patch_vary_headers(response, ["HX-Request"])
     return response
 
@@ -129,7 +140,7 @@ def journey_step_add(request: AccountRequest, journey_id: int) -> HttpResponse:
     branch = request.POST.get("branch", "")
     if after and stepping.find(list(journey.draft or []), after) is None:
         messages.error(request, "That step is not in the journey any more: nothing was added.")
-        return redirect("journey_detail", journey_id=journey.pk)
+        return back(request, journey)
     try:
         step = services.step_add(
             journey=journey,
@@ -141,7 +152,7 @@ def journey_step_add(request: AccountRequest, journey_id: int) -> HttpResponse:
     except ValidationError as refused:
         for reason in refused.messages:
             messages.error(request, reason)
-        return redirect("journey_detail", journey_id=journey.pk)
+        return back(request, journey)
     return _steps_response(request, journey, open_id=step["id"])
 
 
@@ -153,7 +164,7 @@ def journey_step_move(request: AccountRequest, journey_id: int, step_id: str) ->
     direction = request.POST.get("direction", "")
     if direction not in ("up", "down"):
         messages.error(request, "Move a step up or down.")
-        return redirect("journey_detail", journey_id=journey.pk)
+        return back(request, journey)
     try:
         services.step_move(
             journey=journey,
@@ -164,7 +175,7 @@ def journey_step_move(request: AccountRequest, journey_id: int, step_id: str) ->
     except ValidationError as refused:
         for reason in refused.messages:
             messages.error(request, reason)
-        return redirect("journey_detail", journey_id=journey.pk)
+        return back(request, journey)
     return _steps_response(request, journey)
 
 

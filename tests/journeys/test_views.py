@@ -424,6 +424,17 @@ def test_it_refuses_an_unknown_type_or_a_missing_step(alice_client: Client, welc
     assert ids(welcome) == before
 
 
+def test_it_sends_an_htmx_request_it_refuses_to_the_page_and_its_message(
+    alice_client: Client, welcome
+):
+    response = alice_client.post(url("journey_step_add", welcome), {"type": "teleport"}, **HX)
+
+    # (a redirect htmx followed would swap the whole page into the steps)
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == url("journey_detail", welcome)
+    assert "Unknown step type" in body(alice_client.get(url("journey_detail", welcome)))
+
+
 def test_it_sets_a_condition_on_a_tag(alice_client: Client, world, winback):
     condition = ids(winback)[2]
     tag = world.extras["tag"]
@@ -924,3 +935,24 @@ def test_it_says_a_wait_of_one_in_the_singular(alice_client: Client, welcome):
     page = body(alice_client.get(url("journey_detail", welcome)))
 
     assert "Wait 1 hour<" in page
+
+
+def test_it_updates_the_start_checklist_beside_a_swapped_step(alice_client: Client, world, welcome):
+    tag = world.extras["tag"]
+    alice_client.post(
+        url("journey_detail", welcome), settings_data(welcome, trigger_list=world.extras["list"].pk)
+    )
+
+    added = alice_client.post(url("journey_step_add", welcome), {"type": "tag"}, **HX)
+    tag_step = ids(welcome)[0]
+    saved = alice_client.post(
+        url("journey_step", welcome, tag_step),
+        {f"{tag_step}-action": "add", f"{tag_step}-tag": tag.pk},
+        **HX,
+    )
+
+    # the checklist above the steps comes with each answer, out of band
+    assert '<div id="readiness" hx-swap-oob="true">' in body(added)
+    assert "Step: Choose tag." in body(added)
+    assert '<div id="readiness" hx-swap-oob="true">' in body(saved)
+    assert 'data-testid="ready"' in body(saved)
