@@ -20,6 +20,8 @@ from campaigns.archive import archive_key
 from campaigns.models import ABTest, Delivery
 from contacts import services as contact_services
 from contacts.importing.jobs import import_upload
+from journeys import services as journey_services
+from journeys.models import Enrollment
 from stats.rollup import rollup
 from tests.factories import PASSWORD, World, build_world
 from tests.stats.campaign_with_events import STORY_EMAILS, record_story, sent_campaign
@@ -142,6 +144,28 @@ def filled_world(settings, tmp_path) -> World:
             ],
         },
     )
+    # a journey whose condition has steps in a branch, and a long address inside another
+    winback = journey_services.journey_create(
+        account=world.account_a,
+        actor=world.alice,
+        name="Win back the wholesale customers and cafés of the northern region",
+        starter="reengagement",
+    )
+    condition = winback.draft[2]["id"]
+    for kind in ("wait", "email"):
+        journey_services.step_add(
+            journey=winback, actor=world.alice, type=kind, after=condition, branch="yes"
+        )
+    world.extras["winback"] = winback
+    live = world.extras["journey"]
+    Enrollment.objects.create(
+        journey=live,
+        version=live.version,
+        contact=world.extras["consenting"],
+        entry_key="once",
+        step=live.draft[0]["id"],
+        due_at=timezone.now(),
+    )
     return world
 
 
@@ -184,6 +208,15 @@ def _pages(world: World) -> dict[str, str]:
         + f"?block={extras['blocks'].blocks['blocks'][3]['columns'][0][2]['id']}&width=mobile",
         "blocks_design": reverse("campaign_blocks", args=[extras["blocks"].pk]) + "?block=",
         "images": reverse("images"),
+        "journeys": reverse("journeys"),
+        "journey_new": reverse("journey_new"),
+        "journey": reverse("journey_detail", args=[extras["winback"].pk]),
+        # the condition's card open on its form
+        "journey_step": reverse(
+            "journey_step_edit", args=[extras["winback"].pk, extras["winback"].draft[2]["id"]]
+        ),
+        "journey_report": reverse("journey_report", args=[extras["winback"].pk]),
+        "journey_contacts": reverse("journey_contacts", args=[extras["journey"].pk]),
     }
 
 
