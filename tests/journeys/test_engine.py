@@ -17,6 +17,7 @@ from contacts.models import Contact, Subscription
 from journeys import engine, services, triggers
 from journeys.models import Enrollment, Journey, StepTally
 from tests.factories import make_account, make_user, verified_domain
+from tests.journeys.builders import branch_on_opening
 
 SENDER = "hello@journeys.example"
 
@@ -89,28 +90,7 @@ def test_a_branch_on_opening_and_an_unsubscribe_between_steps(shop, enqueued):
     owner, account, contact_list = shop
     journey = services.journey_create(account=account, actor=owner, name="Branch")
     services.journey_update(journey=journey, actor=owner, trigger_config={"list": contact_list.pk})
-    first = services.step_add(journey=journey, actor=owner, type="email")
-    wait = services.step_add(journey=journey, actor=owner, type="wait", after=first["id"])
-    cond = services.step_add(journey=journey, actor=owner, type="condition", after=wait["id"])
-    yes = services.step_add(
-        journey=journey, actor=owner, type="email", after=cond["id"], branch="yes"
-    )
-    no = services.step_add(
-        journey=journey, actor=owner, type="email", after=cond["id"], branch="no"
-    )
-    services.step_change(
-        journey=journey,
-        actor=owner,
-        step_id=cond["id"],
-        settings={
-            "definition": {
-                "match": "all",
-                "conditions": [{"field": "opened", "op": "ever", "campaign": first["campaign"]}],
-            }
-        },
-    )
-    for step, subject in ((first, "One"), (yes, "Yes"), (no, "No")):
-        Campaign.objects.filter(pk=step["campaign"]).update(subject=subject)
+    first = branch_on_opening(journey, owner, ("One", "Yes", "No"))["first"]
     services.journey_start(journey=journey, actor=owner)
     people = subscribe(account, contact_list, 3)
     triggers.scan(journey.pk)

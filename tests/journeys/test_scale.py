@@ -25,9 +25,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns import sending
-from campaigns import services as campaign_services
 from campaigns.messages import MessageFactory, Outgoing
-from campaigns.models import Campaign, Delivery
+from campaigns.models import Delivery
 from campaigns.transports import Result
 from contacts import services as contact_services
 from contacts.models import Contact, ContactList, Subscription
@@ -36,6 +35,7 @@ from journeys import engine, services
 from journeys.engine import Entrant
 from journeys.models import Enrollment, Journey, StepTally
 from tests.factories import make_account, make_user, verified_domain
+from tests.journeys.builders import branch_on_opening
 
 SENDER = "hello@scale.example"
 CONTACTS = 10_000
@@ -142,33 +142,10 @@ def branching_journey(owner, account, contact_list: ContactList) -> Branching:
         trigger_config={"event": "signed_up"},
         lists=[contact_list],
     )
-    first = services.step_add(journey=journey, actor=owner, type="email")
-    wait = services.step_add(journey=journey, actor=owner, type="wait", after=first["id"])
-    services.step_change(
-        journey=journey, actor=owner, step_id=wait["id"], settings={"amount": 2, "unit": "days"}
+    built = branch_on_opening(journey, owner, ("One", "Two (you opened one)", "Two"), wait_days=2)
+    first, wait, cond, yes, no = (
+        built[role] for role in ("first", "wait", "condition", "yes", "no")
     )
-    cond = services.step_add(journey=journey, actor=owner, type="condition", after=wait["id"])
-    yes = services.step_add(
-        journey=journey, actor=owner, type="email", after=cond["id"], branch="yes"
-    )
-    no = services.step_add(
-        journey=journey, actor=owner, type="email", after=cond["id"], branch="no"
-    )
-    services.step_change(
-        journey=journey,
-        actor=owner,
-        step_id=cond["id"],
-        settings={
-            "definition": {
-                "match": "all",
-                "conditions": [{"field": "opened", "op": "ever", "campaign": first["campaign"]}],
-            }
-        },
-    )
-    for step, subject in ((first, "One"), (yes, "Two (you opened one)"), (no, "Two")):
-        campaign_services.campaign_update(
-            campaign=Campaign.objects.get(pk=step["campaign"]), actor=owner, subject=subject
-        )
     services.journey_start(journey=journey, actor=owner)
     journey.refresh_from_db()
     return Branching(
