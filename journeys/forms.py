@@ -115,7 +115,7 @@ class JourneySettingsForm(Form):
             ("event", "Done when an event arrives"),
             ("segment", "Done once in a segment"),
         ],
-        help_text="Whoever reaches the goal leaves the journey at once.",
+        help_text="The event ends their journey at once; the segment, before their next step.",
     )
     goal_event = forms.CharField(required=False, max_length=100, label="Goal event")
     goal_segment = forms.ModelChoiceField(
