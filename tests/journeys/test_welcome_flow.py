@@ -118,6 +118,12 @@ def test_a_confirmed_subscriber_gets_the_three_welcome_emails_on_their_days(
             )
     assert subjects(sink) == SUBJECTS
     assert sink.per_recipient() == {"nia@example.com": 3}
+    # (the worker records a batch's outcomes just after the server has the message)
+    wait_until(
+        lambda: not Delivery.objects.exclude(status=Delivery.Status.SENT).exists(),
+        timeout=30,
+        message="the last delivery recorded as sent",
+    )
 
     # and the ledger says when: at the confirmation, and a minute after each wait ended
     sent = list(
