@@ -221,10 +221,6 @@ class StepTally(models.Model):
         return f"{self.journey_id}/{self.step}: {self.reached}"
 
 
-class ContactEventQuerySet(AccountScopedQuerySet):
-    pass
-
-
 class ContactEvent(models.Model):
     """Something a contact did that the account told Missive through the API
     (``POST /api/v1/events``): journeys start from it, wait for it as a goal and read its
@@ -242,7 +238,7 @@ class ContactEvent(models.Model):
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField(default=timezone.now)
 
-    objects = ContactEventQuerySet.as_manager()
+    objects = AccountScopedManager()
 
     class Meta:
         constraints = [

@@ -57,8 +57,9 @@ def tick(journey: Journey, campaign_id: int, transport: KeepingTransport) -> Non
     while more:
         report = engine.advance(journey.pk)
         queued, more = queued + report.queued, report.more
-    while queued and sending.send_batch(campaign_id, transport=transport).more:
-        pass
+    more = True
+    while more:
+        more = queued and sending.send_batch(campaign_id, transport=transport).more
 
 
 # The two stretches: the last days of February, and the week around the change.

@@ -46,13 +46,15 @@ def subscribe(account, contact_list, n: int) -> list[Contact]:
 
 def drain(journey: Journey) -> None:
     """Move the journey's due enrollments and send what they queued, here."""
-    while engine.advance(journey.pk).more:
-        pass
+    more = True
+    while more:
+        more = engine.advance(journey.pk).more
     for campaign_id in Campaign.objects.filter(kind="journey", account=journey.account).values_list(
         "pk", flat=True
     ):
-        while sending.send_batch(campaign_id).more:
-            pass
+        more = True
+        while more:
+            more = sending.send_batch(campaign_id).more
 
 
 def test_the_welcome_starter_sends_three_emails_on_schedule(shop, enqueued):

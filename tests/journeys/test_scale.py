@@ -176,8 +176,9 @@ def advance_all(journey: Journey) -> int:
 
 def send_all(campaign_ids: list[int], transport: KeepingTransport) -> None:
     for campaign_id in campaign_ids:
-        while sending.send_batch(campaign_id, transport=transport).more:
-            pass
+        more = True
+        while more:
+            more = sending.send_batch(campaign_id, transport=transport).more
 
 
 def open_pixel(client: Client, token: str, agent: str, ip: str = "203.0.113.9") -> None:
