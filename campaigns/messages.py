@@ -17,7 +17,8 @@ from __future__ import annotations
 import binascii
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from email.header import Header
 from email.headerregistry import Address
 from email.message import Message
@@ -66,6 +67,9 @@ class Outgoing:
     # The mailbox provider (domains.providers) whose connections it goes on; by the
     # address's name when the sender did not say.
     provider: str = ""
+    # Its bytes as they go on the wire, being written and signed on the transport's own
+    # thread (SmtpTransport.prepare) while the message before it is sent.
+    prepared: Future[bytes] | None = field(default=None, repr=False, compare=False)
 
 
 def _public_prefix(name: str, *args: object) -> str:

@@ -44,7 +44,7 @@ from audiences.conditions import Invalid
 from audiences.selectors import problem as segment_problem
 from campaigns import ab, ratelimit, rendering
 from campaigns.lifecycle import By, transition
-from campaigns.messages import MessageFactory, Recipient
+from campaigns.messages import MessageFactory, Outgoing, Recipient
 from campaigns.models import ABTest, Campaign, Delivery, DeliveryBody, Link
 from campaigns.selectors import audience_list_ids, audience_subscriptions
 from campaigns.states import Action, State
@@ -662,7 +662,17 @@ def _send(
 
             transport = transport or transport_for(campaign.account)
             transport.open(provider_of[pending[0].email])
-            for recipient in pending:
+            sending = transport
+
+            def written(recipient: Recipient) -> tuple[MessageFactory, Outgoing]:
+                factory = factory_of(recipient.variant)
+                message = factory.build(recipient)
+                message.provider = provider_of[recipient.email]
+                sending.prepare(factory, message)
+                return factory, message
+
+            following = written(pending[0])
+            for position, recipient in enumerate(pending):
                 provider = provider_of[recipient.email]
                 if provider not in paces:
                     paces[provider] = pacing.provider_pace(provider)
@@ -671,9 +681,10 @@ def _send(
                 pace = paces[provider]
                 if pace:
                     ratelimit.acquire(f"provider:{provider}", pace)
-                factory = factory_of(recipient.variant)
-                message = factory.build(recipient)
-                message.provider = provider
+                factory, message = following
+                if position + 1 < len(pending):
+                    # The next one is written now, and signed while this one is sent.
+                    following = written(pending[position + 1])
                 progress.attempted += 1
                 result = transport.send(factory, message)
                 done += 1

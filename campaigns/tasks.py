@@ -40,6 +40,12 @@ def send_batch(campaign_id: int) -> int:
     return report.sent
 
 
+@shared_task(name="campaigns.kick")
+def kick(campaign_id: int) -> int:
+    """Start the lanes of a sending campaign whose held messages became due again."""
+    return dispatch(campaign_id)
+
+
 @shared_task(name="campaigns.sweep_sending")
 def sweep_sending() -> dict[str, object]:
     report = sending.sweep()

@@ -13,10 +13,13 @@ provider's connection slots, shared by every worker, while it is open.
 from __future__ import annotations
 
 import logging
+import os
 import smtplib
 import ssl
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Protocol
 
 from anymail.exceptions import (
@@ -72,16 +75,32 @@ class Transport(Protocol):
     # transport whose connections are per provider.
     def open(self, first: str | None = None) -> None: ...
 
+    # Called with each message before the one ahead of it is sent: a transport may start
+    # work on it (SmtpTransport writes and signs it) while the other is on the wire.
+    def prepare(self, factory: MessageFactory, message: Outgoing) -> None: ...
+
     def send(self, factory: MessageFactory, message: Outgoing) -> Result: ...
 
     def close(self) -> None: ...
+
+
+@cache
+def _writer(pid: int) -> ThreadPoolExecutor:
+    """The thread that writes and signs messages ahead of the wire, one per process (a
+    forked worker gets its own: threads do not survive a fork)."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"missive-dkim-{pid}")
 
 
 class SmtpTransport:
     """Plain SMTP, MIME written by ``MessageFactory.as_bytes``. A connection carries one
     provider's messages: the next message for another provider, or one past the
     provider's messages-per-connection, goes on a new connection, opened once one of the
-    provider's connection slots is free."""
+    provider's connection slots is free.
+
+    A DKIM signature is an RSA private-key operation, most of what signing costs. OpenSSL
+    does it without holding the GIL, so ``prepare`` has it done on a thread of its own
+    while the message ahead is on the wire and the worker would otherwise wait for the
+    server's replies."""
 
     def __init__(self, options: Mapping[str, Any]) -> None:
         self.host = str(options["EMAIL_HOST"])
@@ -151,8 +170,15 @@ class SmtpTransport:
         ):
             self.close()
             self._connect(provider)
-        elif self.slot is not None:
-            self.slot.renew()
+        elif self.slot is not None and not self.slot.renew():
+            # The worker stalled past its lease, and the slot went to another worker:
+            # this connection closes, and the next waits for a slot of its own.
+            self.close()
+            self._connect(provider)
+
+    def prepare(self, factory: MessageFactory, message: Outgoing) -> None:
+        if factory.signer is not None:
+            message.prepared = _writer(os.getpid()).submit(factory.signed_bytes, message)
 
     def send(self, factory: MessageFactory, message: Outgoing) -> Result:
         assert self.provider is not None, "open() first"
@@ -168,7 +194,10 @@ class SmtpTransport:
                 if not self.connection.has_extn("smtputf8"):
                     return Result(Result.FAILED, NO_SMTPUTF8)
                 options.append("SMTPUTF8")
-            data = factory.signed_bytes(message)
+            if message.prepared is not None:
+                data = message.prepared.result()
+            else:
+                data = factory.signed_bytes(message)
         except UnicodeError as error:  # a domain that IDNA cannot write
             return Result(Result.FAILED, f"The address cannot be written: {error}"[:1000])
         self.on_connection += 1
@@ -261,6 +290,9 @@ class DjangoTransport:
         esp_name = getattr(self.connection, "esp_name", None)
         self.metadata = esp_name not in WITHOUT_METADATA
         self.ascii_headers = esp_name in ASCII_HEADERS_ONLY
+
+    def prepare(self, factory: MessageFactory, message: Outgoing) -> None:
+        return None  # the provider writes and signs what it is given
 
     def send(self, factory: MessageFactory, message: Outgoing) -> Result:
         assert self.connection is not None, "open() first"

@@ -80,14 +80,16 @@ redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) * 2)
 return 1
 """
-# Pushes a held lease's expiry on; 0 when it had expired and was taken back.
+# Pushes a held lease's expiry on; 0 when it had expired and was taken back. A lease past
+# its expiry that nobody removed yet still counted against the limit: it is kept.
 _RENEW = """
 redis.replicate_commands()
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-local updated = redis.call('ZADD', KEYS[1], 'XX', 'CH', now + tonumber(ARGV[2]), ARGV[1])
+redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
-return updated
+return 1
 """
 
 
@@ -105,14 +107,18 @@ class Slot:
     length: float  # seconds
     renewed: float  # time.monotonic() of the last renewal
 
-    def renew(self, *, force: bool = False) -> None:
-        """Push the lease's expiry on, at most every third of its length."""
+    def renew(self, *, force: bool = False) -> bool:
+        """Push the lease's expiry on, at most every third of its length. False when the
+        lease had run out and another worker took its place: the connection it stood
+        for must close, or the provider would have one more than its limit."""
         now = time.monotonic()
-        if force or now - self.renewed > self.length / 3:
-            _client().eval(
-                _RENEW, 1, _key("connections", self.provider), self.lease, int(self.length * 1000)
-            )
-            self.renewed = now
+        if not force and now - self.renewed <= self.length / 3:
+            return True
+        held = _client().eval(
+            _RENEW, 1, _key("connections", self.provider), self.lease, int(self.length * 1000)
+        )
+        self.renewed = now
+        return bool(held)
 
 
 def acquire_slot(provider: str, *, wait: float | None = None) -> Slot:

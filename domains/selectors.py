@@ -108,7 +108,9 @@ def sender_for(account: Account, *, from_email: str, from_name: str, reply_to: s
     if domain is None and uses_shared_domain(account, from_email):
         shared = shared_domain()
         assert shared is not None
-        local = slugify(account.name)[:40].strip("-") or f"account-{account.pk}"
+        # The account's number keeps two accounts of one name from sharing an address.
+        name = slugify(account.name)[:40].strip("-") or "account"
+        local = f"{name}-{account.pk}"
         return Sender(
             from_email=f"{local}@{shared.name}",
             from_name=from_name or account.name,

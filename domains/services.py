@@ -32,7 +32,7 @@ from accounts.mail import send_notice
 from accounts.models import Account, Membership, User
 from accounts.roles import Role
 from accounts.services import audit_log
-from domains import checks, dkim
+from domains import checks, dkim, signals
 from domains.models import DkimKey, SendingDomain
 from domains.names import clean_domain_name
 
@@ -292,9 +292,12 @@ def domain_update(
     if warmup and not domain.warmup:
         zone = zoneinfo.ZoneInfo(domain.account.time_zone if domain.account else "UTC")
         domain.warmup_started_on = timezone.now().astimezone(zone).date()
+    loosened = domain.warmup and (not warmup or schedule != list(domain.warmup_schedule))
     domain.warmup = warmup
     domain.warmup_schedule = schedule
     domain.save(update_fields=["warmup", "warmup_started_on", "warmup_schedule"])
+    if loosened:
+        signals.warmup_changed.send(sender=SendingDomain, domain_id=domain.pk)
     if domain.account is not None:
         audit_log(
             account=domain.account,

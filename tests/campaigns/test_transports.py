@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import email.policy
 
+import dkim
 import pytest
 from anymail import exceptions as anymail_exceptions
 from django.core.exceptions import ValidationError
@@ -15,6 +16,7 @@ from campaigns.messages import MessageFactory, Recipient
 from campaigns.models import Delivery
 from campaigns.transports import ConnectionLost, Result
 from contacts.models import Contact, Subscription
+from tests.factories import shared_key
 
 
 class Handler:
@@ -427,3 +429,56 @@ def test_it_fails_at_once_only_what_retrying_cannot_mend(error, outcome):
     assert result.outcome == outcome
     assert result.detail.startswith(type(raised).__name__)
     assert str(raised)[:100] in result.detail
+
+
+def test_messages_prepared_ahead_go_out_signed_each_to_its_own_recipient(smtp_server, campaign):
+    """The worker hands each message to ``prepare`` before the one ahead of it is sent, and
+    the transport signs it on its own thread meanwhile: what reaches the server is that
+    signature, over that recipient's message, in order."""
+    handler, port = smtp_server
+    factory = MessageFactory(campaign, positions={})
+    assert factory.signer is not None, "alpha.test is a verified domain of the account"
+    transport = transports.SmtpTransport({"EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": port})
+    addresses = [f"reader{n}@example.net" for n in range(5)]
+    messages = [
+        factory.build(Recipient(n + 1, address, f"Reader {n}", "", {}))
+        for n, address in enumerate(addresses)
+    ]
+    transport.open()
+    try:
+        transport.prepare(factory, messages[0])
+        for n, message in enumerate(messages):
+            if n + 1 < len(messages):
+                transport.prepare(factory, messages[n + 1])
+            assert message.prepared is not None
+            assert transport.send(factory, message).outcome == Result.SENT
+    finally:
+        transport.close()
+
+    _pem, public = shared_key()
+    record = f"v=DKIM1; k=rsa; p={public}".encode()
+    assert len(handler.received) == len(addresses)
+    for address, message, raw in zip(addresses, messages, handler.received, strict=True):
+        assert message.prepared is not None
+        assert raw.replace(b"\r\n", b"\n") == message.prepared.result().replace(b"\r\n", b"\n")
+        parsed = email.message_from_bytes(raw, policy=email.policy.default)
+        assert parsed["To"].addresses[0].addr_spec == address
+        assert parsed["Message-ID"] == message.message_id
+        assert dkim.verify(raw, dnsfunc=lambda name, timeout=5: record)
+
+
+def test_an_unsigned_message_is_written_when_it_is_sent(smtp_server, campaign):
+    handler, port = smtp_server
+    factory = MessageFactory(campaign, positions={})
+    factory.signer = None  # as for a domain the provider signs
+    transport = transports.SmtpTransport({"EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": port})
+    message = factory.build(Recipient(1, "reader@example.net", "Reader", "", {}))
+    transport.open()
+    try:
+        transport.prepare(factory, message)
+        assert message.prepared is None
+        assert transport.send(factory, message).outcome == Result.SENT
+    finally:
+        transport.close()
+    assert b"DKIM-Signature" not in handler.received[0]
+    assert b"To: reader@example.net" in handler.received[0]

@@ -13,7 +13,7 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
-from accounts.models import AuditEntry
+from accounts.models import Account, AuditEntry
 from campaigns import selectors as campaign_selectors
 from campaigns import services as campaign_services
 from campaigns.messages import MessageFactory
@@ -315,10 +315,19 @@ def test_the_shared_domain_sends_for_an_account_allowed_it(world, settings):
     ]
 
     factory = MessageFactory(campaign, positions={})
-    assert factory.from_email == "bravo-ltd@mail.missive.test"
+    assert factory.from_email == f"bravo-ltd-{account.pk}@mail.missive.test"
     assert factory.reply_to == "hello@not-verified.example"
     assert factory.signer is not None
     assert factory.signer.keys[0].domain == "mail.missive.test"
+
+    # another account of the same name gets an address of its own
+    namesake = Account.objects.create(name="Bravo Ltd", shared_domain_allowed=True)
+    other = Campaign.objects.create(
+        account=namesake, name="B", subject="Hi", from_email="hi@elsewhere.example", html="x"
+    )
+    assert MessageFactory(other, positions={}).from_email == (
+        f"bravo-ltd-{namesake.pk}@mail.missive.test"
+    )
 
     # an account not allowed it is refused as before
     account.shared_domain_allowed = False
@@ -401,6 +410,8 @@ def test_every_message_is_signed_and_independent_verifiers_accept_it(
         } <= signed
         # DMARC alignment: the From domain is the signing domain
         assert parsed["From"].addresses[0].domain == DOMAIN
+        # signed ahead of the wire, each message still went to the one it was written for
+        assert parsed["To"].addresses[0].addr_spec == received.rcpt_tos[0]
         assert dkimpy_verifies(raw, dns, "rsa-sha256")
         results = mail_dkim_results(raw, dns)
         assert results["rsa-sha256"] == "pass"

@@ -15,12 +15,14 @@ from collections import Counter
 import pytest
 from django.utils import timezone
 
-from campaigns import sending, services
+from campaigns import receivers, sending, services
 from campaigns.models import Campaign, Delivery
 from campaigns.states import State
+from campaigns.transports import ProviderBusy, SmtpTransport
 from contacts import services as contact_services
 from contacts.models import Contact, Subscription
-from domains import pacing
+from domains import pacing, signals
+from domains import services as domain_services
 from tests.factories import make_account, make_user, verified_domain
 from tests.workers import BACKEND_NAME, SmtpSink
 
@@ -189,6 +191,52 @@ def test_a_renewed_lease_outlives_its_first_expiry(settings):
     # then nobody took the slot meanwhile
     with pytest.raises(pacing.SlotUnavailable):
         pacing.acquire_slot("yahoo", wait=0.2)
+
+
+def test_a_lease_that_ran_out_and_was_taken_is_not_renewed(settings):
+    settings.MISSIVE_PROVIDER_LIMITS = {**settings.MISSIVE_PROVIDER_LIMITS}
+    settings.MISSIVE_PROVIDER_LIMITS["yahoo"] = {"connections": 1, "per_connection": 5}
+    settings.MISSIVE_CONNECTION_LEASE = 0.3
+    stalled = pacing.acquire_slot("yahoo")
+
+    # when its worker stalls past the lease and another worker takes the connection
+    time.sleep(0.4)
+    other = pacing.acquire_slot("yahoo", wait=0)
+
+    # then the stalled worker learns it holds nothing, and the other keeps its place
+    assert stalled.renew(force=True) is False
+    assert pacing.connections_in_use("yahoo") == 1
+    assert other.renew(force=True) is True
+
+
+def test_a_transport_whose_lease_was_taken_waits_for_a_connection_of_its_own(
+    settings, start_smtp_server
+):
+    server = start_smtp_server()
+    settings.MISSIVE_PROVIDER_LIMITS = {**settings.MISSIVE_PROVIDER_LIMITS}
+    settings.MISSIVE_PROVIDER_LIMITS["yahoo"] = {"connections": 1, "per_connection": 50}
+    settings.MISSIVE_CONNECTION_LEASE = 0.3
+    settings.MISSIVE_CONNECTION_SLOT_WAIT = 0
+    transport = SmtpTransport({"EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": server.port})
+    transport.open("yahoo")
+    first_lease = transport.slot.lease if transport.slot else ""
+
+    # when it stalls past its lease and another worker takes Yahoo's one connection
+    time.sleep(0.4)
+    other = pacing.acquire_slot("yahoo", wait=0)
+
+    # then its next message does not go on over the limit: it waits for a connection,
+    # and here gives up the batch for now, without sending
+    with pytest.raises(ProviderBusy):
+        transport._connection_for("yahoo")
+    assert transport.connection is None
+    pacing.release_slot(other)
+
+    # and once the other is done it gets a lease of its own
+    transport._connection_for("yahoo")
+    assert transport.slot is not None
+    assert transport.slot.lease != first_lease
+    transport.close()
 
 
 # -- deferrals ----------------------------------------------------------------------------------
@@ -361,6 +409,55 @@ def test_a_domain_past_its_cap_holds_the_queue_without_spending_attempts(
     }
     # and the sweeper does not wake the campaign before then
     assert campaign.pk not in sending.sweep().kicked
+
+
+@pytest.mark.parametrize("change", ["turned off", "caps raised"])
+def test_a_warmup_turned_off_or_raised_releases_what_it_held_today(
+    account, start_smtp_server, settings, django_capture_on_commit_callbacks, monkeypatch, change
+):
+    # given a warming-up domain that sent its 3 messages today and holds 2 until midnight
+    server = start_smtp_server()
+    settings.MISSIVE_SENDING_BACKENDS = {BACKEND_NAME: f"smtp://127.0.0.1:{server.port}"}
+    domain = warming_domain(account, [3, 10])
+    campaign = snapshot_taken(account, 5, django_capture_on_commit_callbacks)
+    sending.send_batch(campaign.pk)
+    assert sending.send_batch(campaign.pk).more is False
+    held = Delivery.objects.filter(campaign=campaign, status=D.QUEUED)
+    assert held.filter(retry_at=pacing.next_local_midnight(domain)).count() == 2
+
+    # when its owner turns the warm-up off, or raises today's cap
+    kicks: list[tuple[object, ...]] = []
+    monkeypatch.setattr(receivers, "enqueue", lambda *args: kicks.append(args))
+    domain_services.domain_update(
+        domain=domain,
+        actor=None,
+        warmup=change == "caps raised",
+        warmup_schedule=[10, 20] if change == "caps raised" else None,
+    )
+
+    # then the held messages are due now, the campaign's lanes are started, and they go
+    assert set(held.values_list("retry_at", flat=True)) == {None}
+    assert kicks == [("campaigns.kick", campaign.pk)]
+    assert sending.send_batch(campaign.pk).sent == 2
+    assert len(server) == 5
+
+
+def test_a_warmup_turned_on_releases_nothing(account):
+    domain = verified_domain(account, "warm.example")
+    told: list[int] = []
+
+    def listen(sender: object, *, domain_id: int, **_: object) -> None:
+        told.append(domain_id)
+
+    signals.warmup_changed.connect(listen)
+    try:
+        domain_services.domain_update(domain=domain, actor=None, warmup=True)
+        domain_services.domain_update(domain=domain, actor=None, warmup=True)
+        assert told == []
+        domain_services.domain_update(domain=domain, actor=None, warmup=False)
+        assert told == [domain.pk]
+    finally:
+        signals.warmup_changed.disconnect(listen)
 
 
 def test_a_lane_that_finds_the_cap_reserved_by_another_leaves_it_the_rest_of_today(

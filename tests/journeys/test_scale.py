@@ -74,6 +74,9 @@ class KeepingTransport:
     def open(self, first: str | None = None) -> None:
         return None
 
+    def prepare(self, factory: MessageFactory, message: Outgoing) -> None:
+        return None
+
     def send(self, factory: MessageFactory, message: Outgoing) -> Result:
         key = (factory.campaign.pk, message.to)
         self.handed.messages[key] += 1
