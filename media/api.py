@@ -8,7 +8,7 @@ from typing import Any
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
-from rest_framework import generics, serializers, status
+from rest_framework import exceptions, generics, serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,9 +21,15 @@ from accounts.roles import Perm
 from accounts.scoping import get_for_account_or_404
 from media import selectors, services
 from media.models import ORIGINAL, VARIANTS, WIDTHS, Image
+from media.uploads import too_large
 
 READ = Perm.VIEW
 WRITE = Perm.EDIT_CONTENT
+
+
+class UploadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "too_large"
 
 
 class ImageUrlsSerializer(serializers.Serializer):
@@ -85,6 +91,14 @@ class ImagesView(AccountAPIMixin, generics.ListAPIView):
     def get_queryset(self) -> QuerySet[Image]:
         return selectors.images(self.account)
 
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # Before authentication, which may read the body (a session's CSRF check).
+        if request.method == "POST":
+            message = too_large(request._request)
+            if message is not None:
+                raise UploadTooLarge(message)
+        super().initial(request, *args, **kwargs)
+
     @extend_schema(
         operation_id="images_list",
         description="The account's images, newest first, by cursor pages: follow `next` "
@@ -107,6 +121,11 @@ class ImagesView(AccountAPIMixin, generics.ListAPIView):
                 ErrorSerializer,
                 description="The account's image library is full: the message says how "
                 "much is used of how much.",
+            ),
+            413: OpenApiResponse(
+                ErrorSerializer,
+                description="The request declares more than the image limit: refused "
+                "before its body is read.",
             ),
         },
         description="Upload an image. It is re-encoded without its metadata, after its "

@@ -116,17 +116,25 @@ def _refuse(name: str, why: str) -> ImageRefused:
     return ImageRefused(f"{name} is not an image Missive can use: {why}; {ACCEPTED}")
 
 
+def size_refusal(name: str, size: int | None) -> str:
+    """Why an image of ``size`` bytes (None: more than the limit) is refused."""
+    limit = settings.MISSIVE_IMAGE_MAX_BYTES
+    too_big = f"the limit is {_mb(limit)}. Make it smaller (fewer pixels, or JPEG for photos)."
+    if size is None:
+        return f"{name} is larger than {_mb(limit)}; {too_big}"
+    return f"{name} is {_mb(size)}; {too_big}"
+
+
 def _read_limited(file: IO[bytes], name: str) -> bytes:
     limit = settings.MISSIVE_IMAGE_MAX_BYTES
     declared = getattr(file, "size", None)
-    too_big = f"the limit is {_mb(limit)}. Make it smaller (fewer pixels, or JPEG for photos)."
     if isinstance(declared, int) and declared > limit:
-        raise ImageRefused(f"{name} is {_mb(declared)}; {too_big}")
+        raise ImageRefused(size_refusal(name, declared))
     if hasattr(file, "seek"):
         file.seek(0)
     data = file.read(limit + 1)
     if len(data) > limit:
-        raise ImageRefused(f"{name} is larger than {_mb(limit)}; {too_big}")
+        raise ImageRefused(size_refusal(name, None))
     if not data:
         raise ImageRefused(f"{name} is empty; {ACCEPTED}")
     return data

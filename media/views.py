@@ -19,6 +19,7 @@ from media import selectors, services
 from media.forms import ImageUploadForm
 from media.models import Image
 from media.storage import image_storage
+from media.uploads import refuse_oversized
 
 PAGE_SIZE = 48
 # A year, and never revalidated: the bytes behind an address never change.
@@ -27,7 +28,13 @@ CACHE_CONTROL = "public, max-age=31536000, immutable"
 IMAGE_POLICY = "default-src 'none'; sandbox"
 
 
+def _refused(request: HttpRequest, message: str) -> HttpResponse:
+    messages.error(request, message)
+    return redirect("images")
+
+
 @account_required(Perm.VIEW)
+@refuse_oversized(_refused)
 def images(request: AccountRequest) -> HttpResponse:
     form = ImageUploadForm()
     if request.method == "POST":

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponse, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.html import format_html
@@ -38,6 +38,7 @@ from campaigns.views.framed import framed
 from media import selectors as media_selectors
 from media import services as media_services
 from media.models import Image
+from media.uploads import refuse_oversized
 
 # The fields of each block type the side panel shows, in order, with their input kind.
 FIELDS: dict[str, list[tuple[str, str, str]]] = {
@@ -374,8 +375,20 @@ def template_preview(request: AccountRequest, template_id: int) -> HttpResponse:
     )
 
 
+def _upload_refused(request: HttpRequest, message: str, campaign_id: int) -> HttpResponse:
+    """Back to the image block (named in the form's address: its body is not read)."""
+    messages.error(request, message)
+    url = reverse("campaign_blocks", args=[campaign_id])
+    query = QueryDict(mutable=True)
+    for name in ("block", "width"):
+        if request.GET.get(name):
+            query[name] = request.GET[name][:20]
+    return redirect(f"{url}?{query.urlencode()}" if query else url)
+
+
 @require_POST
 @account_required(Perm.EDIT_CONTENT)
+@refuse_oversized(_upload_refused)
 def campaign_blocks_upload(request: AccountRequest, campaign_id: int) -> HttpResponse:
     """An image uploaded from the image block's panel: kept in the library, and put in the
     block at once."""

@@ -4,17 +4,21 @@ media library page and the API."""
 from __future__ import annotations
 
 import io
+import socket
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.http.multipartparser import MultiPartParser
 from django.test import Client
 from PIL import Image as PILImage
 
 from accounts.models import AuditEntry
+from campaigns.models import Campaign, Editor
 from media import services
 from media.models import Image
 from media.services import TIMES
 from media.storage import image_storage
+from media.uploads import FORM_ROOM
 from tests.factories import World, png_bytes
 from tests.media.images import (
     HTML,
@@ -348,3 +352,115 @@ def test_the_api_says_why_a_file_was_refused(api: Client):
         "invoice.png is not an image Missive can use: it is an HTML page; upload PNG, JPEG, "
         "GIF or WebP."
     ]
+
+
+# -- refused by the size it declares, before its body is read ------------------------------
+
+
+@pytest.fixture
+def parses(monkeypatch) -> list[int]:
+    """How many request bodies Django's multipart parser read."""
+    calls: list[int] = []
+    real = MultiPartParser.parse
+
+    def spy(self: MultiPartParser) -> object:
+        calls.append(1)
+        return real(self)
+
+    monkeypatch.setattr(MultiPartParser, "parse", spy)
+    return calls
+
+
+def _oversized(settings) -> SimpleUploadedFile:
+    settings.MISSIVE_IMAGE_MAX_BYTES = 2_000
+    return SimpleUploadedFile("poster.png", png_bytes(10, 10) + b"\x00" * (FORM_ROOM + 10_000))
+
+
+def test_the_page_refuses_an_upload_declaring_too_much_without_reading_it(
+    world: World, settings, parses: list[int]
+):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world.alice)
+
+    response = client.post("/images/", {"file": _oversized(settings)}, follow=True)
+
+    assert parses == []
+    assert "The upload is 74.0 KB; the limit is 2.0 KB." in response.content.decode()
+    assert not Image.objects.for_account(world.account_a).filter(name="poster.png").exists()
+
+
+def test_the_block_editor_refuses_it_and_returns_to_the_block(
+    world: World, settings, parses: list[int], alice_client: Client
+):
+    campaign = Campaign.objects.for_account(world.account_a).get(name="Alpha Sentinel launch")
+    campaign.editor = Editor.BLOCKS
+    campaign.save()
+
+    response = alice_client.post(
+        f"/campaigns/{campaign.pk}/blocks/upload/?block=b1&width=mobile",
+        {"block": "b1", "file": _oversized(settings)},
+    )
+
+    assert parses == []
+    assert response.status_code == 302
+    assert response["Location"] == f"/campaigns/{campaign.pk}/blocks/?block=b1&width=mobile"
+
+
+def test_the_api_answers_413_without_reading_it(
+    world: World, settings, parses: list[int], api: Client
+):
+    response = api.post("/api/v1/images/", {"file": _oversized(settings)})
+
+    assert parses == []
+    assert response.status_code == 413
+    assert response.json()["detail"].startswith("The upload is 74.0 KB; the limit is 2.0 KB.")
+
+
+def test_uploads_within_the_size_still_need_the_csrf_token(world: World, settings):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world.alice)
+
+    response = client.post("/images/", {"file": SimpleUploadedFile("a.png", png_bytes(8, 8))})
+
+    assert response.status_code == 403
+    assert not Image.objects.for_account(world.account_a).filter(name="a.png").exists()
+
+
+def test_a_server_answers_before_the_rest_of_a_huge_upload_is_sent(
+    live_server, world: World, settings
+):
+    # given a browser that starts sending a 50 MB file to the media library
+    settings.MISSIVE_IMAGE_MAX_BYTES = 2_000
+    client = Client()
+    client.force_login(world.alice)
+    session = client.cookies["sessionid"].value
+    host, port = live_server.url.removeprefix("http://").split(":")
+    boundary = "----missive"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+        'filename="huge.png"\r\nContent-Type: image/png\r\n\r\n'
+    ).encode()
+    declared = len(head) + 50 * 1024 * 1024
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(
+            (
+                f"POST /images/ HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                f"Cookie: sessionid={session}\r\n"
+                f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+                f"Content-Length: {declared}\r\n\r\n"
+            ).encode()
+            + head
+            + b"\x89PNG"
+            + b"\x00" * 60_000
+        )
+        # when only the first 60 KB were sent, then the answer is already there
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            received = connection.recv(4096)
+            assert received, f"the server closed without an answer: {answer!r}"
+            answer += received
+
+    answer_text = answer.decode("latin-1")
+
+    assert answer_text.startswith("HTTP/1.1 302")
+    assert "Location: /images/" in answer_text
