@@ -162,21 +162,49 @@ def test_the_text_toolbar_makes_bold_and_links(page: Page, live_server):
     page.get_by_role("button", name="Sign In").click()
     page.goto(f"{live_server.url}/campaigns/{campaign.pk}/blocks/?block={block}")
 
-    # when "news" is chosen and made bold, and "today" a link
-    area = page.locator("#f-html")
-    text = area.input_value()
-    area.evaluate(
-        "(el, [a, b]) => el.setSelectionRange(a, b)",
-        [text.index("news"), text.index("news") + len("news")],
-    )
-    page.get_by_role("button", name="B", exact=True).click()
-    text = area.input_value()
-    area.evaluate(
-        "(el, [a, b]) => el.setSelectionRange(a, b)",
-        [text.index("today"), text.index("today") + len("today")],
+    # when "news" is chosen in the text as it looks and made bold, and "today" a link
+    box = page.get_by_role("textbox", name="Text", exact=True)
+    expect(box).to_have_text("Big news today")
+    expect(page.locator("#f-html")).to_be_hidden()
+    select = """(el, word) => {
+        const node = el.querySelector("p").firstChild;
+        const range = document.createRange();
+        const at = node.textContent.indexOf(word);
+        range.setStart(node, at);
+        range.setEnd(node, at + word.length);
+        const selection = window.getSelection();
+        selection.removeAllRanges();
+        selection.addRange(range);
+    }"""
+    box.evaluate(select, "news")
+    page.get_by_role("button", name="Bold").click()
+    box.evaluate(
+        """(el) => {
+            const node = el.querySelector("p").lastChild;
+            const range = document.createRange();
+            range.setStart(node, node.textContent.indexOf("today"));
+            range.setEnd(node, node.textContent.length);
+            window.getSelection().removeAllRanges();
+            window.getSelection().addRange(range);
+        }"""
     )
     page.once("dialog", lambda dialog: dialog.accept("https://shop.example/today"))
-    page.get_by_role("button", name="Link").click()
+    page.get_by_role("button", name="Link", exact=True).click()
+    # and a line is typed at the end, then a bulleted list
+    box.press("End")
+    box.press("Control+End")
+    box.press("Enter")
+    box.type("First point")
+    page.get_by_role("button", name="Bulleted list").click()
+    expect(box.locator("b, strong")).to_have_text("news")
+
+    # and the HTML shows the tags it makes
+    page.get_by_role("button", name="HTML", exact=True).click()
+    code = page.locator("#f-html").input_value()
+    assert "<strong>news</strong>" in code
+    assert '<a href="https://shop.example/today">today</a>' in code
+    assert "<ul><li>First point" in code
+    page.get_by_role("button", name="HTML", exact=True).click()
     page.get_by_role("button", name="Save block").click()
     settled(page)
 
@@ -186,3 +214,4 @@ def test_the_text_toolbar_makes_bold_and_links(page: Page, live_server):
     expect(frame.get_by_role("link", name="today")).to_have_attribute(
         "href", "https://shop.example/today"
     )
+    expect(frame.locator("li", has_text="First point")).to_be_visible()
