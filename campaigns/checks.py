@@ -371,3 +371,14 @@ def presend_checks(campaign: Campaign) -> list[Check]:
         checks.append(spam)
     order = list(Level)
     return sorted(checks, key=lambda check: order.index(check.level))
+
+
+def errors(campaign: Campaign) -> list[Check]:
+    """The checks that say the message is broken (a link that will not work, a tracking
+    link copied from a sent message, spam by SpamAssassin's measure): a person sending or
+    scheduling it from the pages says they send it anyway (``ACCEPT_ERRORS``)."""
+    return [check for check in presend_checks(campaign) if check.level == Level.ERROR]
+
+
+# The form field with which a person sends despite ``errors``.
+ACCEPT_ERRORS = "despite_errors"

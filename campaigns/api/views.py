@@ -263,7 +263,8 @@ class CampaignChecksView(CampaignAPIView):
         "links, links to Missive's own tracking address, images without alt text, an empty "
         "text part of your own, the subject's length, a missing preheader, and the "
         "SpamAssassin score when the installation has a spam filter. Advice: what forbids a "
-        "send is answered by `…/start/`.",
+        "send is answered by `…/start/`. (The pages ask a person who sends a message with "
+        "errors to tick that they do; the API sends it as asked.)",
     )
     def get(self, request: Request, campaign_id: int) -> Response:
         checks = presend_checks(self.campaign(campaign_id))

@@ -21,7 +21,7 @@ from accounts.query import QueryParams
 from accounts.roles import Perm, role_can
 from accounts.scoping import get_for_account_or_404
 from accounts.views.decorators import account_required
-from campaigns import ab, selectors, services
+from campaigns import ab, checks, selectors, services
 from campaigns.archive import archive_key
 from campaigns.checks import Level, presend_checks
 from campaigns.composing import compose
@@ -134,6 +134,7 @@ def campaign_detail(request: AccountRequest, campaign_id: int) -> HttpResponse:
             reach=reach,
             problems=selectors.start_problems(campaign, reach),
             checks=presend_checks(campaign),
+            accept_errors=checks.ACCEPT_ERRORS,
             schedule_form=ScheduleForm.around(
                 campaign.scheduled_at or timezone.now() + dt.timedelta(hours=1),
                 campaign.account.time_zone,
@@ -235,13 +236,16 @@ def _confirm(request: AccountRequest, campaign: Campaign, **context: object) -> 
 def campaign_start(request: AccountRequest, campaign_id: int) -> HttpResponse:
     """Send now: a page saying whom it will reach, then the POST that starts it."""
     campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
+    refused = ""
     if request.method == "POST":
-        return _act(
-            request,
-            campaign,
-            services.campaign_start,
-            f"“{campaign.name}” is being sent.",
-        )
+        if not checks.errors(campaign) or request.POST.get(checks.ACCEPT_ERRORS):
+            return _act(
+                request,
+                campaign,
+                services.campaign_start,
+                f"“{campaign.name}” is being sent.",
+            )
+        refused = "Not sent: fix the errors below, or tick that you send it with them."
     reach = selectors.audience(campaign)
     return _confirm(
         request,
@@ -249,8 +253,11 @@ def campaign_start(request: AccountRequest, campaign_id: int) -> HttpResponse:
         title=f"Send “{campaign.name}” now?",
         reach=reach,
         problems=selectors.start_problems(campaign, reach),
-        # Advice, not a bar: what the checks found that is worth a look before it goes.
+        # What the checks found that is worth a look before it goes; errors are sent
+        # only once the person ticks that they send them anyway.
         checks=[c for c in presend_checks(campaign) if c.level != Level.INFO],
+        accept_errors=checks.ACCEPT_ERRORS,
+        refused=refused,
         test=ABTest.objects.filter(campaign=campaign).first(),
         possible=Action.START in allowed_actions(campaign.status, campaign.kind),
         confirm_label="Send now",
@@ -265,6 +272,12 @@ def campaign_schedule(request: AccountRequest, campaign_id: int) -> HttpResponse
     if not form.is_valid():
         for reason in form.errors["when"]:
             messages.error(request, f"Not scheduled: {reason}")
+        return redirect("campaign_detail", campaign_id=campaign.pk)
+    if checks.errors(campaign) and not request.POST.get(checks.ACCEPT_ERRORS):
+        messages.error(
+            request,
+            "Not scheduled: the checks found errors. Fix them, or tick that you send it with them.",
+        )
         return redirect("campaign_detail", campaign_id=campaign.pk)
     when = form.cleaned_data["when"]
     local = timezone.localtime(when, form.zone)

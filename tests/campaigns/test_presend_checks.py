@@ -5,15 +5,18 @@ fix, and only to the account."""
 
 from __future__ import annotations
 
+import datetime as dt
 import socket
 import threading
 from collections.abc import Iterator
 
 import pytest
+from django.utils import timezone
 
 from campaigns import ab, services
 from campaigns.checks import Check, presend_checks
 from campaigns.models import Campaign
+from campaigns.states import State
 from tests.factories import World
 from tests.workers import free_port
 
@@ -260,6 +263,64 @@ def test_the_send_now_page_shows_what_is_worth_a_look_but_lets_it_go(alice_clien
     assert "alt" in page
     assert "An A/B test: 2 variants on 20% of them" in page
     assert ">Send now</button>" in page
+
+
+def test_send_now_with_errors_waits_until_the_sender_says_send_it_anyway(alice_client, world):
+    # given a campaign ready to send whose link will not work
+    campaign = _campaign(
+        world, html=CLEAN_HTML + '<a href="/shop">Shop</a>', lists=[world.extras["list"]]
+    )
+    page = alice_client.get(f"/campaigns/{campaign.pk}/start/").content.decode()
+    assert 'name="despite_errors"' in page
+
+    # when alice confirms without ticking that she sends it with the error
+    refused = alice_client.post(f"/campaigns/{campaign.pk}/start/")
+
+    # then it is not sent, and the page says why
+    campaign.refresh_from_db()
+    assert campaign.status == State.DRAFT
+    assert refused.status_code == 200
+    assert "Not sent: fix the errors below" in refused.content.decode()
+
+    # and once she ticks it, it goes
+    alice_client.post(f"/campaigns/{campaign.pk}/start/", {"despite_errors": "1"})
+    campaign.refresh_from_db()
+    assert campaign.status == State.SENDING
+
+
+def test_warnings_alone_ask_nothing_more(alice_client, world):
+    campaign = _campaign(
+        world,
+        html=CLEAN_HTML + '<img src="https://cdn.example/a.png">',
+        lists=[world.extras["list"]],
+    )
+    assert (
+        'name="despite_errors"'
+        not in alice_client.get(f"/campaigns/{campaign.pk}/start/").content.decode()
+    )
+
+    alice_client.post(f"/campaigns/{campaign.pk}/start/")
+
+    campaign.refresh_from_db()
+    assert campaign.status == State.SENDING
+
+
+def test_scheduling_with_errors_waits_for_the_same_tick(alice_client, world):
+    campaign = _campaign(
+        world, html=CLEAN_HTML + '<a href="/shop">Shop</a>', lists=[world.extras["list"]]
+    )
+    when = (timezone.now() + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    page = alice_client.get(f"/campaigns/{campaign.pk}/").content.decode()
+    assert 'name="despite_errors"' in page
+
+    refused = alice_client.post(f"/campaigns/{campaign.pk}/schedule/", {"when": when}, follow=True)
+    campaign.refresh_from_db()
+    assert campaign.status == State.DRAFT
+    assert "Not scheduled: the checks found errors." in refused.content.decode()
+
+    alice_client.post(f"/campaigns/{campaign.pk}/schedule/", {"when": when, "despite_errors": "1"})
+    campaign.refresh_from_db()
+    assert campaign.status == State.SCHEDULED
 
 
 def test_the_api_answers_the_checks(world, alice_client):
