@@ -22,8 +22,12 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from campaigns.models import Campaign
-from domains import checks, pacing
+from domains import pacing
+from domains.checks import DomainReport
+from domains.hosts import sending_host_report
 from domains.models import DkimKey, SendingDomain
+from domains.records import RecordCheck
+from domains.spf import required_spf
 from events.models import Event
 from stats.health import COMPLAINT_SUSPEND_RATE, COMPLAINT_WARNING_RATE, COMPLAINT_WINDOW
 
@@ -87,13 +91,13 @@ def domain_rates(domain: SendingDomain, *, now: datetime | None = None) -> Rates
     return Rates(counts["sent"], counts["complaints"], counts["hard"], counts["deferrals"])
 
 
-def _check(report: checks.DomainReport | None, key: str) -> checks.RecordCheck | None:
+def _check(report: DomainReport | None, key: str) -> RecordCheck | None:
     if report is None:
         return None
     return next((c for c in report.checks if c.key == key), None)
 
 
-def _dns_line(rule: str, who: str, check: checks.RecordCheck | None, ok_advice: str) -> Line:
+def _dns_line(rule: str, who: str, check: RecordCheck | None, ok_advice: str) -> Line:
     if check is None:
         return Line(rule, who, UNKNOWN, "not checked yet", "Choose “Check now” on the domain.")
     if check.status == "found":
@@ -114,20 +118,20 @@ def sends_directly() -> bool:
     return settings.EMAIL_BACKEND == "django.core.mail.backends.smtp.EmailBackend"
 
 
-def host_report() -> list[checks.RecordCheck]:
+def host_report() -> list[RecordCheck]:
     """PTR and TLS of the SMTP host Missive sends through, looked up once an hour."""
     key = f"readiness:host:{settings.EMAIL_HOST}:{settings.EMAIL_PORT}"
     cached = cache.get(key)
     if cached is None:
-        found = checks.sending_host_report(settings.EMAIL_HOST, int(settings.EMAIL_PORT))
+        found = sending_host_report(settings.EMAIL_HOST, int(settings.EMAIL_PORT))
         cached = [{**asdict(c), "status": str(c.status)} for c in found]
         cache.set(key, cached, HOST_REPORT_CACHE)
-    return [checks.RecordCheck.from_dict(c) for c in cached]
+    return [RecordCheck.from_dict(c) for c in cached]
 
 
 def readiness(domain: SendingDomain, *, now: datetime | None = None) -> list[Line]:
     """The checklist of the domain, in the order the rules are usually read."""
-    report = checks.DomainReport.from_dict(domain.report) if domain.report else None
+    report = DomainReport.from_dict(domain.report) if domain.report else None
     both, everyone = "Gmail, Yahoo", "Gmail, Yahoo, Microsoft"
     lines: list[Line] = []
     signing = list(domain.keys.filter(state=DkimKey.State.ACTIVE))
@@ -148,7 +152,7 @@ def readiness(domain: SendingDomain, *, now: datetime | None = None) -> list[Lin
             _dns_line("DKIM passes", everyone, worst, "Every message is signed with this key.")
         )
     spf = _check(report, "spf")
-    if checks.required_spf() is None and (spf is None or spf.status != "found"):
+    if required_spf() is None and (spf is None or spf.status != "found"):
         lines.append(
             Line(
                 "SPF passes",

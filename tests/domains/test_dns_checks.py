@@ -17,15 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from domains.checks import (
-    DkimSpec,
-    DomainReport,
-    Status,
-    check_domain,
-    merged_spf,
-    records_to_publish,
-    sending_host_report,
-)
+from domains.checks import DkimSpec, DomainReport, check_domain, records_to_publish
 from domains.dns import (
     DnsUnavailable,
     address_records,
@@ -35,6 +27,9 @@ from domains.dns import (
     ptr_names,
     txt_records,
 )
+from domains.hosts import sending_host_report
+from domains.records import Status
+from domains.spf import merged_spf
 from tests.workers import SmtpSink
 
 DOMAIN = "news.example.test"
