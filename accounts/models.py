@@ -367,6 +367,7 @@ AUDIT_LABELS = {
     "campaign.follow_up": "started a follow-up of a campaign",
     "campaign.published": "put a campaign in the public archive",
     "campaign.ab_test_set": "set up an A/B test",
+    "campaign.ab_variant_changed": "changed an A/B variant's blocks",
     "campaign.ab_test_removed": "removed an A/B test",
     "campaign.ab_winner": "chose the winner of an A/B test",
     "campaign.unpublished": "took a campaign out of the public archive",

@@ -28,8 +28,8 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.services import audit_log
 from accounts.tasking import enqueue
-from campaigns import rendering, sanitizing
-from campaigns.models import ABTest, Campaign, Delivery
+from campaigns import blocks, rendering, sanitizing
+from campaigns.models import ABTest, Campaign, Delivery, Editor
 from campaigns.states import Action, State, TransitionRefused, next_state
 
 HELD = -1
@@ -91,20 +91,42 @@ def _editable(campaign: Campaign) -> None:
         raise ValidationError(str(refused)) from None
 
 
-def _clean_variants(campaign: Campaign, variants: list[dict[str, Any]]) -> list[dict[str, str]]:
+def _variant_blocks(given: object, where: str, errors: dict[str, str]) -> dict[str, Any] | None:
+    """A variant's own blocks, checked; None (with the problems in ``errors``) if wrong."""
+    try:
+        return blocks.clean_document(given)
+    except blocks.BlocksInvalid as invalid:
+        for path, message in invalid.errors.items():
+            errors[f"{where}.{path}"] = message
+        return None
+
+
+def _clean_variants(campaign: Campaign, variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
     from campaigns.services import check_merge_tags  # (services imports this module)
 
     if not 1 <= len(variants) <= MAX_VARIANTS - 1:
         raise ValidationError({"variants": "Give one to three variants beside A."})
-    cleaned, errors = [], {}
+    cleaned: list[dict[str, Any]] = []
+    errors: dict[str, str] = {}
     for n, given in enumerate(variants, start=1):
-        variant = {name: str(given.get(name) or "").strip() for name in FIELDS}
-        unknown = set(given) - set(FIELDS)
+        variant: dict[str, Any] = {name: str(given.get(name) or "").strip() for name in FIELDS}
+        unknown = set(given) - {*FIELDS, "blocks"}
         if unknown:
             errors[f"variants.{n}"] = f"A variant has no {', '.join(sorted(unknown))}."
         for name in ("subject", "from_name", "preheader"):
             if "\n" in variant[name] or len(variant[name]) > 300:
                 errors[f"variants.{n}.{name}"] = "One line of up to 300 characters."
+        document = None
+        if given.get("blocks") is not None:
+            if campaign.editor != Editor.BLOCKS:
+                errors[f"variants.{n}.blocks"] = (
+                    "This campaign is written in HTML code: give a variant's content as html."
+                )
+            else:
+                # Its own blocks make its content, whatever html came with them.
+                document = _variant_blocks(given["blocks"], f"variants.{n}", errors)
+                if document is not None:
+                    variant["html"] = blocks.to_html(document)
         if variant["html"]:
             variant["html"] = sanitizing.sanitize_html(variant["html"])
         if not any(variant.values()):
@@ -116,6 +138,8 @@ def _clean_variants(campaign: Campaign, variants: list[dict[str, Any]]) -> list[
         except ValidationError as error:
             for name, problems in error.message_dict.items():
                 errors[f"variants.{n}.{name}"] = " ".join(problems)
+        if document is not None:
+            variant["blocks"] = document
         cleaned.append(variant)
     if errors:
         raise ValidationError(errors)
@@ -160,6 +184,45 @@ def set_up(
         action="campaign.ab_test_set",
         name=campaign.name,
         variants=test.count,
+    )
+    return test
+
+
+def variant_document(campaign: Campaign, variant: int) -> dict[str, Any]:
+    """The blocks of variant ``variant`` (1 for B…): its own, or, until it has some, a copy
+    of A's to start from. ``LookupError`` when the campaign has no such variant."""
+    test = ABTest.objects.filter(campaign=campaign).first()
+    if test is None or not 0 < variant <= len(test.variants):
+        raise LookupError(f"No variant {letter(variant)}.")
+    own = test.variants[variant - 1].get("blocks")
+    return copy.deepcopy(own or campaign.blocks or blocks.empty_document())
+
+
+@transaction.atomic
+def variant_blocks_set(
+    *, campaign: Campaign, actor: User | None, variant: int, document: dict[str, Any]
+) -> ABTest:
+    """Give variant ``variant`` (1 for B…) of a blocks campaign these blocks as its content
+    (checked, made into HTML, sanitized, its links tracked like A's)."""
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    _editable(campaign)
+    test = ABTest.objects.filter(campaign=campaign).first()
+    if test is None or not 0 < variant <= len(test.variants):
+        raise ValidationError({"variant": f"This campaign has no variant {letter(variant)}."})
+    variants = [dict(v) for v in test.variants]
+    variants[variant - 1] = {**variants[variant - 1], "blocks": document}
+    test.variants = _clean_variants(campaign, variants)
+    test.save(update_fields=["variants"])
+    Campaign.objects.filter(pk=campaign.pk).update(updated_at=timezone.now())
+    from campaigns.services import replace_links  # (services imports this module)
+
+    replace_links(campaign)
+    audit_log(
+        account=campaign.account,
+        actor=actor,
+        action="campaign.ab_variant_changed",
+        name=campaign.name,
+        variant=letter(variant),
     )
     return test
 
@@ -406,7 +469,7 @@ def page_context(campaign: Campaign) -> dict[str, object]:
     test = ABTest.objects.filter(campaign=campaign).first()
     given = test.variants if test else []
     forms = [
-        (letter, given[n] if n < len(given) else dict.fromkeys(FIELDS, ""))
+        (letter, given[n] if n < len(given) else dict.fromkeys(FIELDS, ""), n + 1)
         for n, letter in enumerate(LETTERS[1:])
     ]
     context: dict[str, object] = {"test": test, "forms": forms}

@@ -434,6 +434,12 @@ class VariantSerializer(StrictJSONMixin, serializers.Serializer):
     html = serializers.CharField(
         required=False, allow_blank=True, help_text="Sanitized when saved."
     )
+    blocks = BlocksField(
+        required=False,
+        allow_null=True,
+        help_text="For a campaign made of blocks: the variant's own blocks, as the "
+        "campaign's `blocks`; its `html` is then made from them.",
+    )
 
 
 class ABTestWriteSerializer(StrictJSONMixin, serializers.Serializer):

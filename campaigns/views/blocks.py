@@ -22,11 +22,11 @@ from django.views.decorators.http import require_POST
 
 from accounts.http import AccountRequest
 from accounts.models import Account
-from accounts.query import QueryParams
+from accounts.query import QueryParams, parse_id
 from accounts.roles import Perm, role_can
 from accounts.scoping import get_for_account_or_404
 from accounts.views.decorators import account_required
-from campaigns import blocks, services
+from campaigns import ab, blocks, services
 from campaigns.composing import compose
 from campaigns.models import Campaign, Editor, Template
 from campaigns.rendering import TemplateRefused
@@ -143,8 +143,38 @@ def _library_choice(account: Account, data: QueryDict) -> str | None:
     return email_url(image) if image is not None else None
 
 
-def _document(campaign: Campaign) -> dict[str, Any]:
+def _variant(request: AccountRequest, campaign: Campaign) -> int:
+    """The A/B variant whose blocks are edited (1 for B…), or 0 for the campaign's own.
+    Raises Http404 for a variant the campaign does not have."""
+    given = request.POST.get("variant") if request.method == "POST" else None
+    number = parse_id(given or request.GET.get("variant", ""))
+    if number is None:
+        return 0
+    try:
+        ab.variant_document(campaign, number)
+    except LookupError:
+        raise Http404("No such variant.") from None
+    return number
+
+
+def _document(campaign: Campaign, variant: int = 0) -> dict[str, Any]:
+    if variant:
+        return ab.variant_document(campaign, variant)
     return campaign.blocks or blocks.empty_document()
+
+
+def _save(
+    request: AccountRequest, campaign: Campaign, variant: int, document: dict[str, Any]
+) -> None:
+    """Store the blocks: the campaign's own, or a variant's. Raises ValidationError."""
+    if variant:
+        ab.variant_blocks_set(
+            campaign=campaign, actor=request.user, variant=variant, document=document
+        )
+    else:
+        services.campaign_update(
+            campaign=campaign, actor=request.user, editor=Editor.BLOCKS, blocks=document
+        )
 
 
 def _context(
@@ -154,6 +184,7 @@ def _context(
     *,
     selected: str = "",
     errors: dict[str, list[str]] | None = None,
+    variant: int = 0,
 ) -> dict[str, Any]:
     can_edit = role_can(
         request.membership.role, Perm.EDIT_CONTENT
@@ -203,6 +234,10 @@ def _context(
         "width": width,
         "confirm_remove": request.GET.get("confirm") == "remove",
         "preview_version": int(campaign.updated_at.timestamp() * 1000),
+        # Editing an A/B variant's blocks: every link and form of the editor says which.
+        "variant": variant,
+        "variant_letter": ab.letter(variant) if variant else "",
+        "vq": f"variant={variant}&" if variant else "",
     }
 
 
@@ -233,7 +268,11 @@ def campaign_blocks(request: AccountRequest, campaign_id: int) -> HttpResponse:
         messages.info(request, "This campaign is written in HTML code.")
         return redirect("campaign_detail", campaign_id=campaign.pk)
     selected = request.GET.get("block", "")[:20]
-    return _render(request, _context(request, campaign, _document(campaign), selected=selected))
+    variant = _variant(request, campaign)
+    document = _document(campaign, variant)
+    return _render(
+        request, _context(request, campaign, document, selected=selected, variant=variant)
+    )
 
 
 @require_POST
@@ -243,7 +282,8 @@ def campaign_blocks_change(request: AccountRequest, campaign_id: int) -> HttpRes
     campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
     if campaign.editor != Editor.BLOCKS:
         return redirect("campaign_detail", campaign_id=campaign.pk)
-    document = _document(campaign)
+    variant = _variant(request, campaign)
+    document = _document(campaign, variant)
     action = request.POST.get("action", "")
     block_id = request.POST.get("block", "")[:20]
     selected = block_id
@@ -284,24 +324,31 @@ def campaign_blocks_change(request: AccountRequest, campaign_id: int) -> HttpRes
     except (KeyError, IndexError, ValueError, blocks.BlocksInvalid):
         # A block removed in another tab, or a form from an older page.
         messages.error(request, "That block is no longer there. The editor shows it as saved.")
-        return _after(request, campaign, "")
+        return _after(request, campaign, "", variant)
     try:
-        services.campaign_update(
-            campaign=campaign, actor=request.user, editor=Editor.BLOCKS, blocks=document
-        )
+        _save(request, campaign, variant, document)
     except ValidationError as error:
         problems = error.message_dict if hasattr(error, "error_dict") else {"": error.messages}
-        context = _context(request, campaign, document, selected=selected, errors=problems)
+        context = _context(
+            request, campaign, document, selected=selected, errors=problems, variant=variant
+        )
         return _render(request, context, status=400)
-    return _after(request, campaign, selected)
+    return _after(request, campaign, selected, variant)
 
 
-def _after(request: AccountRequest, campaign: Campaign, selected: str) -> HttpResponse:
+def _after(
+    request: AccountRequest, campaign: Campaign, selected: str, variant: int = 0
+) -> HttpResponse:
     if request.htmx:
         campaign.refresh_from_db()
-        return _render(request, _context(request, campaign, _document(campaign), selected=selected))
+        document = _document(campaign, variant)
+        return _render(
+            request, _context(request, campaign, document, selected=selected, variant=variant)
+        )
     url = reverse("campaign_blocks", args=[campaign.pk])
     query = QueryDict(mutable=True)
+    if variant:
+        query["variant"] = str(variant)
     if selected:
         query["block"] = selected
     if request.POST.get("width") == "mobile":
@@ -380,7 +427,7 @@ def _upload_refused(request: HttpRequest, message: str, campaign_id: int) -> Htt
     messages.error(request, message)
     url = reverse("campaign_blocks", args=[campaign_id])
     query = QueryDict(mutable=True)
-    for name in ("block", "width"):
+    for name in ("variant", "block", "width"):
         if request.GET.get(name):
             query[name] = request.GET[name][:20]
     return redirect(f"{url}?{query.urlencode()}" if query else url)
@@ -394,29 +441,28 @@ def campaign_blocks_upload(request: AccountRequest, campaign_id: int) -> HttpRes
     block at once."""
     campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
     block_id = request.POST.get("block", "")[:20]
-    document = _document(campaign)
+    variant = _variant(request, campaign)
+    document = _document(campaign, variant)
     found = blocks.find(document, block_id)
     upload = request.FILES.get("file")
     if campaign.editor != Editor.BLOCKS or found is None or found["type"] != "image":
         messages.error(request, "That image block is no longer there.")
-        return _after(request, campaign, "")
+        return _after(request, campaign, "", variant)
     if upload is None:
         messages.error(request, "Choose an image file to upload.")
-        return _after(request, campaign, block_id)
+        return _after(request, campaign, block_id, variant)
     try:
         image = media_services.image_upload(
             account=request.account, actor=request.user, file=upload
         )
     except ValidationError as refused:
         messages.error(request, " ".join(refused.messages))
-        return _after(request, campaign, block_id)
+        return _after(request, campaign, block_id, variant)
     document = blocks.change(document, block_id, {**found, "src": email_url(image)})
     try:
-        services.campaign_update(
-            campaign=campaign, actor=request.user, editor=Editor.BLOCKS, blocks=document
-        )
+        _save(request, campaign, variant, document)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
         messages.success(request, f"“{image.name}” uploaded and put in the block.")
-    return _after(request, campaign, block_id)
+    return _after(request, campaign, block_id, variant)

@@ -228,6 +228,14 @@ def _act(
     return redirect("campaign_detail", campaign_id=campaign.pk)
 
 
+def _unaccepted_errors(request: AccountRequest, campaign: Campaign) -> bool:
+    """Whether the checks found errors the person did not tick to send anyway. A campaign
+    that cannot be sent at all goes on to the service, which says every reason."""
+    if request.POST.get(checks.ACCEPT_ERRORS) or not checks.errors(campaign):
+        return False
+    return not selectors.start_problems(campaign)
+
+
 def _confirm(request: AccountRequest, campaign: Campaign, **context: object) -> HttpResponse:
     return render(request, "campaigns/campaign_confirm.html", {"campaign": campaign, **context})
 
@@ -238,7 +246,7 @@ def campaign_start(request: AccountRequest, campaign_id: int) -> HttpResponse:
     campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
     refused = ""
     if request.method == "POST":
-        if not checks.errors(campaign) or request.POST.get(checks.ACCEPT_ERRORS):
+        if not _unaccepted_errors(request, campaign):
             return _act(
                 request,
                 campaign,
@@ -273,7 +281,7 @@ def campaign_schedule(request: AccountRequest, campaign_id: int) -> HttpResponse
         for reason in form.errors["when"]:
             messages.error(request, f"Not scheduled: {reason}")
         return redirect("campaign_detail", campaign_id=campaign.pk)
-    if checks.errors(campaign) and not request.POST.get(checks.ACCEPT_ERRORS):
+    if _unaccepted_errors(request, campaign):
         messages.error(
             request,
             "Not scheduled: the checks found errors. Fix them, or tick that you send it with them.",
@@ -354,6 +362,9 @@ def campaign_preview(request: AccountRequest, campaign_id: int) -> HttpResponse:
     campaign = get_for_account_or_404(Campaign, request.account, pk=campaign_id)
     # (a contact id that is malformed or not in the account: the sample recipient)
     contact = selectors.preview_contact(campaign, QueryParams(request.GET).id("contact"))
+    # An A/B variant's content (B is 1); A, or a variant the campaign lacks: its own.
+    variant = QueryParams(request.GET).id("variant")
+    campaign = ab.content_of(campaign, variant)
     try:
         _subject, html, _text = compose(campaign).render(
             selectors.recipient_values(campaign, contact)

@@ -91,6 +91,13 @@ def filled_world(settings, tmp_path) -> World:
         name="Spring newsletter for every roaster and café of the northern region",
         starter="blocks-newsletter",
     )
+    # an A/B test whose B has its own blocks, and a long subject for C
+    blocks_b = {**world.extras["blocks"].blocks}
+    ab.set_up(
+        campaign=world.extras["blocks"],
+        actor=world.alice,
+        variants=[{"blocks": blocks_b}, {"subject": "A much longer subject for variant C " * 3}],
+    )
     # 23 columns, the widest file a customer is likely to bring
     world.extras["mailchimp"] = import_upload(
         account=world.account_a,
@@ -207,6 +214,9 @@ def _pages(world: World) -> dict[str, str]:
         "blocks_button": reverse("campaign_blocks", args=[extras["blocks"].pk])
         + f"?block={extras['blocks'].blocks['blocks'][3]['columns'][0][2]['id']}&width=mobile",
         "blocks_design": reverse("campaign_blocks", args=[extras["blocks"].pk]) + "?block=",
+        "blocks_variant": reverse("campaign_blocks", args=[extras["blocks"].pk])
+        + f"?variant=1&block={extras['blocks'].blocks['blocks'][0]['id']}",
+        "blocks_campaign": reverse("campaign_detail", args=[extras["blocks"].pk]),
         "images": reverse("images"),
         "journeys": reverse("journeys"),
         "journey_new": reverse("journey_new"),

@@ -402,3 +402,199 @@ def test_a_test_of_everyone_holds_no_one_and_offers_no_winner_to_send(
     page = alice_client.get(f"/campaigns/{campaign.pk}/").content.decode()
     assert "there is no rest to send" in page
     assert "to the rest</button>" not in page
+
+
+# -- a content variant built with blocks ------------------------------------------------------
+
+
+def test_a_variant_gets_its_own_blocks_and_each_recipient_the_content_they_were_dealt(
+    sender,  # noqa: F811
+    alice_client,
+    start_smtp_server,
+    settings,
+    django_capture_on_commit_callbacks,
+):
+    from tests.workers import BACKEND_NAME
+
+    # given a campaign made of blocks, its owner signed in
+    account, contact_list = sender
+    owner = account.memberships.first().user
+    alice_client.force_login(owner)
+    add_audience(account, contact_list, 40)
+    campaign = services.campaign_create(
+        account=account,
+        actor=None,
+        name="Blocks A/B",
+        subject="Autumn",
+        from_email=SENDER,
+        editor="blocks",
+        blocks={
+            "blocks": [
+                {"type": "heading", "text": "Heading of A"},
+                {"type": "text", "html": "<p>Hi {{ first_name }}</p>"},
+            ]
+        },
+        lists=[contact_list],
+    )
+    url = f"/campaigns/{campaign.pk}/"
+    page = alice_client.get(url).content.decode()
+    assert "Give B its own blocks" in page
+    assert 'name="B-html"' not in page  # a blocks campaign's variants are blocks too
+
+    # when B is given its own blocks, from A's, and its heading is changed in the editor
+    opened = alice_client.post(
+        f"{url}ab-test/",
+        {"action": "blocks-B", "share": "50", "metric": "clicks", "wait_hours": "2"},
+    )
+    assert opened["Location"] == f"/campaigns/{campaign.pk}/blocks/?variant=1"
+    editor = alice_client.get(opened["Location"]).content.decode()
+    assert "Content of variant B" in editor
+    assert 'name="variant" value="1"' in editor
+    heading = ABTest.objects.get(campaign=campaign).variants[0]["blocks"]["blocks"][0]
+    changed = alice_client.post(
+        f"/campaigns/{campaign.pk}/blocks/change/",
+        {
+            "variant": "1",
+            "action": "save",
+            "block": heading["id"],
+            "f-text": "Heading of B",
+            "f-level": "1",
+            "f-align": "left",
+            "f-padding": "10",
+        },
+    )
+    assert (
+        changed["Location"] == f"/campaigns/{campaign.pk}/blocks/?variant=1&block={heading['id']}"
+    )
+
+    # then B's content is its blocks, A's are untouched, and each preview shows its own
+    test = ABTest.objects.get(campaign=campaign)
+    assert "Heading of B" in test.variants[0]["html"]
+    campaign.refresh_from_db()
+    assert campaign.blocks["blocks"][0]["text"] == "Heading of A"
+    assert "Heading of B" in alice_client.get(f"{url}preview/?variant=1").content.decode()
+    assert "Heading of A" in alice_client.get(f"{url}preview/").content.decode()
+    # and saving the test's form again keeps B's blocks
+    alice_client.post(
+        f"{url}ab-test/",
+        {
+            "B-blocks": "keep",
+            "B-subject": "Autumn, B",
+            "share": "50",
+            "metric": "clicks",
+            "wait_hours": "2",
+        },
+    )
+    test.refresh_from_db()
+    assert test.variants[0]["subject"] == "Autumn, B"
+    assert test.variants[0]["blocks"]["blocks"][0]["text"] == "Heading of B"
+
+    # when the test group is sent over SMTP
+    server = start_smtp_server()
+    settings.MISSIVE_SENDING_BACKENDS = {BACKEND_NAME: f"smtp://127.0.0.1:{server.port}"}
+    _snapshot(campaign, django_capture_on_commit_callbacks)
+    while sending.send_batch(campaign.pk).more:
+        pass
+
+    # then each recipient got the content of the variant they were dealt, as previewed
+    assert len(server) == 20
+    dealt = Counter()
+    for received in server.messages:
+        message = email.message_from_bytes(received.raw, policy=email.policy.default)
+        delivery = campaign.deliveries.select_related("contact").get(
+            contact__email=received.rcpt_tos[0]
+        )
+        dealt[delivery.variant] += 1
+        subject, html, _text = preview(ab.content_of(campaign, delivery.variant), delivery.contact)
+        body = message.get_body(("html",)).get_content().replace("\r\n", "\n")
+        assert message["Subject"] == subject
+        assert as_previewed(body, campaign) == html
+        mine, other = ("B", "A") if delivery.variant == 1 else ("A", "B")
+        assert f"Heading of {mine}" in body
+        assert f"Heading of {other}" not in body
+        assert f"Hi {delivery.contact.first_name}" in body
+    assert dealt == {0: 10, 1: 10}
+
+    # and "Same content as A" gives B A's content again (before a send, on a draft)
+    duplicate = services.campaign_duplicate(campaign=campaign, actor=None)
+    alice_client.post(
+        f"/campaigns/{duplicate.pk}/ab-test/",
+        {
+            "action": "same-B",
+            "B-blocks": "keep",
+            "B-subject": "Autumn, B",
+            "share": "50",
+            "metric": "clicks",
+            "wait_hours": "2",
+        },
+    )
+    again = ABTest.objects.get(campaign=duplicate).variants[0]
+    assert "blocks" not in again
+    assert again["html"] == ""
+
+
+def test_a_variant_s_blocks_are_checked_and_only_a_blocks_campaign_has_them(world):
+    html_campaign = world.extras["campaign"]
+    with pytest.raises(ValidationError) as refused:
+        ab.set_up(
+            campaign=html_campaign,
+            actor=None,
+            variants=[{"blocks": {"blocks": [{"type": "heading", "text": "B"}]}}],
+        )
+    assert "written in HTML code" in str(refused.value)
+
+    campaign = services.campaign_create(
+        account=world.account_a,
+        actor=None,
+        name="Blocks",
+        subject="Hi",
+        editor="blocks",
+        blocks={"blocks": [{"type": "heading", "text": "A"}]},
+    )
+    with pytest.raises(ValidationError) as bad:
+        ab.set_up(
+            campaign=campaign,
+            actor=None,
+            variants=[
+                {
+                    "blocks": {
+                        "blocks": [{"type": "button", "label": "Go", "href": "javascript:alert(1)"}]
+                    }
+                }
+            ],
+        )
+    assert "variants.1.blocks.0.href" in bad.value.message_dict
+
+
+def test_the_api_gives_a_variant_its_own_blocks(world, alice_client):
+    campaign = services.campaign_create(
+        account=world.account_a,
+        actor=world.alice,
+        name="AB blocks api",
+        subject="A",
+        editor="blocks",
+        blocks={"blocks": [{"type": "heading", "text": "Heading of A"}]},
+    )
+    url = f"/api/v1/campaigns/{campaign.pk}/ab-test/"
+
+    put = alice_client.put(
+        url,
+        {
+            "variants": [
+                {"blocks": {"blocks": [{"type": "heading", "text": "Heading of B"}]}},
+                {"subject": "C"},
+            ]
+        },
+        "application/json",
+    )
+
+    assert put.status_code == 200, put.json()
+    b, c = alice_client.get(url).json()["variants"]
+    assert b["blocks"]["blocks"][0]["text"] == "Heading of B"
+    assert "Heading of B" in b["html"]
+    assert c["blocks"] is None
+    bad = alice_client.put(
+        url, {"variants": [{"blocks": {"blocks": [{"type": "nope"}]}}]}, "application/json"
+    )
+    assert bad.status_code == 400
+    assert any(key.startswith("variants.1.blocks.0") for key in bad.json()["errors"])
