@@ -173,11 +173,7 @@ def set_up(
         campaign=campaign,
         defaults={"variants": cleaned, "share": share, "metric": metric, "wait_hours": wait_hours},
     )
-    # The content changed: factories built for the campaign are stale.
-    Campaign.objects.filter(pk=campaign.pk).update(updated_at=timezone.now())
-    from campaigns.services import replace_links  # (services imports this module)
-
-    replace_links(campaign)
+    _content_changed(campaign)
     audit_log(
         account=campaign.account,
         actor=actor,
@@ -186,6 +182,15 @@ def set_up(
         variants=test.count,
     )
     return test
+
+
+def _content_changed(campaign: Campaign) -> None:
+    """The variants changed: factories built for the campaign are stale, and the links to
+    track are A's and the variants' own."""
+    from campaigns.services import replace_links  # (services imports this module)
+
+    Campaign.objects.filter(pk=campaign.pk).update(updated_at=timezone.now())
+    replace_links(campaign)
 
 
 def variant_document(campaign: Campaign, variant: int) -> dict[str, Any]:
@@ -213,10 +218,7 @@ def variant_blocks_set(
     variants[variant - 1] = {**variants[variant - 1], "blocks": document}
     test.variants = _clean_variants(campaign, variants)
     test.save(update_fields=["variants"])
-    Campaign.objects.filter(pk=campaign.pk).update(updated_at=timezone.now())
-    from campaigns.services import replace_links  # (services imports this module)
-
-    replace_links(campaign)
+    _content_changed(campaign)
     audit_log(
         account=campaign.account,
         actor=actor,
@@ -232,10 +234,7 @@ def take_down(*, campaign: Campaign, actor: User | None) -> None:
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     _editable(campaign)
     if ABTest.objects.filter(campaign=campaign).delete()[0]:
-        from campaigns.services import replace_links
-
-        Campaign.objects.filter(pk=campaign.pk).update(updated_at=timezone.now())
-        replace_links(campaign)
+        _content_changed(campaign)
         audit_log(
             account=campaign.account,
             actor=actor,
